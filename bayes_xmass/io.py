@@ -1,0 +1,84 @@
+"""Output files: atomic writes, no silent overwrites, JSON provenance.
+
+Every file is written to a temporary name in the destination folder and renamed into place, so
+an interrupted run never leaves a half-written file under its final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import InputError
+
+
+@contextmanager
+def atomic_path(final: Path | str, overwrite: bool = False):
+    """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
+
+    Refuses (InputError) when ``final`` exists and ``overwrite`` is False.
+    """
+    final = Path(final)
+    if final.exists() and not overwrite:
+        raise InputError(final, "", "exists; refusing to overwrite (pass --overwrite)")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(final: Path | str, text: str, overwrite: bool = False) -> Path:
+    """Write text atomically."""
+    with atomic_path(final, overwrite) as tmp:
+        tmp.write_text(text)
+    return Path(final)
+
+
+def write_json(final: Path | str, obj, overwrite: bool = False) -> Path:
+    """Write JSON atomically (sorted keys, 2-space indent)."""
+    return write_text(final, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n",
+                      overwrite)
+
+
+def write_with(final: Path | str, writer: Callable[[Path], None], overwrite: bool = False) -> Path:
+    """Call ``writer(tmp_path)`` and move the result into place atomically."""
+    with atomic_path(final, overwrite) as tmp:
+        writer(tmp)
+    return Path(final)
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that determine the numbers (for provenance)."""
+    from importlib.metadata import PackageNotFoundError, version
+    import platform
+
+    out = {"python": platform.python_version()}
+    for name in ("bayes_xmass", "numpy", "scipy", "pymc", "pytensor", "arviz", "arviz-stats",
+                 "arviz-base", "nutpie", "xarray", "iminuit", "netCDF4", "h5netcdf", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out

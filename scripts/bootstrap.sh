@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create .venv with a Python >= 3.12 and install bayes_xmass with its test extras.
+# Re-installs only when pyproject.toml changed since the last install.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+venv="$here/.venv"
+stamp="$venv/.installed-pyproject.sha256"
+want=$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)'; then
+  py=$("$here/scripts/find_python.sh")
+  echo "bootstrap: creating .venv with $py ($("$py" --version 2>&1))"
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+fi
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: installing bayes_xmass and dependencies into .venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip 2>/dev/null || true
+  "$venv/bin/python" -m pip install --quiet -e "$here[test]"
+  echo "$want" > "$stamp"
+fi
