@@ -130,20 +130,45 @@ def build_parser() -> argparse.ArgumentParser:
     _add_physics_options(p)
     p.set_defaults(func=cmd_spectra)
 
-    _register_more_commands(sub)
+    p = sub.add_parser("make-benchmark", help="regenerate the simulated XMASS-I benchmark dataset")
+    p.add_argument("--out", type=Path, default=Path("data/xmass_i"), help="dataset folder to write")
+    p.add_argument("--seed", type=int, default=None, help="Poisson seed (default: the recorded one)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.set_defaults(func=cmd_make_benchmark)
+
+    p = sub.add_parser("convert-xenon1t", help="build a dataset folder from the XENON1T SR1 release")
+    p.add_argument("release", type=Path, help="folder with data_below_30kev.txt and efficiency.txt "
+                   "(e.g. ../shared/data/xenon1t_sr1_er)")
+    p.add_argument("out", type=Path, help="dataset folder to create")
+    p.add_argument("--b0", type=Path, default=None,
+                   help="B0 curve (energy keV, events/(t yr keV)); default: B0_1to30keV.txt or the "
+                        "digitised Fig. 4 curve in the release folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.set_defaults(func=cmd_convert_xenon1t)
     return parser
 
 
-def _register_more_commands(sub) -> None:
-    """Commands of other modules register here (kept separate so each module owns its command)."""
-    for module_name in ("bayes_xmass.commands",):
-        try:
-            module = __import__(module_name, fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(sub)
+def cmd_make_benchmark(args) -> int:
+    """Regenerate data/xmass_i deterministically."""
+    from .benchmark import BENCHMARK_SEED, make_benchmark
+    from .datasets import load_dataset
+
+    out = make_benchmark(args.out, BENCHMARK_SEED if args.seed is None else args.seed, args.overwrite)
+    ds = load_dataset(out)
+    print(f"wrote {out}: {ds.n_bins} bins, {int(ds.counts.sum())} events, checksum {ds.checksum[:16]}")
+    return 0
+
+
+def cmd_convert_xenon1t(args) -> int:
+    """Convert the XENON1T SR1 release into a dataset folder."""
+    from .datasets import load_dataset
+    from .xenon1t import b0_counts, convert_release
+
+    out = convert_release(args.release, args.out, args.b0, args.overwrite)
+    ds = load_dataset(out)
+    print(f"wrote {out}: {ds.n_bins} bins, {int(ds.counts.sum())} events, "
+          f"B0 expects {b0_counts(ds, 1.0, 7.0):.1f} events in 1-7 keV; checksum {ds.checksum[:16]}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
