@@ -7,6 +7,7 @@ exit with code 2; nothing is written.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -130,6 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_physics_options(p)
     p.set_defaults(func=cmd_spectra)
 
+    p = sub.add_parser("sample", help="Bayesian fit(s) of one interaction with NUTS -> run directory")
+    _add_fit_options(p)
+    p.add_argument("--sampler", choices=["nutpie", "pymc"], default=None, help="NUTS implementation")
+    p.add_argument("--draws", type=int, default=None)
+    p.add_argument("--tune", type=int, default=None)
+    p.add_argument("--chains", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true", help="hide the sampler progress bar")
+    p.add_argument("--allow-bad-diagnostics", action="store_true",
+                   help="exit 0 even if R-hat/ESS/divergence/BFMI thresholds fail")
+    p.set_defaults(func=cmd_sample)
+
     p = sub.add_parser("make-benchmark", help="regenerate the simulated XMASS-I benchmark dataset")
     p.add_argument("--out", type=Path, default=Path("data/xmass_i"), help="dataset folder to write")
     p.add_argument("--seed", type=int, default=None, help="Poisson seed (default: the recorded one)")
@@ -146,6 +158,85 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.set_defaults(func=cmd_convert_xenon1t)
     return parser
+
+
+def _load_spec_and_dataset(args):
+    from .datasets import load_dataset
+    from .modelspec import model_spec_for
+    from .runs import DEFAULT_DATASET
+
+    spec = model_spec_for(args.interaction)
+    overrides = {}
+    if args.prior or args.prior_upper or args.prior_power:
+        from .model import PoiPrior
+
+        p = spec.poi_prior
+        try:
+            overrides["poi_prior"] = PoiPrior(args.prior or p.kind, args.prior_upper or p.upper,
+                                              args.prior_power or p.power, p.floor)
+        except ValueError as exc:
+            raise InputError("command line", "--prior", str(exc)) from None
+    sampler = spec.sampler
+    for key in ("draws", "tune", "chains"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < (1 if key != "tune" else 0):
+                raise InputError("command line", f"--{key}", f"must be positive, got {value}")
+            sampler = dataclasses.replace(sampler, **{key: value})
+    if args.sampler:
+        sampler = dataclasses.replace(sampler, name=args.sampler)
+    overrides["sampler"] = sampler
+    if args.likelihood:
+        overrides["likelihood"] = args.likelihood
+    spec = spec.with_overrides(**overrides)
+    dataset = load_dataset(args.dataset or DEFAULT_DATASET)
+    return spec, dataset
+
+
+def cmd_sample(args) -> int:
+    """Sample the posterior of one interaction's fits and write a run directory."""
+    from .runs import prepare_run_dir, run_bayesian_fit, select_targets, write_sample_outputs
+
+    spec, dataset = _load_spec_and_dataset(args)
+    targets = select_targets(spec, flavours=args.flavours, signs=args.sign, masses=args.mass)
+    out = prepare_run_dir(args.out, args.overwrite)
+    results = [run_bayesian_fit(spec, dataset, t, out, seed=args.seed + i, progress=not args.no_progress,
+                                overwrite=args.overwrite, log=_log)
+               for i, t in enumerate(targets)]
+    write_sample_outputs(out, spec, dataset, args.seed, results, args.overwrite)
+    print(f"wrote {out}/ ({len(results)} fits): summary.md, limits.json, *.nc, plots/")
+    bad = [r.target.label for r in results if not r.diagnostics.ok]
+    if bad and not args.allow_bad_diagnostics:
+        print(f"bayes-xmass: diagnostics failed for {', '.join(bad)} (see summary.md); "
+              "pass --allow-bad-diagnostics to accept", file=sys.stderr)
+        return 3
+    return 0
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _add_fit_options(p) -> None:
+    from .likelihood import LIKELIHOODS
+    from .model import POI_PRIOR_KINDS
+
+    p.add_argument("interaction", help="magnetic-moment, millicharge, dark-photon, or a model TOML file")
+    p.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: bundled XMASS-I benchmark)")
+    p.add_argument("--mass", type=float, action="append", default=None,
+                   help="dark-photon mediator mass in MeV (repeatable; default: the model's list)")
+    p.add_argument("--flavours", action="append", choices=["common", "e", "mu", "tau"], default=None,
+                   help="millicharge flavour set (repeatable; default: the model's list)")
+    p.add_argument("--sign", type=int, action="append", choices=[1, -1], default=None,
+                   help="millicharge sign (repeatable; default: both)")
+    p.add_argument("--prior", choices=[k for k in POI_PRIOR_KINDS if k != "improper"], default=None,
+                   help="POI prior kind (default: the model TOML's)")
+    p.add_argument("--prior-upper", type=float, default=None, help="POI prior upper bound in units of the scale")
+    p.add_argument("--prior-power", type=float, default=None, help="power for the flat_power prior")
+    p.add_argument("--likelihood", choices=list(LIKELIHOODS), default=None)
+    p.add_argument("--seed", type=int, default=20201, help="random seed (recorded)")
+    p.add_argument("--out", type=Path, required=True, help="run directory to create")
+    p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty run directory")
 
 
 def cmd_make_benchmark(args) -> int:

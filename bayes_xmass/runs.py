@@ -1,0 +1,100 @@
+"""Run directories: execute fits for a model spec on a dataset and write every output.
+
+A run directory holds ``<fit>.nc`` (DataTree), ``limits.json``, ``summary.md`` and ``plots/``.
+Files are written atomically; an existing non-empty directory is refused unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .analysis import FitTarget, fit_targets, target_templates
+from .bayes import Diagnostics, credible_limit, diagnostics, sample_posterior
+from .datasets import Dataset
+from .errors import InputError
+from .interactions import CHARGE_CONVENTION, INTERACTIONS
+from .io import package_versions, write_json, write_text
+from .modelspec import ModelSpec
+from .report import markdown_section, write_datatree, write_fit_plots
+
+DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "xmass_i"
+
+
+@dataclass
+class FitResult:
+    """Outcome of one Bayesian fit."""
+
+    target: FitTarget
+    limit: dict
+    diagnostics: Diagnostics
+    netcdf: Path
+    plots: dict
+    attrs: dict
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        inter = INTERACTIONS[self.target.interaction]
+        return {
+            "fit": self.target.label, "interaction": self.target.interaction, "poi": inter.poi,
+            "sign": self.target.sign, "flavours": self.target.flavours, "mass_MeV": self.target.mass_mev,
+            "bayes": self.limit, "diagnostics": self.diagnostics.as_dict(), "netcdf": self.netcdf.name,
+            "seconds": round(self.seconds, 2), **self.extra,
+        }
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> Path:
+    """Create the run directory; refuse a non-empty one unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out", "exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(out, "--out", "exists and is not empty; refusing to overwrite (pass --overwrite)")
+    (out / "plots").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def run_bayesian_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, *, seed: int,
+                     progress: bool = False, overwrite: bool = False, log=print) -> FitResult:
+    """Templates -> NUTS -> limit -> diagnostics -> files, for one fit target."""
+    started = time.perf_counter()
+    tpl = target_templates(spec, dataset, target)
+    log(f"[{target.label}] sampling: {spec.sampler.chains} chains x {spec.sampler.draws} draws "
+        f"({spec.sampler.name}), coupling unit {tpl.coupling_scale:g} {INTERACTIONS[target.interaction].coupling_unit}")
+    dt, _ = sample_posterior(tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler,
+                             likelihood=spec.likelihood, seed=seed, progress=progress,
+                             provenance={"model_config": spec.describe()})
+    limit = credible_limit(dt, spec.cl)
+    diag = diagnostics(dt)
+    nc = write_datatree(dt, Path(out) / f"{target.label}.nc", overwrite)
+    plots = write_fit_plots(dt, limit, out, target.label, overwrite=overwrite)
+    seconds = time.perf_counter() - started
+    log(f"[{target.label}] {spec.cl:.0%} credible limit {limit['limit']:.4g} {limit['coupling_unit']} "
+        f"(MCSE {limit['mcse']:.2g}); diagnostics {'ok' if diag.ok else 'FAILED: ' + '; '.join(diag.failures)}; "
+        f"{seconds:.1f} s")
+    return FitResult(target, limit, diag, nc, plots, dict(dt.attrs), seconds)
+
+
+def run_metadata(spec: ModelSpec, dataset: Dataset, seed: int) -> dict:
+    """Provenance common to a run directory."""
+    return {"model_config": spec.describe(), "dataset": dataset.summary(), "seed": seed,
+            "charge_convention": CHARGE_CONVENTION, "package_versions": package_versions()}
+
+
+def write_sample_outputs(out: Path, spec: ModelSpec, dataset: Dataset, seed: int, results: list[FitResult],
+                         overwrite: bool) -> None:
+    """limits.json and summary.md for a ``sample`` run."""
+    meta = run_metadata(spec, dataset, seed)
+    write_json(out / "limits.json", {"provenance": meta, "fits": [r.as_dict() for r in results]}, overwrite)
+    lines = [f"# bayes_xmass: {spec.interaction} on {dataset.name}", "",
+             f"Dataset checksum `{dataset.checksum[:16]}`, seed {seed}. Charge convention: {CHARGE_CONVENTION}.", ""]
+    lines += [markdown_section(r.target.label, r.limit, r.diagnostics, r.attrs, r.plots, out) for r in results]
+    lines += ["", "## Provenance", "", "```json", json.dumps(meta, indent=2, default=str), "```", ""]
+    write_text(out / "summary.md", "\n".join(lines), overwrite)
+
+
+def select_targets(spec: ModelSpec, flavours=None, signs=None, masses=None) -> list[FitTarget]:
+    return fit_targets(spec, flavours=flavours, signs=signs, masses=masses)
