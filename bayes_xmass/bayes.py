@@ -76,46 +76,150 @@ class Diagnostics:
         return d
 
 
-def _sampled_names(model) -> list[str]:
-    names = [rv.name for rv in model.free_RVs]
-    if POI_VALUE not in names:
-        names.append(POI_VALUE)
-    return names
+def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
+    """The pm.Data values of :func:`build_model` for a template set (what a compiled model swaps)."""
+    from .likelihood import chi2_sigma
+    from .model import template_rel_error
+
+    data = {
+        "bin_edges_keV": np.asarray(tpl.bin_edges_kev, dtype="float64"),
+        "observed_counts": tpl.observed.astype("float64"),
+        "background_coefficients": tpl.backgrounds.coefficients,
+        "signal_coefficients": tpl.signal.coefficients,
+        "scale_grid": tpl.scale_grid,
+        "signal_powers": np.array(tpl.signal_powers, dtype="float64"),
+        "signal_sign_factors": np.array([float(sign) ** int(p) for p in tpl.signal_powers]),
+        "template_rel_error": template_rel_error(tpl),
+        "coupling_unit_scale": np.asarray(float(sign) * tpl.coupling_scale),
+    }
+    if likelihood == "chi2":
+        data["chi2_sigma"] = chi2_sigma(tpl.observed, tpl.background_errors)
+    return data
 
 
-def sample_posterior(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior, sampler: SamplerSettings,
-                     likelihood: str = "poisson", seed: int = 1, progress: bool = False,
-                     provenance: dict | None = None):
-    """Sample the posterior with NUTS; return a DataTree with posterior, sample_stats, prior,
-    prior/posterior predictive, observed and constant data, and provenance attrs."""
-    import pymc as pm
+def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple:
+    """Fits with equal keys can share one compiled model (only pm.Data differ)."""
+    return (tpl.n_bins, tpl.background_names, tpl.background_priors, tpl.scale_prior, tpl.scale_grid.size,
+            tpl.signal_terms, poi_prior, likelihood, bool(np.any(tpl.background_errors > 0)))
 
-    model = build_model(tpl, poi_prior, sign=target.sign, likelihood=likelihood)
-    started = time.perf_counter()
-    with model, warnings.catch_warnings():
-        for message in QUIET_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
-        kwargs = {}
-        if sampler.name == "nutpie":
-            # low-rank mass-matrix adaptation: the signal is often correlated with one background
-            kwargs["nuts"] = {"adaptation": "low_rank"}
-        dt = pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                       cores=min(sampler.chains, 2), nuts_sampler=sampler.name, random_seed=seed,
-                       target_accept=sampler.target_accept, progressbar=progress,
-                       compute_convergence_checks=False, **kwargs)
+
+class PosteriorSampler:
+    """A model compiled once (nutpie) and sampled for many template sets / data sets.
+
+    Fits of the same structure (:func:`structure_key`) differ only in pm.Data: observed counts,
+    templates, signs and coupling units, so swapping them avoids recompiling (~7 s per model).
+    """
+
+    def __init__(self, tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str = "poisson",
+                 sampler_name: str = "nutpie"):
+        self.poi_prior = poi_prior
+        self.likelihood = likelihood
+        self.sampler_name = sampler_name
+        self.key = structure_key(tpl, poi_prior, likelihood)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.model = build_model(tpl, poi_prior, likelihood=likelihood)
+            self.compiled = None
+            if sampler_name == "nutpie":
+                import nutpie
+
+                self.compiled = nutpie.compile_pymc_model(self.model)
+
+    def compatible(self, tpl: TemplateSet) -> bool:
+        return structure_key(tpl, self.poi_prior, self.likelihood) == self.key
+
+    def _set_data(self, data: dict) -> None:
+        import pymc as pm
+
+        pm.set_data(data, model=self.model, coords={"energy_bin": 0.5 * (data["bin_edges_keV"][1:]
+                                                                         + data["bin_edges_keV"][:-1])})
+
+    def draw_posterior(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False):
+        """Posterior and sample_stats only (used by toys and scans)."""
+        if self.compiled is not None:
+            import nutpie
+
+            known = {var.name for var in self.compiled.shared_var_keys}
+            cm = self.compiled.with_data(**{k: v for k, v in data.items() if k in known})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return nutpie.sample(cm, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                                     cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
+                                     save_warmup=False, adaptation="low_rank", target_accept=sampler.target_accept)
+        import pymc as pm
+
+        self._set_data(data)
+        with self.model, warnings.catch_warnings():
+            for message in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                             cores=min(sampler.chains, 2), nuts_sampler="pymc", random_seed=seed,
+                             target_accept=sampler.target_accept, progressbar=progress,
+                             compute_convergence_checks=False)
+
+    def sample(self, tpl: TemplateSet, target: FitTarget, *, sampler: SamplerSettings, seed: int = 1,
+               progress: bool = False, provenance: dict | None = None):
+        """Full DataTree for one fit: posterior, sample_stats, prior, prior/posterior predictive,
+        observed and constant data, provenance attrs."""
+        import pymc as pm
+        import xarray as xr
+
+        if not self.compatible(tpl):
+            raise ValueError("template set does not match the compiled model's structure")
+        data = model_data(tpl, target.sign, self.likelihood)
+        started = time.perf_counter()
+        dt = self.draw_posterior(data, sampler, seed, progress)
         sampling_s = time.perf_counter() - started
-        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1)
+        self._set_data(data)
+        with self.model, warnings.catch_warnings():
+            for message in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1)
+        post = dt["posterior"].to_dataset()
+        dt["posterior_predictive"] = self._posterior_predictive(post, data, sampler, seed + 2)
+        dt["posterior"] = post.drop_vars([v for v in HEAVY_DETERMINISTICS if v in post])
+        for group in ("prior", "prior_predictive"):
+            if group in prior.children:
+                ds = prior[group].to_dataset()
+                dt[group] = ds.drop_vars([v for v in HEAVY_DETERMINISTICS if v in ds])
+        centres = 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])
+        dt["observed_data"] = xr.Dataset({"counts": ("energy_bin", tpl.observed.astype("int64"))},
+                                         coords={"energy_bin": centres})
+        dt["constant_data"] = _constant_data(self.model, data, tpl)
+        dt.attrs.update(_attrs(tpl, target, self.poi_prior, self.likelihood, sampler, seed, sampling_s,
+                               self.sampler_name, provenance))
+        return dt
+
+    def _posterior_predictive(self, post, data, sampler, seed):
+        """Replicated counts from the posterior's expected counts (thinned to ~PPC_DRAWS draws)."""
+        import xarray as xr
+
         thin = max(1, (sampler.draws * sampler.chains) // PPC_DRAWS)
-        post_sub = dt.posterior.isel(draw=slice(None, None, thin))
-        ppc = pm.sample_posterior_predictive(post_sub, random_seed=seed + 2, progressbar=False,
-                                             var_names=["counts", "expected", "signal_expected"])
-    posterior = dt["posterior"].to_dataset()
-    dt["posterior"] = posterior.drop_vars([v for v in HEAVY_DETERMINISTICS if v in posterior])
-    for group in ("prior", "prior_predictive"):
-        if group in prior.children:
-            ds = prior[group].to_dataset()
-            dt[group] = ds.drop_vars([v for v in HEAVY_DETERMINISTICS if v in ds])
-    dt["posterior_predictive"] = ppc["posterior_predictive"].to_dataset()
+        sub = post[["expected", "signal_expected"]].isel(draw=slice(None, None, thin))
+        rng = np.random.default_rng(seed)
+        mu = sub["expected"].values
+        if self.likelihood == "poisson":
+            counts = rng.poisson(mu)
+        else:
+            counts = rng.normal(mu, data["chi2_sigma"])
+        return xr.Dataset({"counts": (sub["expected"].dims, counts), "expected": sub["expected"],
+                           "signal_expected": sub["signal_expected"]})
+
+
+def _constant_data(model, data: dict, tpl: TemplateSet):
+    import xarray as xr
+
+    dims = {name: model.named_vars_to_dims.get(name, ()) for name in data}
+    coords = {"energy_bin": 0.5 * (tpl.bin_edges_kev[1:] + tpl.bin_edges_kev[:-1]),
+              "energy_edge": tpl.bin_edges_kev, "background": list(tpl.background_names),
+              "term": list(tpl.signal_terms), "spline_coefficient": [3, 2, 1, 0],
+              "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
+              "scale_point": np.arange(tpl.scale_grid.size)}
+    variables = {k: (dims[k], np.asarray(v)) for k, v in data.items() if k != "observed_counts"}
+    return xr.Dataset(variables, coords={k: v for k, v in coords.items()})
+
+
+def _attrs(tpl, target, poi_prior, likelihood, sampler, seed, sampling_s, sampler_name, provenance) -> dict:
     inter = INTERACTIONS[tpl.interaction]
     attrs = {
         "bayes_xmass_fit": target.label,
@@ -127,7 +231,8 @@ def sample_posterior(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior
         "options": json.dumps(tpl.options, default=str),
         "poi_prior": json.dumps(poi_prior.describe()),
         "likelihood": likelihood,
-        "sampler": sampler.name,
+        "sampler": sampler_name,
+        "nuts_implementation": "nutpie (low-rank mass matrix)" if sampler_name == "nutpie" else "PyMC NUTS",
         "sampler_settings": json.dumps(sampler.__dict__),
         "seed": seed,
         "sampling_seconds": round(sampling_s, 2),
@@ -144,8 +249,20 @@ def sample_posterior(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior
     if provenance:
         attrs.update({k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str))
                       for k, v in provenance.items()})
-    dt.attrs.update(attrs)
-    return dt, model
+    return attrs
+
+
+def sample_posterior(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior, sampler: SamplerSettings,
+                     likelihood: str = "poisson", seed: int = 1, progress: bool = False,
+                     provenance: dict | None = None, cache: dict | None = None):
+    """Sample one fit (compiling, or reusing a compatible model from ``cache``). Returns (DataTree, sampler)."""
+    key = (structure_key(tpl, poi_prior, likelihood), sampler.name)
+    ps = cache.get(key) if cache is not None else None
+    if ps is None:
+        ps = PosteriorSampler(tpl, poi_prior, likelihood, sampler.name)
+        if cache is not None:
+            cache[key] = ps
+    return ps.sample(tpl, target, sampler=sampler, seed=seed, progress=progress, provenance=provenance), ps
 
 
 def credible_limit(dt, cl: float = 0.9) -> dict:

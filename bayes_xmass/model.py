@@ -142,7 +142,8 @@ def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int
         delta = pm.Data("template_rel_error", rel_err, dims="energy_bin")
 
         x = _poi(pm, pt, poi_prior)
-        pm.Deterministic("coupling", float(sign) * tpl.coupling_scale * x)
+        unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpl.coupling_scale))
+        pm.Deterministic("coupling", unit * x)
         norms = [prior.to_pymc(f"norm_{name}") for name, prior in zip(tpl.background_names, tpl.background_priors)]
         norm = pm.Deterministic("norm", pt.stack([pt.as_tensor_variable(n, dtype="float64") for n in norms]),
                                 dims="background")
@@ -155,7 +156,7 @@ def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int
             z = pm.Normal("gamma_z", 0.0, 1.0, dims="energy_bin")
             gamma = pm.Deterministic("gamma", pt.maximum(1.0 + delta * z, 1e-6), dims="energy_bin")
         elif use_gammas:
-            gamma = profiled_gamma(observed, bkg, sig, delta)
+            gamma = pm.Deterministic("gamma", profiled_gamma(observed, bkg, sig, delta), dims="energy_bin")
             pm.Potential("gamma_penalty", gamma_log_penalty(gamma, delta))
         mu = expected_counts(bkg, sig, gamma)
         pm.Deterministic("expected", mu, dims="energy_bin")

@@ -1,0 +1,201 @@
+"""Toy ensembles: expected-limit bands, coverage, Feldman-Cousins, Bayesian toy limits.
+
+Toys are Poisson draws around the expected counts at a hypothesis (x, nuisances at their
+conditional fit to the observed data). Work is spread over processes (one compiled likelihood per
+worker); every toy has its own seed derived from the master seed, so results do not depend on the
+number of processes.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from .frequentist import ProfileLikelihood, delta_chi2_threshold
+from .templates import TemplateSet
+
+BAND_QUANTILES = {"-2sigma": 0.02275, "-1sigma": 0.158655, "median": 0.5, "+1sigma": 0.841345, "+2sigma": 0.97725}
+
+_WORKER: dict = {}
+
+
+def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
+    import warnings
+
+    warnings.simplefilter("ignore")
+    _WORKER["pl"] = ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
+
+
+def _worker_limits(args):
+    counts_block, cl, thresholds = args
+    pl = _WORKER["pl"]
+    out = []
+    for counts in counts_block:
+        pl.set_observed(counts)
+        best = pl.best_fit()
+        row = [best.x] + [pl.upper_limit(cl, t, best) for t in thresholds]
+        out.append(row)
+    return out
+
+
+def _worker_fc(args):
+    counts_block, x = args
+    pl = _WORKER["pl"]
+    out = []
+    for counts in counts_block:
+        pl.set_observed(counts)
+        best = pl.fit(None)
+        cond = pl.fit(x, best.nuisances)
+        out.append(max(cond.nll2 - min(best.nll2, cond.nll2), 0.0))
+    return out
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+MIN_TOYS_PER_PROCESS = 100  # below this, starting worker processes costs more than it saves
+
+
+def default_processes(n_tasks: int = 10**9) -> int:
+    """Worker processes: up to the core count (max 2 here), 1 for small jobs."""
+    return max(1, min(os.cpu_count() or 1, n_tasks // MIN_TOYS_PER_PROCESS))
+
+
+def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray:
+    """n Poisson toys around the expectation at x (nuisances: conditional fit to the observed data)."""
+    fit = pl.fit(x)
+    mu = pl.expected(x, fit.nuisances)
+    rng = np.random.default_rng(seed)
+    return rng.poisson(mu, size=(n, mu.size)).astype(float)
+
+
+def _map(fn, blocks, tpl, sign, likelihood, processes):
+    if processes <= 1:
+        _init_worker(tpl, sign, likelihood)
+        return [fn(b) for b in blocks]
+    import multiprocessing as mp
+
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})  # one BLAS thread per worker process
+    try:
+        with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(tpl, sign, likelihood)) as pool:
+            return list(pool.map(fn, blocks))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _blocks(counts: np.ndarray, n_blocks: int) -> list[np.ndarray]:
+    return [b for b in np.array_split(counts, max(1, n_blocks)) if len(b)]
+
+
+@dataclass(frozen=True)
+class ToyLimits:
+    """Per-toy best fit and limits (scaled units) for each threshold convention."""
+
+    x_true: float
+    best_x: np.ndarray
+    limits: dict[str, np.ndarray]
+    seed: int
+
+    def bands(self, threshold: str) -> dict[str, float]:
+        lim = self.limits[threshold]
+        return {k: float(np.quantile(lim, q)) for k, q in BAND_QUANTILES.items()}
+
+    def coverage(self, threshold: str) -> tuple[float, float]:
+        """Fraction of toys whose limit is >= the true x, and its binomial standard error."""
+        lim = self.limits[threshold]
+        p = float(np.mean(lim >= self.x_true))
+        return p, math.sqrt(max(p * (1 - p), 1e-12) / lim.size)
+
+    def to_dataset(self, coupling_scale: float):
+        import xarray as xr
+
+        data = {"best_x": ("toy", self.best_x)}
+        data.update({f"limit_{k}": ("toy", v) for k, v in self.limits.items()})
+        return xr.Dataset(data, attrs={"x_true": self.x_true, "seed": self.seed, "coupling_scale": coupling_scale})
+
+
+def toy_limits(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_true: float = 0.0,
+               n_toys: int = 200, seed: int = 1, cl: float = 0.9, thresholds=("xmass", "one_sided"),
+               processes: int | None = None, pl: ProfileLikelihood | None = None) -> ToyLimits:
+    """Frequentist limits on toys generated at ``x_true`` (0 = background only)."""
+    pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
+    counts = toy_counts(pl, x_true, n_toys, seed)
+    processes = processes or default_processes(n_toys)
+    blocks = _blocks(counts, processes * 4)
+    rows = [r for block in _map(_worker_limits, [(b, cl, tuple(thresholds)) for b in blocks], tpl, sign,
+                                likelihood, processes) for r in block]
+    arr = np.array(rows)
+    return ToyLimits(x_true, arr[:, 0], {t: arr[:, i + 1] for i, t in enumerate(thresholds)}, seed)
+
+
+def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_grid=None,
+                    n_toys: int = 200, seed: int = 7, cl: float = 0.9, processes: int | None = None,
+                    pl: ProfileLikelihood | None = None) -> dict:
+    """Feldman-Cousins interval for x by a toy Neyman construction with the profile LR ordering.
+
+    At each grid value x_j toys are drawn at (x_j, nuisances profiled on the observed data); the
+    critical value is the ``cl`` quantile of t(x_j) = -2 ln[L(x_j) / L(x_hat)], x_hat >= 0. The interval
+    is the set of x_j with t_obs(x_j) <= critical value (FC, PRD 57 (1998) 3873; with nuisances the
+    'profile construction').
+    """
+    pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
+    best = pl.best_fit()
+    if x_grid is None:
+        top = pl.upper_limit(cl, "xmass", best)
+        x_grid = np.linspace(0.0, 1.6 * top, 17)
+    x_grid = np.asarray(x_grid, dtype=float)
+    t_obs = pl.delta_chi2(x_grid, best)
+    processes = processes or default_processes(n_toys * len(x_grid))
+    tasks = []
+    for j, x in enumerate(x_grid):
+        counts = toy_counts(pl, float(x), n_toys, seed + 1000 * j)
+        tasks += [(b, float(x)) for b in _blocks(counts, processes)]
+    results = _map(_worker_fc, tasks, tpl, sign, likelihood, processes)
+    per_x: dict[float, list] = {}
+    for (_, x), res in zip(tasks, results):
+        per_x.setdefault(x, []).extend(res)
+    critical = np.array([np.quantile(per_x[float(x)], cl) for x in x_grid])
+    accepted = t_obs <= critical
+    lower, upper = _interval_edges(x_grid, t_obs - critical, accepted)
+    return {"x_grid": x_grid, "t_obs": t_obs, "critical": critical, "accepted": accepted,
+            "lower": lower, "upper": upper, "n_toys": n_toys, "cl": cl,
+            "wilks_threshold": delta_chi2_threshold(cl, "xmass")}
+
+
+def _interval_edges(x, diff, accepted):
+    """Interval edges by linear interpolation of t_obs - critical between grid points."""
+    idx = np.flatnonzero(accepted)
+    if idx.size == 0:
+        return float("nan"), float("nan")
+    lo_i, hi_i = idx[0], idx[-1]
+    lower = float(x[0]) if lo_i == 0 else float(np.interp(0.0, [diff[lo_i], diff[lo_i - 1]], [x[lo_i], x[lo_i - 1]]))
+    if hi_i == x.size - 1:
+        upper = float("inf")
+    else:
+        upper = float(np.interp(0.0, [diff[hi_i], diff[hi_i + 1]], [x[hi_i], x[hi_i + 1]]))
+    return lower, upper
+
+
+def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign: int = 1,
+                        likelihood: str = "poisson", cl: float = 0.9, draws: int = 1000, tune: int = 700,
+                        chains: int = 2, seed: int = 1, posterior_sampler=None) -> np.ndarray:
+    """Credible limits (scaled units) on toy data sets: one compiled model, data swapped per toy."""
+    from .bayes import PosteriorSampler, model_data
+    from .modelspec import SamplerSettings
+
+    ps = posterior_sampler or PosteriorSampler(tpl, poi_prior, likelihood)
+    settings = SamplerSettings("nutpie", chains, draws, tune, 0.95)
+    base = model_data(tpl, sign, likelihood)
+    out = []
+    for i, c in enumerate(counts):
+        trace = ps.draw_posterior({**base, "observed_counts": np.asarray(c, dtype="float64")}, settings, seed + i)
+        out.append(float(np.quantile(trace.posterior["x"].values.ravel(), cl)))
+    return np.array(out)
