@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from .datasets import Dataset
+from .errors import InputError
 from .detector import MorphingTemplates
 from .modelspec import ModelSpec
 from .templates import TemplateSet, build_templates
@@ -62,8 +63,23 @@ def fit_targets(spec: ModelSpec, *, flavours=None, signs=None, masses=None) -> l
 
 
 def analysis_view(spec: ModelSpec, dataset: Dataset) -> Dataset:
-    """The dataset restricted to the spec's window and merged bins."""
-    return dataset.view(window=spec.window_kev, merge=spec.merge)
+    """The dataset restricted to the spec's window (intersected with the data's range, snapped to
+    bin edges) with bins finer than ``bin_width_keV`` merged (uniform binning only)."""
+    edges = np.asarray(dataset.bin_edges_keV)
+    lo = edges[np.searchsorted(edges, spec.window_kev[0] - 1e-9)] if spec.window_kev[0] > edges[0] else edges[0]
+    hi_i = np.searchsorted(edges, spec.window_kev[1] + 1e-9) - 1
+    hi = edges[hi_i] if spec.window_kev[1] < edges[-1] else edges[-1]
+    if not hi > lo:
+        raise InputError(spec.source or "model", "analysis.window_keV",
+                         f"window {spec.window_kev} keV does not overlap the data ({edges[0]:g}-{edges[-1]:g} keV)")
+    view = dataset.view(window=(float(lo), float(hi)))
+    widths = np.diff(view.bin_edges_keV)
+    merge = 1
+    if spec.bin_width_kev > 0 and np.allclose(widths, widths[0]) and widths[0] < spec.bin_width_kev:
+        merge = int(round(spec.bin_width_kev / widths[0]))
+        while merge > 1 and view.n_bins % merge:
+            merge -= 1
+    return view.view(merge=merge) if merge > 1 else view
 
 
 def rescale_signal(tpl: TemplateSet, new_scale: float) -> TemplateSet:

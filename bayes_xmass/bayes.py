@@ -30,6 +30,7 @@ HEAVY_DETERMINISTICS = ("expected", "signal_expected", "gamma")
 QUIET_WARNINGS = (  # known, harmless messages that would drown the progress output
     "Numba will use object mode",
     "The effect of Potentials on other parameters is ignored",
+    "The effect of Potentials on other parameters is ignored during prior predictive sampling",
 )
 
 
@@ -176,12 +177,11 @@ class PosteriorSampler:
                 warnings.filterwarnings("ignore", message=message)
             prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1)
         post = dt["posterior"].to_dataset()
-        dt["posterior_predictive"] = self._posterior_predictive(post, data, sampler, seed + 2)
+        dt["posterior_predictive"] = self._predictive(post, data, seed + 2, thin=True)
         dt["posterior"] = post.drop_vars([v for v in HEAVY_DETERMINISTICS if v in post])
-        for group in ("prior", "prior_predictive"):
-            if group in prior.children:
-                ds = prior[group].to_dataset()
-                dt[group] = ds.drop_vars([v for v in HEAVY_DETERMINISTICS if v in ds])
+        prior_ds = prior["prior"].to_dataset()
+        dt["prior_predictive"] = self._predictive(prior_ds, data, seed + 3, thin=False)
+        dt["prior"] = prior_ds.drop_vars([v for v in HEAVY_DETERMINISTICS if v in prior_ds])
         centres = 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])
         dt["observed_data"] = xr.Dataset({"counts": ("energy_bin", tpl.observed.astype("int64"))},
                                          coords={"energy_bin": centres})
@@ -190,12 +190,14 @@ class PosteriorSampler:
                                self.sampler_name, provenance))
         return dt
 
-    def _posterior_predictive(self, post, data, sampler, seed):
-        """Replicated counts from the posterior's expected counts (thinned to ~PPC_DRAWS draws)."""
+    def _predictive(self, draws, data, seed, thin: bool):
+        """Replicated counts drawn from the expected counts of posterior (thinned to ~PPC_DRAWS) or
+        prior draws: Poisson(expected), or Normal(expected, sigma) for the chi-square likelihood."""
         import xarray as xr
 
-        thin = max(1, (sampler.draws * sampler.chains) // PPC_DRAWS)
-        sub = post[["expected", "signal_expected"]].isel(draw=slice(None, None, thin))
+        n = draws.sizes["chain"] * draws.sizes["draw"]
+        step = max(1, n // PPC_DRAWS) if thin else 1
+        sub = draws[["expected", "signal_expected"]].isel(draw=slice(None, None, step))
         rng = np.random.default_rng(seed)
         mu = sub["expected"].values
         if self.likelihood == "poisson":

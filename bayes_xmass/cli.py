@@ -142,6 +142,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 0 even if R-hat/ESS/divergence/BFMI thresholds fail")
     p.set_defaults(func=cmd_sample)
 
+    p = sub.add_parser("limit", help="frequentist limits (profile likelihood, CLs, toys, Feldman-Cousins)")
+    _add_fit_options(p, out_required=False)
+    p.add_argument("--toys", type=int, default=0, help="background-only toys for expected bands (0 = none)")
+    p.add_argument("--fc-toys", type=int, default=0, help="toys per grid point for a Feldman-Cousins interval")
+    p.set_defaults(func=cmd_limit, draws=None, tune=None, chains=None, sampler=None)
+
+    p = sub.add_parser("compare", help="Bayesian vs frequentist: a run directory, or run both for an interaction")
+    _add_fit_options(p, out_required=False)
+    p.add_argument("--toys", type=int, default=0, help="toys for frequentist expected bands")
+    p.add_argument("--fc-toys", type=int, default=0, help="toys per grid point for Feldman-Cousins")
+    p.add_argument("--sampler", choices=["nutpie", "pymc"], default=None)
+    p.add_argument("--draws", type=int, default=None)
+    p.add_argument("--tune", type=int, default=None)
+    p.add_argument("--chains", type=int, default=None)
+    p.set_defaults(func=cmd_compare)
+
     p = sub.add_parser("run", help="the full analysis (Bayesian + frequentist, all interactions) -> run directory")
     p.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: bundled XMASS-I benchmark)")
     p.add_argument("--out", type=Path, default=Path("results"), help="run directory (default: results)")
@@ -198,6 +214,19 @@ def _load_spec_and_dataset(args):
     overrides["sampler"] = sampler
     if args.likelihood:
         overrides["likelihood"] = args.likelihood
+    if args.window:
+        lo, hi = args.window
+        if not 0 <= lo < hi:
+            raise InputError("command line", "--window", f"need 0 <= lo < hi, got {lo} {hi}")
+        overrides["window_kev"] = (lo, hi)
+    if args.bin_width is not None:
+        if args.bin_width < 0:
+            raise InputError("command line", "--bin-width", "must be >= 0")
+        overrides["bin_width_kev"] = args.bin_width
+    if args.scale is not None:
+        if not args.scale > 0:
+            raise InputError("command line", "--scale", "must be positive")
+        overrides["poi_scale"] = args.scale
     spec = spec.with_overrides(**overrides)
     dataset = load_dataset(args.dataset or DEFAULT_DATASET)
     return spec, dataset
@@ -227,7 +256,7 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _add_fit_options(p) -> None:
+def _add_fit_options(p, out_required: bool = True) -> None:
     from .likelihood import LIKELIHOODS
     from .model import POI_PRIOR_KINDS
 
@@ -244,9 +273,88 @@ def _add_fit_options(p) -> None:
     p.add_argument("--prior-upper", type=float, default=None, help="POI prior upper bound in units of the scale")
     p.add_argument("--prior-power", type=float, default=None, help="power for the flat_power prior")
     p.add_argument("--likelihood", choices=list(LIKELIHOODS), default=None)
+    p.add_argument("--window", type=float, nargs=2, metavar=("LO", "HI"), default=None,
+                   help="analysis window in keV (default: the model's, clipped to the data)")
+    p.add_argument("--bin-width", type=float, default=None,
+                   help="merge dataset bins finer than this (keV); 0 keeps the dataset's bins")
+    p.add_argument("--scale", type=float, default=None,
+                   help="coupling unit for the sampler (e.g. 1e-11 for mu_nu at XENON1T); default: the model's")
     p.add_argument("--seed", type=int, default=20201, help="random seed (recorded)")
-    p.add_argument("--out", type=Path, required=True, help="run directory to create")
+    p.add_argument("--out", type=Path, required=out_required, default=None, help="run directory to create")
     p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty run directory")
+
+
+def cmd_limit(args) -> int:
+    """Frequentist limits (profile likelihood of the same model) for one interaction."""
+    from .compare import comparison_row, terminal_table
+    from .io import write_json
+    from .runs import prepare_run_dir, run_frequentist, run_metadata, select_targets
+
+    spec, dataset = _load_spec_and_dataset(args)
+    if args.toys < 0 or args.fc_toys < 0:
+        raise InputError("command line", "--toys", "must be >= 0")
+    targets = select_targets(spec, flavours=args.flavours, signs=args.sign, masses=args.mass)
+    out = prepare_run_dir(args.out, args.overwrite) if args.out else None
+    records = [run_frequentist(spec, dataset, t, n_toys=args.toys, fc_toys=args.fc_toys, seed=args.seed, log=_log)
+               for t in targets]
+    print(terminal_table([comparison_row(r) for r in records]))
+    if out:
+        write_json(out / "limits.json", {"provenance": run_metadata(spec, dataset, args.seed), "fits": records},
+                   args.overwrite)
+        print(f"wrote {out}/limits.json")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    """Bayesian vs frequentist side by side: from a finished run directory, or by running both."""
+    import json
+
+    from .compare import comparison_row, csv_text, markdown_table, terminal_table
+    from .io import write_json, write_text
+    from .plots import plot_poi_posterior
+    from .report import open_datatree
+    from .runs import prepare_run_dir, run_bayesian_fit, run_frequentist, select_targets
+
+    target = Path(args.interaction)
+    if target.is_dir():
+        limits = target / "limits.json"
+        if not limits.is_file():
+            raise InputError(limits, "file", "not found: not a finished bayes-xmass run directory")
+        try:
+            result = json.loads(limits.read_text())
+            rows = result.get("comparison") or [comparison_row(r) for r in result["fits"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise InputError(limits, "fits", f"unreadable run summary ({exc})") from None
+        print(terminal_table(rows))
+        print(markdown_table(rows))
+        return 0
+    if args.out is None:
+        raise InputError("command line", "--out", "needed when comparing by running an interaction")
+    spec, dataset = _load_spec_and_dataset(args)
+    out = prepare_run_dir(args.out, args.overwrite)
+    records = []
+    for i, t in enumerate(select_targets(spec, flavours=args.flavours, signs=args.sign, masses=args.mass)):
+        bayes = run_bayesian_fit(spec, dataset, t, out, seed=args.seed + i, overwrite=args.overwrite, log=_log)
+        rec = run_frequentist(spec, dataset, t, n_toys=args.toys, fc_toys=args.fc_toys, seed=args.seed + i, log=_log)
+        rec.update(bayes=bayes.limit, diagnostics=bayes.diagnostics.as_dict(), poi_prior=spec.poi_prior.describe())
+        f = rec["frequentist"]
+        scale = rec["coupling_scale"]
+        dt = open_datatree(bayes.netcdf)
+        import numpy as np
+
+        plot_poi_posterior(dt.posterior["x"].values * scale, bayes.limit["limit"], cl=spec.cl,
+                           unit=rec["coupling_unit"], label=f"{t.label}: posterior vs profile likelihood",
+                           out=out / "plots" / f"{t.label}_compare.png",
+                           profile=(np.asarray(f["profile_x_scaled"]) * scale,
+                                    np.exp(-0.5 * np.asarray(f["profile_delta_chi2"]))),
+                           freq_limit=f["limit_xmass_scaled"] * scale, overwrite=args.overwrite)
+        records.append(rec)
+    rows = [comparison_row(r) for r in records]
+    write_json(out / "comparison.json", {"rows": rows, "fits": records}, args.overwrite)
+    write_text(out / "comparison.csv", csv_text(rows), args.overwrite)
+    write_text(out / "comparison.md", markdown_table(rows) + "\n", args.overwrite)
+    print(terminal_table(rows))
+    return 0
 
 
 def cmd_run(args) -> int:

@@ -137,9 +137,12 @@ class ProfileLikelihood:
         return np.asarray(self.model["observed_counts"].get_value())
 
     # -- fits ---------------------------------------------------------------------------------
-    def fit(self, x: float | None = None, start: np.ndarray | None = None) -> FitPoint:
-        """Minimise over the nuisances at fixed x, or over (x >= 0, nuisances) if x is None."""
+    def fit(self, x: float | None = None, start: np.ndarray | None = None, x_starts=(0.0, 0.5, 2.0)) -> FitPoint:
+        """Minimise over the nuisances at fixed x, or over (x >= 0, nuisances) if x is None
+        (L-BFGS-B from each of ``x_starts``, best kept)."""
         s0 = self.start if start is None else start
+        if x is not None and s0.size == 0:  # no free nuisance: nothing to profile
+            return FitPoint(float(x), self.nll2(float(x), s0), s0, True)
         if x is not None:
             def fixed_x(n):
                 v, g = self.value_and_grad(np.concatenate([[x], n]))
@@ -149,16 +152,13 @@ class ProfileLikelihood:
                                     method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-7})
             return FitPoint(float(x), float(res.fun), res.x, bool(res.success))
         best = None
-        for x0 in self._x_starts():
+        for x0 in x_starts:
             res = optimize.minimize(self.value_and_grad, np.concatenate([[x0], s0]), jac=True, method="L-BFGS-B",
                                     bounds=[(0.0, None)] + [(None, None)] * s0.size,
                                     options={"maxiter": 3000, "ftol": 1e-12, "gtol": 1e-7})
             if best is None or res.fun < best.fun:
                 best = res
         return FitPoint(float(best.x[0]), float(best.fun), best.x[1:], bool(best.success))
-
-    def _x_starts(self):
-        return (0.0, 0.5, 2.0)
 
     def best_fit(self) -> FitPoint:
         """Global best fit with x >= 0, refined against the x = 0 fit (boundary)."""

@@ -77,6 +77,16 @@ def gamma_log_penalty(gamma, rel_error):
     return pt.sum(pt.switch(pt.gt(rel_error, 0), -0.5 * ((gamma - 1.0) / safe) ** 2, 0.0))
 
 
+def poisson_log_likelihood(observed, expected):
+    """sum_i [k_i log mu_i - mu_i - log k_i!]; k may be non-integer (Asimov data)."""
+    return pt.sum(observed * pt.log(expected) - expected - pt.gammaln(observed + 1.0))
+
+
+def gaussian_log_likelihood(observed, expected, sigma):
+    """sum_i log Normal(k_i | mu_i, sigma_i) (the chi-square option)."""
+    return pt.sum(-0.5 * ((observed - expected) / sigma) ** 2 - pt.log(sigma) - 0.5 * np.log(2 * np.pi))
+
+
 def chi2_sigma(observed, template_errors):
     """Per-bin Gaussian width for the chi-square option: sqrt(max(k, 1) + sum_b err_b^2) (XMASS style:
     data statistical error plus background-template errors in quadrature)."""

@@ -27,6 +27,8 @@ from .likelihood import (
     background_counts,
     chi2_sigma,
     expected_counts,
+    gaussian_log_likelihood,
+    poisson_log_likelihood,
     gamma_log_penalty,
     profiled_gamma,
     signal_counts,
@@ -166,9 +168,12 @@ def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int
                 pw * sf * pt.pow(pt.maximum(x, 1e-12), pw - 1.0),
                 spline_templates(sig_coef, grid, scale))
             pm.Potential("jeffreys", 0.5 * pt.log(pt.sum(dmu_dx**2 / mu) + 1e-300))
+        # The likelihood is a Potential of our own log-density (not an observed RV) so that
+        # non-integer Asimov data are used as they are (PyMC would round observed Poisson data);
+        # predictive counts are drawn from 'expected' (bayes.py).
         if likelihood == "poisson":
-            pm.Poisson("counts", mu=mu, observed=observed, dims="energy_bin")
+            pm.Potential("log_likelihood", poisson_log_likelihood(observed, mu))
         else:
             sigma = pm.Data("chi2_sigma", chi2_sigma(tpl.observed, tpl.background_errors), dims="energy_bin")
-            pm.Normal("counts", mu=mu, sigma=sigma, observed=observed, dims="energy_bin")
+            pm.Potential("log_likelihood", gaussian_log_likelihood(observed, mu, sigma))
     return model

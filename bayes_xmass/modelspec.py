@@ -24,7 +24,7 @@ SAMPLERS = ("nutpie", "pymc")
 _ALLOWED = {
     "": {"model", "analysis", "physics", "poi", "sampler"},
     "model": {"interaction", "description"},
-    "analysis": {"window_keV", "merge", "likelihood", "cl", "flavours", "signs", "masses_MeV"},
+    "analysis": {"window_keV", "bin_width_keV", "likelihood", "cl", "flavours", "signs", "masses_MeV"},
     "physics": {"atomic_model", "flux_set", "m_nu_eV", "rrpa_table"},
     "poi": {"scale", "prior"},
     "poi.prior": {"kind", "upper", "power", "floor"},
@@ -48,7 +48,7 @@ class ModelSpec:
     interaction: str
     description: str
     window_kev: tuple[float, float]
-    merge: int
+    bin_width_kev: float
     likelihood: str
     cl: float
     physics: PhysicsConfig
@@ -67,7 +67,7 @@ class ModelSpec:
     def describe(self) -> dict:
         return {
             "source": self.source, "interaction": self.interaction, "window_keV": list(self.window_kev),
-            "merge": self.merge, "likelihood": self.likelihood, "cl": self.cl,
+            "bin_width_keV": self.bin_width_kev, "likelihood": self.likelihood, "cl": self.cl,
             "physics": self.physics.describe(), "poi_scale": self.poi_scale or "auto",
             "poi_prior": self.poi_prior.describe(), "sampler": self.sampler.__dict__,
             "flavours": list(self.flavours), "signs": list(self.signs), "masses_MeV": list(self.masses_mev),
@@ -128,7 +128,7 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
             or not 0 <= window[0] < window[1]):
         raise InputError(src, "analysis.window_keV", f"must be [lo, hi] keV with 0 <= lo < hi, got {window!r}")
-    merge = _num(src, a, "merge", "analysis", 1, integer=True, lo=1, hi=10000)
+    bin_width = _num(src, a, "bin_width_keV", "analysis", 0.0, lo=0.0, hi=1e4)
     likelihood = a.get("likelihood", "poisson")
     if likelihood not in LIKELIHOODS:
         raise InputError(src, "analysis.likelihood", f"unknown {likelihood!r}; known: {', '.join(LIKELIHOODS)}")
@@ -188,7 +188,7 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     )
     return ModelSpec(
         interaction=inter.name, description=str(m.get("description", inter.description)),
-        window_kev=(float(window[0]), float(window[1])), merge=int(merge), likelihood=likelihood,
+        window_kev=(float(window[0]), float(window[1])), bin_width_kev=float(bin_width), likelihood=likelihood,
         cl=float(cl), physics=PhysicsConfig(flux_set=flux, atomic=atomic),
         poi_scale=None if scale == "auto" else float(scale),
         poi_prior=PoiPrior(kind, float(upper), float(power), float(floor)), sampler=sampler,

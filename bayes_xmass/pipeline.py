@@ -116,7 +116,7 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
         record["toys"] = {"n_freq_toys": settings.n_freq_toys, "freq_bands": bands, "one_sided_bands": one_sided,
                           "pcl": pcl, "pcl_power_threshold": "-1 sigma of the one-sided expected limit (16%)",
                           "n_bayes_toys": settings.n_bayes_toys, "bayes_bands": bayes_bands,
-                          "toy_hypothesis": "background only; nuisances at their x = 0 fit to the data"}
+                          "toy_hypothesis": "background only; nuisances drawn from their priors per toy"}
         toys_ds = tl.to_dataset(scale)
         toys_ds["bayes_limit"] = ("bayes_toy", bayes_toys)
         log(f"[{target.label}] expected (median) limits: frequentist {bands['median']:.3g}, "

@@ -1,7 +1,7 @@
 """Toy ensembles: expected-limit bands, coverage, Feldman-Cousins, Bayesian toy limits.
 
-Toys are Poisson draws around the expected counts at a hypothesis (x, nuisances at their
-conditional fit to the observed data). Work is spread over processes (one compiled likelihood per
+Toys are Poisson draws around the expected counts at a hypothesis x, with nuisances drawn from
+their priors for each toy (see :func:`toy_counts`). Work is spread over processes (one compiled likelihood per
 worker); every toy has its own seed derived from the master seed, so results do not depend on the
 number of processes.
 """
@@ -48,7 +48,7 @@ def _worker_fc(args):
     out = []
     for counts in counts_block:
         pl.set_observed(counts)
-        best = pl.fit(None)
+        best = pl.fit(None, x_starts=(0.0, 0.5, 2.0, x))
         cond = pl.fit(x, best.nuisances)
         out.append(max(cond.nll2 - min(best.nll2, cond.nll2), 0.0))
     return out
@@ -63,12 +63,44 @@ def default_processes(n_tasks: int = 10**9) -> int:
     return max(1, min(os.cpu_count() or 1, n_tasks // MIN_TOYS_PER_PROCESS))
 
 
+def _expected_counts_function(tpl: TemplateSet, sign: int):
+    """Compiled lambda(norms, x, s, gamma) from the shared expected-counts functions (likelihood.py)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from .likelihood import background_counts, expected_counts, signal_counts
+
+    norms, gamma = pt.dvector("norms"), pt.dvector("gamma")
+    x, s = pt.dscalar("x"), pt.dscalar("s")
+    powers = np.array(tpl.signal_powers, dtype=float)
+    signs = np.array([float(sign) ** int(p) for p in tpl.signal_powers])
+    grid = pt.as_tensor(tpl.scale_grid)
+    bkg = background_counts(norms, pt.as_tensor(tpl.backgrounds.coefficients), grid, s)
+    sig = signal_counts(x, pt.as_tensor(powers), pt.as_tensor(signs), pt.as_tensor(tpl.signal.coefficients), grid, s)
+    return pytensor.function([norms, x, s, gamma], expected_counts(bkg, sig, gamma))
+
+
 def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray:
-    """n Poisson toys around the expectation at x (nuisances: conditional fit to the observed data)."""
-    fit = pl.fit(x)
-    mu = pl.expected(x, fit.nuisances)
+    """n Poisson toys at signal x with the nuisances of each toy drawn from their priors.
+
+    Nuisances (background normalisations, energy scale, per-bin template factors) are drawn from
+    the same priors the fits use as constraints (the 'hybrid' or unconditional ensemble, Cousins &
+    Highland, NIM A 320 (1992) 331), so toys and fits agree on where the constraints are centred.
+    """
+    from .model import template_rel_error
+
+    tpl = pl.tpl
     rng = np.random.default_rng(seed)
-    return rng.poisson(mu, size=(n, mu.size)).astype(float)
+    fn = _expected_counts_function(tpl, pl.sign)
+    delta = template_rel_error(tpl) if pl.likelihood == "poisson" else np.zeros(tpl.n_bins)
+    lo, hi = float(tpl.scale_grid[0]), float(tpl.scale_grid[-1])
+    out = np.empty((n, tpl.n_bins))
+    for i in range(n):
+        norms = np.array([max(float(p.sample(rng)), 0.0) for p in tpl.background_priors])
+        s = float(np.clip(tpl.scale_prior.sample(rng), lo, hi))
+        gamma = np.maximum(1.0 + delta * rng.normal(size=tpl.n_bins), 1e-6)
+        out[i] = rng.poisson(fn(norms, float(x), s, gamma))
+    return out
 
 
 def _map(fn, blocks, tpl, sign, likelihood, processes):
@@ -141,10 +173,10 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
                     pl: ProfileLikelihood | None = None) -> dict:
     """Feldman-Cousins interval for x by a toy Neyman construction with the profile LR ordering.
 
-    At each grid value x_j toys are drawn at (x_j, nuisances profiled on the observed data); the
+    At each grid value x_j toys are drawn at x_j (nuisances from their priors, :func:`toy_counts`); the
     critical value is the ``cl`` quantile of t(x_j) = -2 ln[L(x_j) / L(x_hat)], x_hat >= 0. The interval
-    is the set of x_j with t_obs(x_j) <= critical value (FC, PRD 57 (1998) 3873; with nuisances the
-    'profile construction').
+    is the set of x_j with t_obs(x_j) <= critical value (FC, PRD 57 (1998) 3873; nuisances treated
+    in the hybrid way).
     """
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
     best = pl.best_fit()

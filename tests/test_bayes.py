@@ -1,0 +1,147 @@
+"""Bayesian fits: analytic one-bin posterior, injection, mode vs MLE, outputs and diagnostics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import optimize, special, stats
+
+from bayes_xmass.analysis import FitTarget
+from bayes_xmass.bayes import Diagnostics, PosteriorSampler, credible_limit, diagnostics, sample_posterior
+from bayes_xmass.datasets import load_dataset
+from bayes_xmass.frequentist import ProfileLikelihood
+from bayes_xmass.model import PoiPrior
+from bayes_xmass.modelspec import SamplerSettings
+from bayes_xmass.report import open_datatree, write_datatree
+from bayes_xmass.templates import build_templates
+
+from conftest import REPO_ROOT, write_toy_dataset
+
+SAMPLER = SamplerSettings("nutpie", chains=4, draws=1500, tune=800, target_accept=0.95)
+MM = FitTarget("magnetic_moment")
+
+
+def _one_bin(tmp_path, n_obs, b):
+    e = np.array([0.0, 10.0])
+    rate = b / 2000.0
+    folder = write_toy_dataset(tmp_path / "one", np.array([2.0, 4.0]), [n_obs],
+                               [("b", e, [rate, rate], '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)])
+    return build_templates(load_dataset(folder), "magnetic_moment", coupling_scale=1e-10)
+
+
+def helene_limit(n, b, cl, s_max):
+    """Credible limit for a Poisson signal s with known b and a flat prior on [0, s_max]:
+    P(s < t) = [Q(n+1, b) - Q(n+1, t+b)] / [Q(n+1, b) - Q(n+1, s_max+b)], Q the regularised upper gamma."""
+    q = special.gammaincc
+    norm = q(n + 1, b) - q(n + 1, s_max + b)
+    return optimize.brentq(lambda t: (q(n + 1, b) - q(n + 1, t + b)) / norm - cl, 0.0, s_max)
+
+
+def test_one_bin_credible_limit_equals_analytic(tmp_path):
+    n_obs, b = 18, 15.0
+    tpl = _one_bin(tmp_path, n_obs, b)
+    s1 = float(tpl.signal(1.0).sum())
+    upper = 10.0
+    # flat in x^2 = flat in the signal counts s = s1 x^2
+    dt, _ = sample_posterior(tpl, MM, poi_prior=PoiPrior("flat_power", upper, 2.0), sampler=SAMPLER, seed=4)
+    lim = credible_limit(dt, 0.9)
+    expected_s = helene_limit(n_obs, b, 0.9, s1 * upper**2)
+    got_s = s1 * lim["limit_scaled"] ** 2
+    tol = 3 * 2 * lim["limit_scaled"] * (lim["mcse"] / 1e-10) * s1 + 0.01 * expected_s
+    assert abs(got_s - expected_s) < tol, (got_s, expected_s, tol)
+
+
+def test_flat_prior_posterior_mode_equals_mle(tmp_path):
+    """With nuisances fixed and a flat prior, the posterior is the likelihood: its mode is the MLE."""
+    e = np.linspace(0.0, 30.0, 61)
+    edges = np.linspace(2.0, 22.0, 11)
+    folder = write_toy_dataset(tmp_path / "mode", edges, [0] * 10,
+                               [("flat", e, np.full(e.size, 2e-2), '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)])
+    tpl = build_templates(load_dataset(folder), "magnetic_moment", coupling_scale=1e-10)
+    pl = ProfileLikelihood(tpl)
+    rng = np.random.default_rng(8)
+    counts = rng.poisson(pl.expected(3.0, pl.start))
+    tpl = build_templates(load_dataset(write_toy_dataset(tmp_path / "mode2", edges, counts, [
+        ("flat", e, np.full(e.size, 2e-2), '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)])),
+        "magnetic_moment", coupling_scale=1e-10)
+    mle = ProfileLikelihood(tpl).best_fit().x
+    dt, _ = sample_posterior(tpl, MM, poi_prior=PoiPrior("flat", 20.0), sampler=SAMPLER, seed=6)
+    x = dt.posterior["x"].values.ravel()
+    kde = stats.gaussian_kde(x)
+    grid = np.linspace(np.percentile(x, 1), np.percentile(x, 99), 2000)
+    mode = grid[np.argmax(kde(grid))]
+    assert mle > 1.0
+    assert abs(mode - mle) < 0.15 * x.std(), (mode, mle, x.std())
+
+
+@pytest.fixture(scope="module")
+def benchmark_mm():
+    from bayes_xmass.analysis import target_templates
+    from bayes_xmass.modelspec import model_spec_for
+
+    spec = model_spec_for("magnetic-moment")
+    return spec, target_templates(spec, load_dataset(REPO_ROOT / "data" / "xmass_i"), MM)
+
+
+def test_injected_signal_is_covered(benchmark_mm, tmp_path):
+    """Asimov data on the XMASS-I benchmark with mu_nu = 1.5e-10 (nuisances nominal): the 95% central
+    credible interval contains the truth and the posterior median is within 1 sd of it."""
+    import dataclasses
+
+    spec, tpl = benchmark_mm
+    pl = ProfileLikelihood(tpl)
+    x_true = 1.5
+    asimov = pl.expected(x_true, pl.start)
+    tpl_a = dataclasses.replace(tpl, observed=asimov)
+    ps = PosteriorSampler(tpl_a, spec.poi_prior)
+    dt = ps.sample(tpl_a, MM, sampler=SAMPLER, seed=9)
+    x = dt.posterior["x"].values.ravel()
+    lo, med, hi = np.percentile(x, [2.5, 50, 97.5])
+    assert lo < x_true < hi
+    assert abs(med - x_true) < x.std()
+
+
+def test_outputs_and_provenance(benchmark_mm, tmp_path):
+    spec, tpl = benchmark_mm
+    small = SamplerSettings("nutpie", chains=2, draws=300, tune=300, target_accept=0.9)
+    dt, ps = sample_posterior(tpl, MM, poi_prior=spec.poi_prior, sampler=small, seed=2,
+                              provenance={"model_config": spec.describe()})
+    for group in ("posterior", "sample_stats", "prior", "prior_predictive", "posterior_predictive",
+                  "observed_data", "constant_data"):
+        assert group in dt.children, group
+    for key in ("dataset_checksum", "seed", "sampler", "package_versions", "charge_convention", "atomic_model",
+                "poi_prior", "model_config", "physics"):
+        assert key in dt.attrs, key
+    assert dt.attrs["dataset_checksum"] == tpl.dataset.checksum
+    assert dt.attrs["seed"] == 2
+    assert dt.posterior["coupling"].values.max() > 0
+    np.testing.assert_array_equal(dt.observed_data["counts"].values, tpl.observed)
+    # prior predictive is generative: counts scatter around the expectation, POI within the prior range
+    assert float(dt.prior["x"].max()) <= spec.poi_prior.upper
+    path = write_datatree(dt, tmp_path / "fit.nc")
+    back = open_datatree(path)
+    assert set(dt.children) <= set(back.children)
+    np.testing.assert_allclose(back.posterior["x"].values, dt.posterior["x"].values)
+    with pytest.raises(Exception, match="refusing to overwrite"):
+        write_datatree(dt, path)
+
+
+def test_diagnostics_thresholds():
+    good = Diagnostics(1.003, 1500, 1200, 2000, 1800, 0, 0.9, "x", "x")
+    assert good.ok and not good.failures
+    bad = Diagnostics(1.05, 300, 200, 500, 400, 3, 0.2, "norm_a", "x")
+    joined = "; ".join(bad.failures)
+    for text in ("R-hat", "bulk ESS", "tail ESS", "POI bulk ESS", "divergent", "BFMI"):
+        assert text in joined
+
+
+def test_diagnostics_detect_a_bad_run(benchmark_mm):
+    """Too few draws from an untuned sampler must be flagged."""
+    spec, tpl = benchmark_mm
+    tiny = SamplerSettings("nutpie", chains=2, draws=30, tune=5, target_accept=0.8)
+    dt, _ = sample_posterior(tpl, MM, poi_prior=spec.poi_prior, sampler=tiny, seed=1)
+    d = diagnostics(dt)
+    assert not d.ok
+    assert math.isfinite(d.rhat_max)
