@@ -22,6 +22,7 @@ test-slow: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_spectra.py
+	$(BIN)/python benchmarks/bench_frequentist.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -83,7 +83,7 @@ def package_versions() -> dict[str, str]:
 
     out = {"python": platform.python_version()}
     for name in ("bayes_xmass", "numpy", "scipy", "pymc", "pytensor", "arviz", "arviz-stats",
-                 "arviz-base", "nutpie", "xarray", "iminuit", "netCDF4", "h5netcdf", "matplotlib"):
+                 "arviz-base", "nutpie", "xarray", "netCDF4", "h5netcdf", "matplotlib"):
         try:
             out[name] = version(name)
         except PackageNotFoundError:
