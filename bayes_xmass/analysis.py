@@ -17,6 +17,7 @@ from scipy.optimize import brentq
 
 from .datasets import Dataset
 from .errors import InputError
+from .interactions import INTERACTIONS
 from .detector import MorphingTemplates
 from .modelspec import ModelSpec
 from .templates import TemplateSet, build_templates
@@ -66,12 +67,15 @@ def analysis_view(spec: ModelSpec, dataset: Dataset) -> Dataset:
     """The dataset restricted to the spec's window (intersected with the data's range, snapped to
     bin edges) with bins finer than ``bin_width_keV`` merged (uniform binning only)."""
     edges = np.asarray(dataset.bin_edges_keV)
-    lo = edges[np.searchsorted(edges, spec.window_kev[0] - 1e-9)] if spec.window_kev[0] > edges[0] else edges[0]
-    hi_i = np.searchsorted(edges, spec.window_kev[1] + 1e-9) - 1
-    hi = edges[hi_i] if spec.window_kev[1] < edges[-1] else edges[-1]
-    if not hi > lo:
-        raise InputError(spec.source or "model", "analysis.window_keV",
-                         f"window {spec.window_kev} keV does not overlap the data ({edges[0]:g}-{edges[-1]:g} keV)")
+    w_lo, w_hi = spec.window_kev
+    if w_hi <= edges[0] or w_lo >= edges[-1]:
+        raise InputError(spec.source or "model", "window_keV",
+                         f"window {w_lo:g}-{w_hi:g} keV does not overlap the data ({edges[0]:g}-{edges[-1]:g} keV)")
+    inside = edges[(edges >= w_lo - 1e-9) & (edges <= w_hi + 1e-9)]
+    if inside.size < 2:
+        raise InputError(spec.source or "model", "window_keV",
+                         f"window {w_lo:g}-{w_hi:g} keV contains no whole bin of the data")
+    lo, hi = inside[0], inside[-1]
     view = dataset.view(window=(float(lo), float(hi)))
     widths = np.diff(view.bin_edges_keV)
     merge = 1
@@ -103,9 +107,12 @@ def auto_scale(tpl: TemplateSet, sign: int = 1) -> float:
         return math.log(abs(sum((sign * c) ** p * v for p, v in zip(tpl.signal_powers, sig))) + 1e-300) \
             - math.log(target)
 
-    log_c = brentq(excess, math.log(1e-8), math.log(1e8)) if excess(math.log(1e-8)) < 0 < excess(math.log(1e8)) \
-        else 0.0
-    return float(tpl.coupling_scale * math.exp(log_c))
+    # search in units of coupling_scale around the interaction's typical size
+    centre = math.log(INTERACTIONS[tpl.interaction].scale / tpl.coupling_scale)
+    lo, hi = centre - 30.0, centre + 30.0
+    if not excess(lo) < 0 < excess(hi):
+        raise InputError("model", "poi.scale", "could not determine an automatic coupling scale; give poi.scale")
+    return float(tpl.coupling_scale * math.exp(brentq(excess, lo, hi)))
 
 
 def target_templates(spec: ModelSpec, dataset: Dataset, target: FitTarget) -> TemplateSet:

@@ -57,7 +57,7 @@ DEFAULT_M_NU_EV = 0.1
 """Default EPA regulator m_nu = 0.1 eV (of the order allowed by cosmology, sum m_nu < 0.12 eV,
 Planck 2018). A choice, not a measurement: the EPA rate changes by ~15% per decade of m_nu at
 E ~ 300 keV, so it is exposed as a theory systematic. With 0.1 eV the EPA/stepping ratio matches
-the PHYSICS.md §6 estimate (11, 5.6, 3.1, 2.0, 3.9, 1.9 at T = 1.2 ... 10 keV) to ~5%."""
+the PHYSICS.md §6 estimate (11, 5.6, 3.1, 2.0, 3.9, 1.9 at T = 1.2 ... 10 keV) to ~11%."""
 
 
 def z_eff_stepping(t_kev):

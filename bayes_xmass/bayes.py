@@ -100,7 +100,7 @@ def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
 
 def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple:
     """Fits with equal keys can share one compiled model (only pm.Data differ)."""
-    return (tpl.n_bins, tpl.background_names, tpl.background_priors, tpl.scale_prior, tpl.scale_grid.size,
+    return (tuple(np.round(tpl.bin_edges_kev, 9)), tpl.background_names, tpl.background_priors, tpl.scale_prior, tpl.scale_grid.size,
             tpl.signal_terms, poi_prior, likelihood, bool(np.any(tpl.background_errors > 0)))
 
 
@@ -232,6 +232,7 @@ def _attrs(tpl, target, poi_prior, likelihood, sampler, seed, sampling_s, sample
         "sign": target.sign,
         "options": json.dumps(tpl.options, default=str),
         "poi_prior": json.dumps(poi_prior.describe()),
+        "poi_prior_upper_physical": poi_prior.upper * tpl.coupling_scale,
         "likelihood": likelihood,
         "sampler": sampler_name,
         "nuts_implementation": "nutpie (low-rank mass matrix)" if sampler_name == "nutpie" else "PyMC NUTS",
@@ -275,8 +276,12 @@ def credible_limit(dt, cl: float = 0.9) -> dict:
     x = dt.posterior[POI_VALUE]
     q = float(np.quantile(x.values.ravel(), cl))
     mcse = float(az.mcse(dt, var_names=[POI_VALUE], method="quantile", prob=cl)[POI_VALUE])
-    return {"limit": q * scale, "mcse": mcse * scale, "cl": cl, "limit_scaled": q,
-            "posterior_mean": float(x.mean()) * scale, "coupling_unit": dt.attrs.get("coupling_unit", "")}
+    out = {"limit": q * scale, "mcse": mcse * scale, "cl": cl, "limit_scaled": q,
+           "posterior_mean": float(x.mean()) * scale, "coupling_unit": dt.attrs.get("coupling_unit", "")}
+    upper = json.loads(dt.attrs.get("poi_prior", "{}")).get("upper_scaled")
+    if upper and q > 0.8 * upper:
+        out["warning"] = "limit within 20% of the prior's upper bound: the prior range sets it; widen poi.prior.upper"
+    return out
 
 
 def diagnostics(dt, model=None) -> Diagnostics:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,10 @@ def _physics_config(args):
     if getattr(args, "rrpa_table", None):
         atomic = AtomicModel.from_rrpa_csv(args.rrpa_table)
     else:
-        atomic = AtomicModel(args.atomic, m_nu_ev=args.m_nu)
+        try:
+            atomic = AtomicModel(args.atomic, m_nu_ev=args.m_nu)
+        except ValueError as exc:
+            raise InputError("command line", "--m-nu", str(exc)) from None
     return PhysicsConfig(flux_set=args.flux_set, atomic=atomic)
 
 
@@ -59,7 +63,7 @@ def cmd_spectra(args) -> int:
     if inter.name == "millicharge":
         kwargs["flavours"] = args.flavours
     if inter.name == "b_minus_l":
-        if args.mass is None or args.mass < 0:
+        if args.mass is None or not (args.mass >= 0 and math.isfinite(args.mass)):
             raise InputError("command line", "--mass", "dark-photon spectra need --mass >= 0 (MeV)")
         kwargs["mass_mev"] = args.mass
     coupling = args.coupling if args.coupling is not None else _default_coupling(inter, args)
@@ -67,6 +71,8 @@ def cmd_spectra(args) -> int:
     sm = per_tonne_year(sm_rate(t, cfg))
     signal = per_tonne_year(basis.rate(coupling))
     out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise InputError("command line", "--out", f"must be a .png path (the CSV goes beside it), got {out}")
     csv_out = out.with_suffix(".csv")
     for path in (out, csv_out):
         if path.exists() and not args.overwrite:
@@ -192,6 +198,9 @@ def _load_spec_and_dataset(args):
     from .runs import DEFAULT_DATASET
 
     spec = model_spec_for(args.interaction)
+    for m in args.mass or []:
+        if not (math.isfinite(m) and m >= 0):
+            raise InputError("command line", "--mass", f"mediator mass must be finite and >= 0 MeV, got {m}")
     overrides = {}
     if args.prior or args.prior_upper or args.prior_power:
         from .model import PoiPrior
@@ -408,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    import logging
+
+    logging.getLogger("pymc").setLevel(logging.WARNING)  # no "Sampling: [...]" lines per fit
     started = time.perf_counter()
     try:
         code = args.func(args)

@@ -14,9 +14,11 @@ COLUMNS = ("fit", "poi", "unit", "bayes", "bayes_mcse", "prior", "freq_xmass", "
            "freq_over_published", "bayes_over_freq")
 
 
-def published_limit(interaction: str, flavours: str | None, mass_mev: float | None) -> float | None:
+def published_limit(interaction: str, flavours: str | None, mass_mev: float | None, sign: int = -1) -> float | None:
     """XMASS-I published 90% CL limit for a fit, if there is one (PLB 809 (2020) 135741)."""
     pub = INTERACTIONS[interaction].published_limits
+    if interaction == "millicharge" and sign > 0:
+        return None  # XMASS quotes its ("positive neutrino") limits for the constructive sign: our q < 0
     if interaction == "b_minus_l":
         return next((v for m, v in pub.items() if mass_mev is not None and math.isclose(m, mass_mev)), None)
     return pub.get(flavours or "common")
@@ -27,7 +29,7 @@ def comparison_row(fit: dict) -> dict:
     b, f = fit.get("bayes", {}), fit.get("frequentist", {})
     scale = fit.get("coupling_scale", 1.0)
     toys = fit.get("toys", {})
-    pub = published_limit(fit["interaction"], fit.get("flavours"), fit.get("mass_MeV"))
+    pub = published_limit(fit["interaction"], fit.get("flavours"), fit.get("mass_MeV"), fit.get("sign", -1))
 
     def phys(key):
         v = f.get(key)

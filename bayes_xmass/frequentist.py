@@ -58,9 +58,12 @@ class ProfileLikelihood:
     """-2 log L(x, nuisances) compiled once; fits, profiles, limits; observed data swappable."""
 
     def __init__(self, tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson"):
+        from .bayes import structure_key
+
         self.tpl = tpl
         self.sign = sign
         self.likelihood = likelihood
+        self._key = structure_key(tpl, PoiPrior("improper"), likelihood)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self.model = build_model(tpl, PoiPrior("improper"), sign=sign, likelihood=likelihood, gammas="profile")
@@ -112,7 +115,12 @@ class ProfileLikelihood:
         """Swap the observed counts (toys) without recompiling."""
         import pymc as pm
 
-        pm.set_data({"observed_counts": np.asarray(counts, dtype="float64")}, model=self.model)
+        data = {"observed_counts": np.asarray(counts, dtype="float64")}
+        if self.likelihood == "chi2":  # the Gaussian widths follow the (toy) data
+            from .likelihood import chi2_sigma
+
+            data["chi2_sigma"] = chi2_sigma(counts, self.tpl.background_errors)
+        pm.set_data(data, model=self.model)
 
     def load(self, tpl: TemplateSet, sign: int = 1) -> "ProfileLikelihood":
         """Swap in another template set of the same structure (and its sign) without recompiling."""
@@ -120,17 +128,15 @@ class ProfileLikelihood:
 
         from .bayes import model_data
 
+        from .bayes import structure_key
+
+        if structure_key(tpl, PoiPrior("improper"), self.likelihood) != self._key:
+            raise ValueError("template set does not match the compiled likelihood's structure")
         data = model_data(tpl, sign, self.likelihood)
         edges = data["bin_edges_keV"]
         pm.set_data(data, model=self.model, coords={"energy_bin": 0.5 * (edges[1:] + edges[:-1])})
         self.tpl, self.sign = tpl, sign
         return self
-
-    def set_signal(self, signal_coefficients) -> None:
-        """Swap the signal templates (e.g. another mediator mass) without recompiling."""
-        import pymc as pm
-
-        pm.set_data({"signal_coefficients": np.asarray(signal_coefficients, dtype="float64")}, model=self.model)
 
     @property
     def observed(self) -> np.ndarray:
@@ -202,6 +208,15 @@ class ProfileLikelihood:
             self._det_fns[key] = self.model.compile_fn(exprs, inputs=self.model.value_vars,
                                                        on_unused_input="ignore", point_fn=True)
         return [np.asarray(v) for v in self._det_fns[key](self._point(x, nuis))]
+
+    def background_components(self, fit: FitPoint) -> np.ndarray:
+        """Expected counts of each background (background, bin) at a fit (without the per-bin gamma)."""
+        norm = self.deterministics(fit.x, fit.nuisances, ("norm",))[0]
+        point = self._point(fit.x, fit.nuisances)
+        fixed = self.tpl.scale_prior.fixed_value()
+        s = float(point["energy_scale"]) if "energy_scale" in point else (fixed if fixed is not None else 1.0)
+        s = float(np.clip(s, self.tpl.scale_grid[0], self.tpl.scale_grid[-1]))
+        return self.tpl.backgrounds(s) * np.asarray(norm)[:, None]
 
     def expected(self, x: float, nuis: np.ndarray) -> np.ndarray:
         """Expected counts per bin at a point."""

@@ -20,8 +20,9 @@ class Interaction:
     poi: str
     coupling_unit: str
     scale: float
-    """Typical coupling size; the samplers work with coupling / scale (order-one numbers)."""
+    """Typical coupling size (centre of the automatic coupling-scale search)."""
     signed: bool
+    """Whether the coupling has a sign that matters (millicharge: interference with the weak amplitude)."""
     description: str
     published_limits: dict = field(default_factory=dict)
     """XMASS-I 90% CL upper limits, PLB 809 (2020) 135741 (key: flavour set or mediator mass)."""
@@ -39,7 +40,7 @@ INTERACTIONS: dict[str, Interaction] = {
         {"common": 5.4e-12, "e": 7.3e-12, "mu": 1.1e-11, "tau": 1.1e-11},
     ),
     "b_minus_l": Interaction(
-        "b_minus_l", "dark-photon", "g_BL", "1", 1e-6, False,
+        "b_minus_l", "dark-photon", "g_BL", "dimensionless", 1e-6, False,
         "U(1)_B-L gauge boson of mass M (MeV), coupling g; rate = g^2 T_int(M) + g^4 T_pure(M)",
         {1e-3: 1.3e-6, 10.0: 8.8e-5},
     ),

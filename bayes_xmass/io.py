@@ -52,9 +52,27 @@ def write_text(final: Path | str, text: str, overwrite: bool = False) -> Path:
 
 
 def write_json(final: Path | str, obj, overwrite: bool = False) -> Path:
-    """Write JSON atomically (sorted keys, 2-space indent)."""
-    return write_text(final, json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n",
-                      overwrite)
+    """Write strict JSON atomically (sorted keys, 2-space indent; inf/nan written as strings)."""
+    text = json.dumps(_finite(obj), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    return write_text(final, text + "\n", overwrite)
+
+
+def _finite(obj):
+    """Replace non-finite floats by the strings 'inf', '-inf', 'nan' (JSON has no such numbers)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    return obj
 
 
 def write_with(final: Path | str, writer: Callable[[Path], None], overwrite: bool = False) -> Path:

@@ -133,6 +133,9 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     if likelihood not in LIKELIHOODS:
         raise InputError(src, "analysis.likelihood", f"unknown {likelihood!r}; known: {', '.join(LIKELIHOODS)}")
     cl = _num(src, a, "cl", "analysis", 0.9, lo=0.5, hi=0.999)
+    for key in ("flavours", "signs"):
+        if key in a and not isinstance(a[key], list):
+            raise InputError(src, f"analysis.{key}", f"must be a list, got {a[key]!r}")
     flavours = tuple(a.get("flavours", ["common"]))
     bad = [f for f in flavours if f not in FLAVOUR_SETS]
     if bad or not flavours:

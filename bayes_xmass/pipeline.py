@@ -122,7 +122,7 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
         log(f"[{target.label}] expected (median) limits: frequentist {bands['median']:.3g}, "
             f"Bayesian {bayes_bands['median']:.3g} {unit} ({settings.n_freq_toys}/{settings.n_bayes_toys} toys)")
     if target.interaction == "magnetic_moment":
-        top = freq["limit_xmass_scaled"]
+        top = freq["limit_xmass_scaled"] if math.isfinite(freq["limit_xmass_scaled"]) else spec.poi_prior.upper
         fc = feldman_cousins(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=settings.fc_toys,
                              x_grid=np.linspace(0.0, 1.6 * top, settings.fc_grid), seed=seed + 404, cl=spec.cl, pl=pl)
         record["feldman_cousins"] = {"lower": fc["lower"] * scale, "upper": fc["upper"] * scale,
@@ -142,22 +142,20 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
     profile = (np.asarray(freq["profile_x_scaled"]) * scale, np.exp(-0.5 * np.asarray(freq["profile_delta_chi2"])))
     plots = write_fit_plots(dt, limit, out, target.label, profile=profile,
                             freq_limit=freq["limit_xmass_scaled"] * scale, overwrite=overwrite)
-    plots["spectrum"] = _spectrum_plot(dt, tpl, limit, out, target.label, overwrite)
+    plots["spectrum"] = _spectrum_plot(dt, tpl, pl, limit, out, target.label, overwrite)
     record["plots"] = {k: Path(v).relative_to(out).as_posix() for k, v in plots.items()}
     record["seconds"] = round(time.perf_counter() - started, 1)
     return record
 
 
-def _spectrum_plot(dt, tpl, limit, out, label, overwrite):
+def _spectrum_plot(dt, tpl, pl, limit, out, label, overwrite):
+    """Data vs the background-only fit (profile likelihood at zero signal: no POI prior involved),
+    stacked by component, with the signal at the credible limit on top."""
     from .report import _signal_at_limit
 
-    post = dt.posterior
-    s = float(post["energy_scale"].median()) if "energy_scale" in post else 1.0
-    s = float(np.clip(s, tpl.scale_grid[0], tpl.scale_grid[-1]))
-    norms = [float(post[f"norm_{n}"].median()) if f"norm_{n}" in post else 1.0 for n in tpl.background_names]
-    per_bkg = tpl.backgrounds(s) * np.array(norms)[:, None]
+    per_bkg = pl.background_components(pl.fit(0.0))
     return plot_spectrum_fit(tpl.bin_edges_kev, tpl.observed, dict(zip(tpl.background_names, per_bkg)),
-                             _signal_at_limit(dt, limit), label=f"{label}: fit on {tpl.dataset.name}",
+                             _signal_at_limit(dt, limit), label=f"{label}: background-only fit, {tpl.dataset.name}",
                              exposure_kg_day=tpl.dataset.exposure_kg_day, out=out / "plots" / f"{label}_spectrum.png",
                              overwrite=overwrite)
 
@@ -187,6 +185,7 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
     plots = {
         "exclusion": plot_exclusion(masses, scan["bayes"].values, scan["freq_xmass"].values,
                                     published=INTERACTIONS["b_minus_l"].published_limits, cl=bl.cl,
+                                    flagged=~scan["diagnostics_ok"].values.astype(bool),
                                     out=out / "plots" / "b_minus_l_exclusion.png", overwrite=overwrite),
         "millicharge": plot_millicharge_summary([r for r in rows if r["fit"].startswith("millicharge")],
                                                 out=out / "plots" / "millicharge_limits.png", overwrite=overwrite),

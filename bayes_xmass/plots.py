@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -161,9 +162,15 @@ def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signa
 
 
 def plot_exclusion(masses, bayes, freq, *, published: dict[float, float], cl: float, out: Path,
-                   expected: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, overwrite: bool = False) -> Path:
-    """B-L exclusion curve: coupling g vs mediator mass (log-log), Bayesian and frequentist."""
+                   expected: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, flagged=None,
+                   overwrite: bool = False) -> Path:
+    """B-L exclusion curve: coupling g vs mediator mass (log-log), Bayesian and frequentist; masses
+    whose posterior failed the convergence checks (``flagged``) are ringed in red."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    if flagged is not None and bayes is not None and np.any(flagged):
+        sel = np.asarray(flagged, dtype=bool)
+        ax.plot(np.asarray(masses)[sel], np.asarray(bayes)[sel], "o", ms=12, mfc="none", mec="red",
+                label="posterior diagnostics flagged")
     if expected is not None:
         lo, med, hi = expected
         ax.fill_between(masses, lo, hi, color="0.85", label="expected ±1σ (frequentist)")
@@ -178,6 +185,7 @@ def plot_exclusion(masses, bayes, freq, *, published: dict[float, float], cl: fl
     ax.set_yscale("log")
     ax.set_xlabel("mediator mass M [MeV]")
     ax.set_ylabel("coupling g_B-L [dimensionless]")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(numticks=8))
     ax.set_title("U(1)_B-L: excluded above the curves")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -194,6 +202,7 @@ def plot_millicharge_summary(rows: list[dict], *, out: Path, overwrite: bool = F
     pubs = [r["published"] for r in rows]
     ax.plot([p if p else np.nan for p in pubs], y, "*", ms=11, color="k", label="XMASS-I published (|q|)")
     ax.set_yticks(y, labels)
+    ax.set_ylabel("charged flavours, sign of q")
     ax.set_xscale("log")
     ax.set_xlabel("|q_ν| upper limit [e]")
     ax.set_title("neutrino millicharge: flavour set and sign (q in units of e > 0)")
@@ -209,6 +218,8 @@ def plot_diagnostics_overview(rows: list[dict], *, out: Path, overwrite: bool = 
     a1.plot([r["rhat_max"] for r in rows], y, "o", label="max R-hat")
     a1.axvline(1.01, color="C3", ls="--", label="threshold 1.01")
     a1.set_xlabel("R-hat (rank-normalised) [1]")
+    a1.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+    a1.set_ylabel("fit")
     a1.set_yticks(y, [r["fit"] for r in rows], fontsize=7)
     a1.legend(fontsize=7)
     a2.plot([r["poi_ess_bulk"] for r in rows], y, "o", label="POI bulk ESS")

@@ -54,6 +54,7 @@ def prepare_run_dir(out: Path, overwrite: bool) -> Path:
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(out, "--out", "exists and is not empty; refusing to overwrite (pass --overwrite)")
     (out / "plots").mkdir(parents=True, exist_ok=True)
+    (out / "limits.json").unlink(missing_ok=True)  # the completion marker goes first, is written last
     return out
 
 
@@ -88,12 +89,12 @@ def write_sample_outputs(out: Path, spec: ModelSpec, dataset: Dataset, seed: int
                          overwrite: bool) -> None:
     """limits.json and summary.md for a ``sample`` run."""
     meta = run_metadata(spec, dataset, seed)
-    write_json(out / "limits.json", {"provenance": meta, "fits": [r.as_dict() for r in results]}, overwrite)
     lines = [f"# bayes_xmass: {spec.interaction} on {dataset.name}", "",
              f"Dataset checksum `{dataset.checksum[:16]}`, seed {seed}. Charge convention: {CHARGE_CONVENTION}.", ""]
     lines += [markdown_section(r.target.label, r.limit, r.diagnostics, r.attrs, r.plots, out) for r in results]
     lines += ["", "## Provenance", "", "```json", json.dumps(meta, indent=2, default=str), "```", ""]
     write_text(out / "summary.md", "\n".join(lines), overwrite)
+    write_json(out / "limits.json", {"provenance": meta, "fits": [r.as_dict() for r in results]}, overwrite)
 
 
 def select_targets(spec: ModelSpec, flavours=None, signs=None, masses=None) -> list[FitTarget]:

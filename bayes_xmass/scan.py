@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from .analysis import FitTarget, analysis_view, auto_scale, rescale_signal, target_templates
+from .analysis import FitTarget, _round_scale, analysis_view, auto_scale, rescale_signal, target_templates
 from .bayes import PosteriorSampler, credible_limit, diagnostics, model_data, structure_key
 from .datasets import Dataset
 from .detector import MorphingTemplates
@@ -31,7 +31,7 @@ def mass_templates(spec: ModelSpec, dataset: Dataset, masses) -> tuple[TemplateS
     for m, values in zip(masses, sig):
         tpl = dataclasses.replace(base, options={"mass_mev": float(m)}, coupling_scale=1.0,
                                   signal=MorphingTemplates.from_grid(base.scale_grid, values))
-        scale = spec.poi_scale or float(f"{auto_scale(tpl):.2g}")
+        scale = spec.poi_scale or _round_scale(auto_scale(tpl))
         out.append(rescale_signal(tpl, scale))
     return base, out
 

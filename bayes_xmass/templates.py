@@ -8,14 +8,15 @@ All templates are expected counts for the dataset's exposure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from .datasets import Dataset
+from .errors import InputError
 from .detector import MorphingTemplates, Response, integrate_folded, scale_grid_for_prior
 from .priors import Prior
-from .spectra import PhysicsConfig, b_minus_l_mass_grid, basis_spectra, sm_rate, sm_rate_rel_uncertainty
+from .spectra import PhysicsConfig, b_minus_l_mass_grid, basis_spectra, sm_rate
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,6 @@ class TemplateSet:
     signal_powers: tuple[int, ...]
     signal: MorphingTemplates
     scale_prior: Prior
-    extras: dict = field(default_factory=dict)
 
     @property
     def n_bins(self) -> int:
@@ -113,6 +113,8 @@ def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = Phy
                     scale_grid=None) -> TemplateSet:
     """Fold backgrounds and the interaction's basis terms through the dataset's response."""
     options = dict(options or {})
+    if not dataset.backgrounds:
+        raise InputError(dataset.toml_path, "background", "a dataset needs at least one [[background]] to fit")
     response = response_for(dataset)
     prior = dataset.energy_scale_prior
     grid = energy_scale_grid(dataset, scale_grid)
@@ -144,17 +146,13 @@ def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = Phy
 
     terms, powers, sig_rates = _signal_rates(interaction, t, cfg, options, coupling_scale)
     signal = MorphingTemplates.from_grid(grid, _fold_on_grid(response, grid, t, dt, sig_rates, exposure))
-    extras = {}
-    if "solar_nu_sm" in dataset.background_names:
-        rel = sm_rate_rel_uncertainty(t, cfg)
-        extras["solar_nu_flux_rel_uncertainty"] = float(np.average(rel, weights=sm_rate(t, cfg) * dt))
     return TemplateSet(
         dataset=dataset, physics=cfg, interaction=interaction, options=options,
         coupling_scale=coupling_scale, bin_edges_kev=np.asarray(dataset.bin_edges_keV),
         observed=np.asarray(dataset.counts), background_names=dataset.background_names,
         background_priors=tuple(b.prior for b in dataset.backgrounds), backgrounds=backgrounds,
         background_errors=np.stack(err) if err else np.zeros((0, dataset.n_bins)),
-        signal_terms=terms, signal_powers=powers, signal=signal, scale_prior=prior, extras=extras,
+        signal_terms=terms, signal_powers=powers, signal=signal, scale_prior=prior,
     )
 
 

@@ -145,3 +145,22 @@ def test_diagnostics_detect_a_bad_run(benchmark_mm):
     d = diagnostics(dt)
     assert not d.ok
     assert math.isfinite(d.rhat_max)
+
+
+def test_jeffreys_prior_one_bin_equals_analytic(tmp_path):
+    """One bin, known b: the Jeffreys prior for s = s1 x^2 is pi(s) ∝ 1/sqrt(s + b), so the posterior is
+    ∝ (s + b)^(n - 1/2) e^-(s+b) and its quantiles follow the incomplete gamma with a = n + 1/2."""
+    n_obs, b = 18, 15.0
+    tpl = _one_bin(tmp_path, n_obs, b)
+    s1 = float(tpl.signal(1.0).sum())
+    upper = 10.0
+    dt, _ = sample_posterior(tpl, MM, poi_prior=PoiPrior("jeffreys", upper), sampler=SAMPLER, seed=12)
+    lim = credible_limit(dt, 0.9)
+    q = special.gammaincc
+    a, smax = n_obs + 0.5, s1 * upper**2
+    norm = q(a, b) - q(a, smax + b)
+    expected_s = optimize.brentq(lambda t: (q(a, b) - q(a, t + b)) / norm - 0.9, 0.0, smax)
+    got_s = s1 * lim["limit_scaled"] ** 2
+    tol = 3 * 2 * lim["limit_scaled"] * (lim["mcse"] / 1e-10) * s1 + 0.01 * expected_s
+    assert abs(got_s - expected_s) < tol, (got_s, expected_s, tol)
+    assert "prior_group_note" in dt.attrs
