@@ -61,9 +61,13 @@ def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None,
     plots = Path(out_dir) / "plots"
     names = _scalar_vars(dt)
     paths = {}
+    # x is the POI in units of the coupling scale (attrs: coupling_scale); norms and the energy
+    # scale are dimensionless multipliers
     pc = az.plot_trace_dist(dt, var_names=names, backend="matplotlib")
+    pc.add_legend("chain")
     paths["trace"] = save_plot_collection(pc, plots / f"{label}_trace.png", overwrite)
     pc = az.plot_rank(dt, var_names=names, backend="matplotlib")
+    pc.add_legend("chain")
     paths["rank"] = save_plot_collection(pc, plots / f"{label}_rank.png", overwrite)
     scale = float(dt.attrs["coupling_scale"])
     unit = dt.attrs.get("coupling_unit", "")
