@@ -20,7 +20,8 @@ test: setup
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
-bench: setup
+bench:
+	@BAYES_XMASS_EXTRAS=test,bench bash scripts/bootstrap.sh
 	$(BIN)/python benchmarks/bench_spectra.py
 	$(BIN)/python benchmarks/bench_frequentist.py
 

@@ -5,7 +5,8 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$here/.venv"
 stamp="$venv/.installed-pyproject.sha256"
-want=$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1)
+extras="${BAYES_XMASS_EXTRAS:-test}"
+want="$(sha256sum "$here/pyproject.toml" | cut -d' ' -f1) $extras"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)'; then
   py=$("$here/scripts/find_python.sh")
   echo "bootstrap: creating .venv with $py ($("$py" --version 2>&1))"
@@ -15,6 +16,6 @@ fi
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing bayes_xmass and dependencies into .venv"
   "$venv/bin/python" -m pip install --quiet --upgrade pip 2>/dev/null || true
-  "$venv/bin/python" -m pip install --quiet -e "$here[test]"
+  "$venv/bin/python" -m pip install --quiet -e "$here[$extras]"
   echo "$want" > "$stamp"
 fi
