@@ -20,7 +20,7 @@ from .errors import InputError
 from .interactions import INTERACTIONS
 from .detector import MorphingTemplates
 from .modelspec import ModelSpec
-from .templates import TemplateSet, build_templates
+from .templates import TemplateSet, build_templates_cached
 
 AUTO_SCALE_SIGMAS = 3.0
 
@@ -118,8 +118,8 @@ def auto_scale(tpl: TemplateSet, sign: int = 1) -> float:
 def target_templates(spec: ModelSpec, dataset: Dataset, target: FitTarget) -> TemplateSet:
     """Templates for one fit, with the coupling scale resolved (given or auto)."""
     view = analysis_view(spec, dataset)
-    tpl = build_templates(view, target.interaction, spec.physics, options=target.options,
-                          coupling_scale=spec.poi_scale or 1.0)
+    tpl = build_templates_cached(view, target.interaction, spec.physics, options=target.options,
+                                 coupling_scale=spec.poi_scale or 1.0)  # on-disk cache (bayes_xmass.cache)
     if spec.poi_scale is None:
         tpl = rescale_signal(tpl, _round_scale(auto_scale(tpl, target.sign)))
     return tpl

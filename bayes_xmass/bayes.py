@@ -104,6 +104,12 @@ def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tup
             tpl.signal_terms, poi_prior, likelihood, bool(np.any(tpl.background_errors > 0)))
 
 
+def _nutpie_adaptation(sampler: SamplerSettings) -> dict:
+    """nutpie keyword for the mass-matrix adaptation (its default is the diagonal one)."""
+    adaptation = getattr(sampler, "adaptation", "low_rank")
+    return {"adaptation": "low_rank"} if adaptation == "low_rank" else {}
+
+
 class PosteriorSampler:
     """A model compiled once (nutpie) and sampled for many template sets / data sets.
 
@@ -146,7 +152,8 @@ class PosteriorSampler:
                 warnings.simplefilter("ignore")
                 return nutpie.sample(cm, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                                      cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
-                                     save_warmup=False, adaptation="low_rank", target_accept=sampler.target_accept)
+                                     save_warmup=False, target_accept=sampler.target_accept,
+                                     **_nutpie_adaptation(sampler))
         import pymc as pm
 
         self._set_data(data)
@@ -235,7 +242,8 @@ def _attrs(tpl, target, poi_prior, likelihood, sampler, seed, sampling_s, sample
         "poi_prior_upper_physical": poi_prior.upper * tpl.coupling_scale,
         "likelihood": likelihood,
         "sampler": sampler_name,
-        "nuts_implementation": "nutpie (low-rank mass matrix)" if sampler_name == "nutpie" else "PyMC NUTS",
+        "nuts_implementation": (f"nutpie ({getattr(sampler, 'adaptation', 'low_rank').replace('_', '-')} mass matrix)"
+                               if sampler_name == "nutpie" else "PyMC NUTS"),
         "sampler_settings": json.dumps(sampler.__dict__),
         "seed": seed,
         "sampling_seconds": round(sampling_s, 2),
@@ -298,6 +306,8 @@ def diagnostics(dt, model=None) -> Diagnostics:
     def extreme(ds, fn):
         vals = {k: float(fn(ds[k].values)) for k in ds.data_vars if np.size(ds[k].values)}
         vals = {k: v for k, v in vals.items() if math.isfinite(v)}
+        if not vals:  # undefined for every variable (R-hat of a single chain): flagged, not a crash
+            return float("nan"), "undefined"
         key = (max if fn is np.nanmax else min)(vals, key=vals.get)
         return vals[key], key
 

@@ -55,8 +55,13 @@ def cmd_spectra(args) -> int:
     from .spectra import basis_spectra, per_tonne_year, sm_rate
 
     inter = _get_interaction(args.interaction)
-    if not (0 < args.emin < args.emax) or args.step <= 0:
-        raise InputError("command line", "--emin/--emax/--step", "need 0 < emin < emax and step > 0")
+    if not (0 < args.emin < args.emax < math.inf) or not (0 < args.step < math.inf):
+        raise InputError("command line", "--emin/--emax/--step", "need finite 0 < emin < emax and step > 0")
+    if (args.emax - args.emin) / args.step > MAX_SPECTRA_POINTS:
+        raise InputError("command line", "--step", f"grid of {(args.emax - args.emin) / args.step:.3g} points is too "
+                         f"large (at most {MAX_SPECTRA_POINTS}); use a larger --step")
+    if args.coupling is not None and not math.isfinite(args.coupling):
+        raise InputError("command line", "--coupling", f"must be finite, got {args.coupling}")
     cfg = _physics_config(args)
     t = np.arange(args.emin, args.emax + 0.5 * args.step, args.step)
     kwargs = {}
@@ -93,6 +98,10 @@ def cmd_spectra(args) -> int:
                         args.overwrite)
     print(f"wrote {out} and {csv_out}")
     return 0
+
+
+MAX_SPECTRA_POINTS = 1_000_000
+MAX_SEED = 2**32 - 1  # seeds are offset per fit/toy and passed to numpy, PyMC and nutpie (u64)
 
 
 def _default_coupling(inter, args):
@@ -189,6 +198,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "digitised Fig. 4 curve in the release folder")
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.set_defaults(func=cmd_convert_xenon1t)
+
+    from .cli_scan import add_execution_options, add_scan_parser  # `scan`; --scheduler/--no-cache
+
+    add_scan_parser(sub)
+    from .cli_combine import add_combine_parser  # `combine` (combined fits over several datasets)
+
+    add_combine_parser(sub)
+    _add_validate_parser(sub)  # `validate sbc|coverage|prior-sensitivity` (validate.py)
+    for name in ("limit", "run"):
+        add_execution_options(sub.choices[name])
     return parser
 
 
@@ -202,13 +221,14 @@ def _load_spec_and_dataset(args):
         if not (math.isfinite(m) and m >= 0):
             raise InputError("command line", "--mass", f"mediator mass must be finite and >= 0 MeV, got {m}")
     overrides = {}
-    if args.prior or args.prior_upper or args.prior_power:
+    if args.prior or args.prior_upper is not None or args.prior_power is not None:
         from .model import PoiPrior
 
         p = spec.poi_prior
-        try:
-            overrides["poi_prior"] = PoiPrior(args.prior or p.kind, args.prior_upper or p.upper,
-                                              args.prior_power or p.power, p.floor)
+        try:  # 'is not None': an explicit 0 is an error, not the model's default
+            overrides["poi_prior"] = PoiPrior(args.prior or p.kind,
+                                              p.upper if args.prior_upper is None else args.prior_upper,
+                                              p.power if args.prior_power is None else args.prior_power, p.floor)
         except ValueError as exc:
             raise InputError("command line", "--prior", str(exc)) from None
     sampler = spec.sampler
@@ -229,15 +249,18 @@ def _load_spec_and_dataset(args):
             raise InputError("command line", "--window", f"need 0 <= lo < hi, got {lo} {hi}")
         overrides["window_kev"] = (lo, hi)
     if args.bin_width is not None:
-        if args.bin_width < 0:
-            raise InputError("command line", "--bin-width", "must be >= 0")
+        if not 0 <= args.bin_width < math.inf:
+            raise InputError("command line", "--bin-width", f"must be finite and >= 0, got {args.bin_width}")
         overrides["bin_width_kev"] = args.bin_width
     if args.scale is not None:
-        if not args.scale > 0:
-            raise InputError("command line", "--scale", "must be positive")
+        if not 0 < args.scale < math.inf:
+            raise InputError("command line", "--scale", f"must be positive and finite, got {args.scale}")
         overrides["poi_scale"] = args.scale
     spec = spec.with_overrides(**overrides)
     dataset = load_dataset(args.dataset or DEFAULT_DATASET)
+    from .analysis import analysis_view
+
+    analysis_view(spec, dataset)  # window vs data: checked before any output is created
     return spec, dataset
 
 
@@ -329,13 +352,15 @@ def cmd_compare(args) -> int:
         limits = target / "limits.json"
         if not limits.is_file():
             raise InputError(limits, "file", "not found: not a finished bayes-xmass run directory")
-        try:
+        try:  # any structure problem of the file is reported as one line, never a traceback
             result = json.loads(limits.read_text())
             rows = result.get("comparison") or [comparison_row(r) for r in result["fits"]]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise InputError(limits, "fits", f"unreadable run summary ({exc})") from None
-        print(terminal_table(rows))
-        print(markdown_table(rows))
+            tables = terminal_table(rows) + "\n" + markdown_table(rows)
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+            raise InputError(limits, "fits", f"unreadable run summary ({type(exc).__name__}: {exc})") from None
+        except OSError as exc:
+            raise InputError(limits, "file", f"cannot read: {exc.strerror or exc}") from None
+        print(tables)
         return 0
     if args.out is None:
         raise InputError("command line", "--out", "needed when comparing by running an interaction")
@@ -411,6 +436,165 @@ def cmd_convert_xenon1t(args) -> int:
     return 0
 
 
+# -- validate: simulation-based calibration, coverage, prior sensitivity (validate.py) ----------
+def _add_validate_parser(sub) -> None:
+    from .cli_scan import add_execution_options
+
+    v = sub.add_parser("validate", help="statistical validation: SBC, coverage, prior sensitivity")
+    vsub = v.add_subparsers(dest="study", metavar="STUDY")
+
+    def common(p, seed):
+        p.add_argument("interaction", help="magnetic-moment, millicharge, dark-photon, or a model TOML file")
+        p.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: bundled XMASS-I benchmark)")
+        p.add_argument("--mass", type=float, default=None, help="dark-photon mediator mass in MeV (default 10)")
+        p.add_argument("--flavours", choices=["common", "e", "mu", "tau"], default=None,
+                       help="millicharge flavour set (default: the model's first)")
+        p.add_argument("--sign", type=int, choices=[1, -1], default=None, help="millicharge sign (default: the model's first)")
+        p.add_argument("--reduced", action="store_true",
+                       help="reduced analysis (narrow window, merged bins; all nuisances kept): the CI version")
+        p.add_argument("--seed", type=int, default=seed, help=f"master random seed (default {seed}; recorded)")
+        p.add_argument("--out", type=Path, required=True, help="output folder (refused if non-empty unless --overwrite)")
+        p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
+
+    from .validate import SBC_ALPHA, SBC_SEED
+
+    p = vsub.add_parser("sbc", help="simulation-based calibration (rank uniformity of prior draws); exit 3 if it fails")
+    common(p, SBC_SEED)
+    p.add_argument("--replicas", type=int, default=200, help="simulated data sets (default 200)")
+    p.add_argument("--draws", type=int, default=1000, help="posterior draws per chain (default 1000)")
+    p.add_argument("--tune", type=int, default=500, help="tuning steps per chain (default 500)")
+    p.add_argument("--chains", type=int, default=2, help="chains per replica (default 2)")
+    p.add_argument("--target-accept", type=float, default=None, help="NUTS target acceptance (default: the model's)")
+    p.add_argument("--rank-draws", type=int, default=99, help="thinned draws L the true value is ranked among (default 99)")
+    p.add_argument("--alpha", type=float, default=SBC_ALPHA, help=f"family-wise test level (default {SBC_ALPHA})")
+    p.add_argument("--processes", type=int, default=1, help="local worker processes (default 1: this process)")
+    p.add_argument("--fit-prior-upper-factor", type=float, default=1.0,
+                   help="DEMONSTRATION: fit with the POI prior's upper bound times this factor (a wrong prior)")
+    p.add_argument("--fit-signal-factor", type=float, default=1.0,
+                   help="DEMONSTRATION: fit with signal templates times this factor (a wrong likelihood)")
+    add_execution_options(p)
+    p.set_defaults(func=cmd_validate_sbc)
+
+    p = vsub.add_parser("coverage", help="coverage of the credible and frequentist limits over toys")
+    common(p, 11)
+    p.add_argument("--true-values", type=float, nargs="+", default=None, metavar="C",
+                   help="true |coupling| values in physical units (mu_B, e, g); default 0, 0.5, 1, 1.5, 2 x the "
+                        "background-only Asimov Delta chi2 = 2.71 limit")
+    p.add_argument("--toys", type=int, default=200, help="frequentist toys per true value (default 200)")
+    p.add_argument("--bayes-toys", type=int, default=50, help="Bayesian (NUTS) toys per true value (default 50; 0 = none)")
+    add_execution_options(p)
+    p.set_defaults(func=cmd_validate_coverage)
+
+    p = vsub.add_parser("prior-sensitivity", help="credible limit under each POI prior and widened/narrowed nuisance priors")
+    common(p, 5)
+    p.add_argument("--method", choices=["refit", "reweight"], default="refit",
+                   help="refit every variant with NUTS (default) or reweight the baseline posterior (PSIS)")
+    p.set_defaults(func=cmd_validate_prior_sensitivity)
+    v.set_defaults(func=lambda args: (v.print_help(), 2)[1])
+
+
+def _validate_setup(args):
+    from .datasets import load_dataset
+    from .modelspec import model_spec_for
+    from .runs import DEFAULT_DATASET
+    from .validate import prepare_out_dir, validation_setup
+
+    spec = model_spec_for(args.interaction)
+    dataset = load_dataset(args.dataset or DEFAULT_DATASET)
+    spec, target, tpl = validation_setup(spec.interaction, dataset, reduced=args.reduced, mass_mev=args.mass,
+                                         sign=args.sign, flavours=args.flavours, spec=spec)
+    return spec, target, tpl
+
+
+def cmd_validate_sbc(args) -> int:
+    """Simulation-based calibration of one fit; exit 3 when rank uniformity is rejected."""
+    from .model import PoiPrior
+    from .validate import SbcSettings, _provenance, prepare_out_dir, run_sbc, write_sbc_outputs
+
+    if args.target_accept is not None and not 0.5 <= args.target_accept < 1:
+        raise InputError("command line", "--target-accept", f"must be in [0.5, 1), got {args.target_accept}")
+    settings = SbcSettings(args.replicas, args.chains, args.draws, args.tune, args.target_accept or 0.95,
+                           args.rank_draws, args.alpha, args.seed)
+    settings.validate()
+    for name in ("fit_prior_upper_factor", "fit_signal_factor"):
+        if not (math.isfinite(getattr(args, name)) and getattr(args, name) > 0):
+            raise InputError("command line", "--" + name.replace("_", "-"), "must be finite and > 0")
+    if args.processes < 1:
+        raise InputError("command line", "--processes", "must be >= 1")
+    spec, target, tpl = _validate_setup(args)
+    prior = spec.poi_prior
+    if prior.kind in ("jeffreys",):
+        raise InputError(spec.source or "model", "poi.prior.kind", "SBC needs a generative POI prior (not jeffreys)")
+    fit_prior = dataclasses.replace(prior, upper=prior.upper * args.fit_prior_upper_factor)
+    out = prepare_out_dir(args.out, args.overwrite)
+    prov = _provenance(spec, tpl, target, args.seed, {"study": "sbc", "reduced": args.reduced,
+                                                      "sampler": "nutpie (low-rank mass matrix)"})
+    result = run_sbc(tpl, target, prior, settings, likelihood=spec.likelihood, fit_prior=fit_prior,
+                     fit_signal_factor=args.fit_signal_factor, scheduler=args.scheduler, processes=args.processes,
+                     provenance=prov, log=_log)
+    write_sbc_outputs(result, out, args.overwrite)
+    print(f"SBC {target.label}: {'PASSED' if result.passed else 'FAILED'} (min p = {result.tests['min_p']:.3g}); "
+          f"wrote {out}/sbc.nc, sbc_ranks.png, sbc.md, sbc.json")
+    return 0 if result.passed else 3
+
+
+def cmd_validate_coverage(args) -> int:
+    """Coverage table and plot for one fit."""
+    from .validate import _provenance, prepare_out_dir, run_coverage, write_coverage_outputs
+
+    spec, target, tpl = _validate_setup(args)
+    x_values = None
+    if args.true_values is not None:
+        if any(not (math.isfinite(v) and v >= 0) for v in args.true_values):
+            raise InputError("command line", "--true-values", "must be finite |coupling| values >= 0")
+        x_values = [v / tpl.coupling_scale for v in args.true_values]
+    out = prepare_out_dir(args.out, args.overwrite)
+    prov = _provenance(spec, tpl, target, args.seed, {"study": "coverage", "reduced": args.reduced})
+    result = run_coverage(tpl, target, spec, x_values=x_values, n_toys=args.toys, n_bayes_toys=args.bayes_toys,
+                          seed=args.seed, provenance=prov, log=_log)
+    write_coverage_outputs(result, out, args.overwrite)
+    print(f"wrote {out}/coverage.csv, coverage.md, coverage.png, coverage.json")
+    return 0
+
+
+def cmd_validate_prior_sensitivity(args) -> int:
+    """Prior-sensitivity table for one fit."""
+    from .io import write_json, write_text
+    from .validate import _provenance, prepare_out_dir, prior_sensitivity, sensitivity_markdown
+
+    spec, target, tpl = _validate_setup(args)
+    out = prepare_out_dir(args.out, args.overwrite)
+    sens = prior_sensitivity(tpl, target, spec.poi_prior, cl=spec.cl, likelihood=spec.likelihood, method=args.method,
+                             sampler=spec.sampler, seed=args.seed, cache={})
+    sens["provenance"] = _provenance(spec, tpl, target, args.seed, {"study": "prior_sensitivity",
+                                                                     "reduced": args.reduced})
+    write_text(out / "prior_sensitivity.md", sensitivity_markdown(sens), args.overwrite)
+    write_json(out / "prior_sensitivity.json", sens, args.overwrite)
+    print(sensitivity_markdown(sens))
+    return 0
+
+
+def _first_missing(out) -> Path | None:
+    """The outermost not-yet-existing folder on the way to ``--out`` (None if it exists)."""
+    if out is None:
+        return None
+    p, root = Path(out).absolute(), None
+    while not p.exists() and p != p.parent:
+        root, p = p, p.parent
+    return root
+
+
+def _remove_if_empty(root: Path | None) -> None:
+    """After a failed command: remove folders it created if they hold no file (nothing written)."""
+    import os
+    import shutil
+
+    if root is None or not root.is_dir() or root.is_symlink():
+        return
+    if not any(files for _, _, files in os.walk(root)):
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -421,9 +605,19 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.getLogger("pymc").setLevel(logging.WARNING)  # no "Sampling: [...]" lines per fit
     started = time.perf_counter()
+    new_root = _first_missing(getattr(args, "out", None))
     try:
-        code = args.func(args)
-    except InputError as err:
+        seed = getattr(args, "seed", None)
+        if seed is not None and not 0 <= seed <= MAX_SEED:
+            raise InputError("command line", "--seed", f"must be an integer in [0, {MAX_SEED}], got {seed}")
+        from .cli_scan import execution_env
+
+        with execution_env(args):  # --scheduler / --no-cache -> environment, restored afterwards
+            code = args.func(args)
+    except (InputError, OSError) as err:
+        if isinstance(err, OSError):  # environment: disk full, permissions, read-only file system
+            err = InputError(err.filename or "output", "", err.strerror or str(err))
+        _remove_if_empty(new_root)
         print(f"bayes-xmass: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

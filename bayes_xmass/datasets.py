@@ -375,7 +375,10 @@ class _Loader:
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(field, f"must be a number, got {_type_name(value)} {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # a TOML integer beyond the float range
+            raise self.error(field, f"must be finite, got an integer of {len(str(abs(value)))} digits") from None
         if not math.isfinite(value):
             raise self.error(field, f"must be finite, got {value}")
         if minimum is not None and (value <= minimum if strict else value < minimum):
@@ -662,7 +665,7 @@ def _read_toml(toml_path: Path) -> tuple[bytes, dict[str, Any]]:
     except OSError as exc:
         raise InputError(toml_path, "", f"cannot read: {exc.strerror or exc}") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a leading BOM (Windows editors) is accepted, as in the CSVs
     except UnicodeDecodeError as exc:
         raise InputError(toml_path, "", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     try:

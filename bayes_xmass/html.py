@@ -38,7 +38,8 @@ def report_html(result: dict, run_dir: Path) -> str:
              f"<div class='fig'>{_img(run_dir, result['plots']['exclusion'], 'B-L exclusion')}</div>",
              f"<div class='fig'>{_img(run_dir, result['plots']['millicharge'], 'millicharge limits')}</div>",
              "<h2>Diagnostics</h2>", _diag_table(result["fits"]),
-             _img(run_dir, result["plots"]["diagnostics"], "diagnostics overview"), "<h2>Fits</h2>"]
+             _img(run_dir, result["plots"]["diagnostics"], "diagnostics overview"),
+             _sensitivity_html(result.get("prior_sensitivity")), "<h2>Fits</h2>"]
     for r in result["fits"]:
         parts.append(f"<h3>{html.escape(r['fit'])}</h3>")
         parts.append(f"<div class='fig'>{_img(run_dir, r['plots']['spectrum'], 'spectrum fit')}</div>")
@@ -79,3 +80,27 @@ def _diag_table(fits) -> str:
                    f"<td>{d['poi_ess_bulk']:.0f}</td><td>{d['divergences']}</td><td>{d['bfmi_min']:.2f}</td>"
                    f"<td>{status}</td></tr>")
     return "".join(out) + "</table>"
+
+
+def _sensitivity_html(tables) -> str:
+    """Prior-sensitivity tables (validate.py): one per interaction; empty if absent."""
+    if not tables:
+        return ""
+    from .validate import SENSITIVITY_NOTE
+
+    out = ["<h2>Prior sensitivity</h2>", f"<p>{html.escape(SENSITIVITY_NOTE)}</p>"]
+    for t in tables:
+        out.append(f"<h3>{html.escape(t['fit'])}: baseline {t['cl']:.0%} credible limit {_fmt(t['baseline_limit'])} "
+                   f"{html.escape(t['coupling_unit'])} ({html.escape(t['baseline_prior']['kind'])}; {t['method']})</h3>")
+        out.append("<table><tr><th>prior variant</th><th>limit</th><th>ratio to baseline</th><th>method</th>"
+                   "<th>check</th></tr>")
+        for r in t["rows"]:
+            check = (f"k̂ = {r['pareto_khat']:.2f}" if "pareto_khat" in r
+                     else f"R-hat {r['rhat_poi']:.3f}, {r['divergences']} div.")
+            cls = "ok" if r["reliable"] else "bad"
+            out.append(f"<tr><td>{html.escape(r['variant'])}</td><td>{_fmt(r['limit'])}</td>"
+                       f"<td>{r['ratio_to_baseline']:.2f}</td><td>{html.escape(r['method'])}</td>"
+                       f"<td><span class='{cls}'>{html.escape(check)}{'' if r['reliable'] else ' (unreliable)'}"
+                       f"</span></td></tr>")
+        out.append("</table>")
+    return "".join(out)

@@ -20,22 +20,34 @@ from .errors import InputError
 def atomic_path(final: Path | str, overwrite: bool = False):
     """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
 
-    Refuses (InputError) when ``final`` exists and ``overwrite`` is False.
+    Refuses (InputError) when ``final`` exists and ``overwrite`` is False. An OS error while writing
+    (disk full, permission denied) removes the temporary file and is re-raised naming ``final``.
     """
     final = Path(final)
     if final.exists() and not overwrite:
         raise InputError(final, "", "exists; refusing to overwrite (pass --overwrite)")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
+        os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+    except OSError as exc:
+        raise write_error(final, exc) from None
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, final)
+    except OSError as exc:  # disk full, permission denied, ... while writing: nothing under the final name
+        raise write_error(final, exc) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def write_error(final: Path | str, exc: OSError) -> OSError:
+    """The same OS error (same errno, so the same subclass) naming the output rather than its
+    temporary file; the CLI prints it as one line ``<file>: cannot write: <reason>`` (exit 2)."""
+    return OSError(exc.errno, f"cannot write: {exc.strerror or exc}", str(final))
 
 
 def _umask() -> int:

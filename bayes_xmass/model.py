@@ -78,16 +78,18 @@ class PoiPrior:
         return out
 
 
-def _coords(tpl: TemplateSet) -> dict:
+def _coords(tpl: TemplateSet, prefix: str = "") -> dict:
+    """Model coordinates of one dataset; the per-dataset dims are prefixed ('term' and
+    'spline_coefficient' are common to all datasets of a combined fit)."""
     edges = tpl.bin_edges_kev
     return {
-        "energy_bin": 0.5 * (edges[1:] + edges[:-1]),
-        "energy_edge": np.asarray(edges),
-        "background": list(tpl.background_names),
+        prefix + "energy_bin": 0.5 * (edges[1:] + edges[:-1]),
+        prefix + "energy_edge": np.asarray(edges),
+        prefix + "background": list(tpl.background_names),
         "term": list(tpl.signal_terms),
         "spline_coefficient": [3, 2, 1, 0],
-        "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
-        "scale_point": np.arange(tpl.scale_grid.size),
+        prefix + "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
+        prefix + "scale_point": np.arange(tpl.scale_grid.size),
     }
 
 
@@ -114,66 +116,214 @@ def _poi(pm, pt, prior: PoiPrior):
     return pm.Uniform(POI_VALUE, 0.0, prior.upper)  # jeffreys: a Potential is added later
 
 
-def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int = 1,
-                likelihood: str = "poisson", gammas: str = "marginalise"):
-    """Build the PyMC model (see module docstring). ``sign`` is +1 or -1 (millicharge only)."""
-    import pymc as pm
-    import pytensor.tensor as pt
-
+def _check_build_args(likelihood: str, sign: int, gammas: str) -> None:
     if likelihood not in LIKELIHOODS:
         raise ValueError(f"unknown likelihood {likelihood!r}; known: {', '.join(LIKELIHOODS)}")
     if sign not in (1, -1):
         raise ValueError("sign must be +1 or -1")
     if gammas not in ("marginalise", "profile"):
         raise ValueError("gammas must be 'marginalise' or 'profile'")
+
+
+def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "") -> dict:
+    """The pm.Data of one dataset (names and dims prefixed by ``prefix``; '' for a single fit)."""
+    d = lambda name: prefix + name  # noqa: E731 - a naming helper
     powers = np.array(tpl.signal_powers, dtype=float)
     sign_factors = np.array([float(sign) ** int(p) for p in tpl.signal_powers])
+    return {
+        "edges": pm.Data(d("bin_edges_keV"), np.asarray(tpl.bin_edges_kev, dtype="float64"), dims=d("energy_edge")),
+        "observed": pm.Data(d("observed_counts"), tpl.observed.astype("float64"), dims=d("energy_bin")),
+        "bkg_coef": pm.Data(d("background_coefficients"), tpl.backgrounds.coefficients,
+                            dims=("spline_coefficient", d("scale_interval"), d("background"), d("energy_bin"))),
+        "sig_coef": pm.Data(d("signal_coefficients"), tpl.signal.coefficients,
+                            dims=("spline_coefficient", d("scale_interval"), "term", d("energy_bin"))),
+        "grid": pm.Data(d("scale_grid"), tpl.scale_grid, dims=d("scale_point")),
+        "powers": pm.Data(d("signal_powers"), powers, dims="term"),
+        "sign_factors": pm.Data(d("signal_sign_factors"), sign_factors, dims="term"),
+        "delta": pm.Data(d("template_rel_error"), template_rel_error(tpl), dims=d("energy_bin")),
+    }
+
+
+class _Nuisances:
+    """Creates a dataset's nuisance variables, reusing the ones declared shared across datasets.
+
+    ``prefix`` names a dataset's own variables; a name in ``shared`` is created once, unprefixed,
+    by the first dataset that asks for it, and returned as is to the others.
+    """
+
+    def __init__(self, shared=()):
+        self.shared = set(shared)
+        self.made: dict[str, object] = {}
+
+    def get(self, name: str, prefix: str, factory, free: bool = True):
+        """The variable ``name`` of a dataset; a fixed one (``free=False``) is never shared."""
+        if name not in self.shared or not free:
+            return factory(prefix + name)
+        if name not in self.made:
+            self.made[name] = factory(name)
+        return self.made[name]
+
+
+def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str, likelihood: str, gammas: str,
+                        nuisances: _Nuisances, jeffreys: bool):
+    """Nuisances, expected counts (:func:`likelihood.expected_counts`) and the likelihood Potential of one
+    dataset; returns its Fisher information in x (for a combined Jeffreys prior) or None."""
+    d = lambda name: prefix + name  # noqa: E731
     rel_err = template_rel_error(tpl)
     use_gammas = likelihood == "poisson" and np.any(rel_err > 0)
+    observed, bkg_coef, sig_coef, grid = data["observed"], data["bkg_coef"], data["sig_coef"], data["grid"]
+    pw, sf, delta = data["powers"], data["sign_factors"], data["delta"]
 
+    norms = [nuisances.get(f"norm_{name}", prefix, lambda n, p=prior: p.to_pymc(n), not prior.is_fixed)
+             for name, prior in zip(tpl.background_names, tpl.background_priors)]
+    norm = pm.Deterministic(d("norm"), pt.stack([pt.as_tensor_variable(n, dtype="float64") for n in norms]),
+                            dims=d("background"))
+    scale = pt.as_tensor_variable(nuisances.get("energy_scale", prefix, tpl.scale_prior.to_pymc,
+                                                not tpl.scale_prior.is_fixed), dtype="float64")
+
+    bkg = background_counts(norm, bkg_coef, grid, scale)
+    sig = signal_counts(x, pw, sf, sig_coef, grid, scale)
+    gamma = None
+    shared_gamma = "gamma" in nuisances.shared
+    if use_gammas and (gammas == "marginalise" or shared_gamma):
+        # a gamma shared across datasets has no closed-form profile: it stays a variable (and the
+        # frequentist fit profiles it numerically, exactly)
+        gamma = nuisances.get("gamma", prefix, lambda n: pm.Deterministic(
+            n, pt.maximum(1.0 + delta * pm.Normal(n + "_z", 0.0, 1.0, dims=d("energy_bin")), 1e-6),
+            dims=d("energy_bin")))
+    elif use_gammas:
+        gamma = pm.Deterministic(d("gamma"), profiled_gamma(observed, bkg, sig, delta), dims=d("energy_bin"))
+        pm.Potential(d("gamma_penalty"), gamma_log_penalty(gamma, delta))
+    mu = expected_counts(bkg, sig, gamma)
+    pm.Deterministic(d("expected"), mu, dims=d("energy_bin"))
+    pm.Deterministic(d("signal_expected"), sig, dims=d("energy_bin"))
+    fisher = None
+    if jeffreys:
+        dmu_dx = pt.dot(
+            pw * sf * pt.pow(pt.maximum(x, 1e-12), pw - 1.0),
+            spline_templates(sig_coef, grid, scale))
+        fisher = pt.sum(dmu_dx**2 / mu)
+        if not prefix:  # single dataset: the Potential sits where it always did
+            pm.Potential("jeffreys", 0.5 * pt.log(fisher + 1e-300))
+    # The likelihood is a Potential of our own log-density (not an observed RV) so that
+    # non-integer Asimov data are used as they are (PyMC would round observed Poisson data);
+    # predictive counts are drawn from 'expected' (bayes.py).
+    if likelihood == "poisson":
+        pm.Potential(d("log_likelihood"), poisson_log_likelihood(observed, mu))
+    else:
+        sigma = pm.Data(d("chi2_sigma"), chi2_sigma(tpl.observed, tpl.background_errors), dims=d("energy_bin"))
+        pm.Potential(d("log_likelihood"), gaussian_log_likelihood(observed, mu, sigma))
+    return fisher
+
+
+def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int = 1,
+                likelihood: str = "poisson", gammas: str = "marginalise"):
+    """Build the PyMC model (see module docstring). ``sign`` is +1 or -1 (millicharge only)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    _check_build_args(likelihood, sign, gammas)
     with pm.Model(coords=_coords(tpl)) as model:
-        pm.Data("bin_edges_keV", np.asarray(tpl.bin_edges_kev, dtype="float64"), dims="energy_edge")
-        observed = pm.Data("observed_counts", tpl.observed.astype("float64"), dims="energy_bin")
-        bkg_coef = pm.Data("background_coefficients", tpl.backgrounds.coefficients,
-                           dims=("spline_coefficient", "scale_interval", "background", "energy_bin"))
-        sig_coef = pm.Data("signal_coefficients", tpl.signal.coefficients,
-                           dims=("spline_coefficient", "scale_interval", "term", "energy_bin"))
-        grid = pm.Data("scale_grid", tpl.scale_grid, dims="scale_point")
-        pw = pm.Data("signal_powers", powers, dims="term")
-        sf = pm.Data("signal_sign_factors", sign_factors, dims="term")
-        delta = pm.Data("template_rel_error", rel_err, dims="energy_bin")
-
+        data = _dataset_data(pm, tpl, sign)
         x = _poi(pm, pt, poi_prior)
         unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpl.coupling_scale))
         pm.Deterministic("coupling", unit * x)
-        norms = [prior.to_pymc(f"norm_{name}") for name, prior in zip(tpl.background_names, tpl.background_priors)]
-        norm = pm.Deterministic("norm", pt.stack([pt.as_tensor_variable(n, dtype="float64") for n in norms]),
-                                dims="background")
-        scale = pt.as_tensor_variable(tpl.scale_prior.to_pymc("energy_scale"), dtype="float64")
+        _dataset_likelihood(pm, pt, tpl, data, x, prefix="", likelihood=likelihood, gammas=gammas,
+                            nuisances=_Nuisances(), jeffreys=poi_prior.kind == "jeffreys")
+    return model
 
-        bkg = background_counts(norm, bkg_coef, grid, scale)
-        sig = signal_counts(x, pw, sf, sig_coef, grid, scale)
-        gamma = None
-        if use_gammas and gammas == "marginalise":
-            z = pm.Normal("gamma_z", 0.0, 1.0, dims="energy_bin")
-            gamma = pm.Deterministic("gamma", pt.maximum(1.0 + delta * z, 1e-6), dims="energy_bin")
-        elif use_gammas:
-            gamma = pm.Deterministic("gamma", profiled_gamma(observed, bkg, sig, delta), dims="energy_bin")
-            pm.Potential("gamma_penalty", gamma_log_penalty(gamma, delta))
-        mu = expected_counts(bkg, sig, gamma)
-        pm.Deterministic("expected", mu, dims="energy_bin")
-        pm.Deterministic("signal_expected", sig, dims="energy_bin")
+
+# -- combined fits over several datasets ------------------------------------------------------------
+PREFIX_SEP = "__"  # dataset variables are named <label>__<name>, dims <label>__energy_bin, ...
+SHAREABLE = ("energy_scale", "gamma")  # besides norm_<background>
+
+
+def dataset_prefix(label: str) -> str:
+    """Variable/dim name prefix of a dataset in a combined model."""
+    return f"{label}{PREFIX_SEP}"
+
+
+def check_combination(tpls, labels, shared=()) -> None:
+    """Raise ValueError unless the template sets can share one POI and the named nuisances.
+
+    Requirements: same interaction, signal terms/powers and coupling scale (x is common); unique
+    labels that are identifiers; each shared name a nuisance (``norm_<background>``,
+    ``energy_scale``, ``gamma``) free in at least two datasets with identical priors there (and, for
+    ``gamma``, identical binning and per-bin relative errors).
+    """
+    if len(tpls) < 1 or len(tpls) != len(labels):
+        raise ValueError("need one label per template set")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"dataset labels must be unique, got {list(labels)}")
+    for lab in labels:
+        if not (isinstance(lab, str) and lab.isidentifier() and PREFIX_SEP not in lab):
+            raise ValueError(f"dataset label {lab!r} must be an identifier without {PREFIX_SEP!r}")
+    ref = tpls[0]
+    for lab, t in zip(labels, tpls):
+        if (t.interaction, t.signal_terms, t.signal_powers) != (ref.interaction, ref.signal_terms, ref.signal_powers):
+            raise ValueError(f"dataset {lab!r}: signal terms differ ({t.interaction} {t.signal_terms} vs "
+                             f"{ref.interaction} {ref.signal_terms})")
+        if not math.isclose(t.coupling_scale, ref.coupling_scale, rel_tol=1e-12):
+            raise ValueError(f"dataset {lab!r}: coupling scale {t.coupling_scale:g} differs from "
+                             f"{ref.coupling_scale:g}; rescale the signal to a common unit first")
+    for name in shared:
+        priors = {lab: _nuisance_prior(t, name) for lab, t in zip(labels, tpls)}
+        have = {lab: p for lab, p in priors.items() if p is not None}
+        if len(have) < 2:
+            raise ValueError(f"shared nuisance {name!r} is a free nuisance of {len(have)} dataset(s); need >= 2 "
+                             f"(names: norm_<background>, energy_scale, gamma)")
+        if len(set(have.values())) > 1:
+            raise ValueError(f"shared nuisance {name!r} has different priors: {have}")
+        if name == "gamma":
+            with_gamma = [t for lab, t in zip(labels, tpls) if lab in have]
+            if any(t.n_bins != with_gamma[0].n_bins or not np.allclose(t.bin_edges_kev, with_gamma[0].bin_edges_kev)
+                   or not np.allclose(template_rel_error(t), template_rel_error(with_gamma[0]))
+                   for t in with_gamma):
+                raise ValueError("shared nuisance 'gamma' needs identical bins and template errors")
+
+
+def _nuisance_prior(tpl: TemplateSet, name: str):
+    """The prior of a free nuisance by its single-dataset name, or None (no such name, or fixed:
+    a fixed parameter is not a nuisance and is never shared)."""
+    if name == "energy_scale":
+        return None if tpl.scale_prior.is_fixed else tpl.scale_prior
+    if name == "gamma":
+        rel = template_rel_error(tpl)
+        return tuple(np.round(rel, 12)) if np.any(rel > 0) else None
+    for bname, prior in zip(tpl.background_names, tpl.background_priors):
+        if name == f"norm_{bname}":
+            return None if prior.is_fixed else prior
+    return None
+
+
+def build_combined_model(tpls, labels, poi_prior: PoiPrior = PoiPrior(), *, sign: int = 1,
+                         likelihood: str = "poisson", gammas: str = "marginalise", shared=()):
+    """One PyMC model over several datasets sharing the POI x (and the ``shared`` nuisances).
+
+    Dataset ``labels[i]`` contributes the same variables as :func:`build_model` with names and dims
+    prefixed by ``<label>__`` (``xmass__norm_kr85``, dim ``xmass__energy_bin``), its own expected
+    counts from :func:`likelihood.expected_counts` and its own likelihood Potential. Shared
+    nuisances keep their single-dataset name (``energy_scale``, ``norm_B0``, ``gamma``). The POI,
+    its prior and ``coupling`` (= sign * scale * x, the scale common to all template sets) appear
+    once. With ``poi_prior.kind == 'jeffreys'`` the Fisher information is summed over datasets.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    _check_build_args(likelihood, sign, gammas)
+    check_combination(tpls, labels, shared)
+    coords = {}
+    for lab, t in zip(labels, tpls):
+        coords.update(_coords(t, dataset_prefix(lab)))
+    nuisances = _Nuisances(shared)
+    with pm.Model(coords=coords) as model:
+        data = [_dataset_data(pm, t, sign, dataset_prefix(lab)) for lab, t in zip(labels, tpls)]
+        x = _poi(pm, pt, poi_prior)
+        unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpls[0].coupling_scale))
+        pm.Deterministic("coupling", unit * x)
+        fisher = [_dataset_likelihood(pm, pt, t, dd, x, prefix=dataset_prefix(lab), likelihood=likelihood,
+                                      gammas=gammas, nuisances=nuisances, jeffreys=poi_prior.kind == "jeffreys")
+                  for lab, t, dd in zip(labels, tpls, data)]
         if poi_prior.kind == "jeffreys":
-            dmu_dx = pt.dot(
-                pw * sf * pt.pow(pt.maximum(x, 1e-12), pw - 1.0),
-                spline_templates(sig_coef, grid, scale))
-            pm.Potential("jeffreys", 0.5 * pt.log(pt.sum(dmu_dx**2 / mu) + 1e-300))
-        # The likelihood is a Potential of our own log-density (not an observed RV) so that
-        # non-integer Asimov data are used as they are (PyMC would round observed Poisson data);
-        # predictive counts are drawn from 'expected' (bayes.py).
-        if likelihood == "poisson":
-            pm.Potential("log_likelihood", poisson_log_likelihood(observed, mu))
-        else:
-            sigma = pm.Data("chi2_sigma", chi2_sigma(tpl.observed, tpl.background_errors), dims="energy_bin")
-            pm.Potential("log_likelihood", gaussian_log_likelihood(observed, mu, sigma))
+            pm.Potential("jeffreys", 0.5 * pt.log(sum(fisher) + 1e-300))
     return model

@@ -28,7 +28,7 @@ _ALLOWED = {
     "physics": {"atomic_model", "flux_set", "m_nu_eV", "rrpa_table"},
     "poi": {"scale", "prior"},
     "poi.prior": {"kind", "upper", "power", "floor"},
-    "sampler": {"name", "chains", "draws", "tune", "target_accept"},
+    "sampler": {"name", "chains", "draws", "tune", "target_accept", "adaptation"},
 }
 
 
@@ -39,6 +39,17 @@ class SamplerSettings:
     draws: int = 2000
     tune: int = 1000
     target_accept: float = 0.9
+    adaptation: str = "low_rank"  # nutpie mass-matrix adaptation: "low_rank" or "diag"
+
+
+ADAPTATIONS = ("low_rank", "diag")
+
+
+def _adaptation(src, s: dict) -> str:
+    value = s.get("adaptation", "low_rank")
+    if not isinstance(value, str) or value not in ADAPTATIONS:
+        raise InputError(src, "sampler.adaptation", f"unknown {value!r}; known: {', '.join(ADAPTATIONS)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,8 @@ def _num(src, table, key, prefix, default=None, *, positive=False, integer=False
     v = table[key]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
         raise InputError(src, f"{prefix}.{key}", f"must be {'an integer' if integer else 'a number'}, got {v!r}")
+    if isinstance(v, int) and abs(v) > 2**63:  # beyond float range / any sensible setting
+        raise InputError(src, f"{prefix}.{key}", f"must be finite and of sensible size, got {len(str(abs(v)))} digits")
     if not math.isfinite(v) or (positive and v <= 0) or (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = "positive" if positive else f"in [{lo}, {hi}]"
         raise InputError(src, f"{prefix}.{key}", f"must be finite and {rng}, got {v!r}")
@@ -125,19 +138,19 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
         raise InputError(src, "model.interaction", exc.args[0]) from None
     window = a.get("window_keV")
     if (not isinstance(window, list) or len(window) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in window)
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300 for v in window)
             or not 0 <= window[0] < window[1]):
         raise InputError(src, "analysis.window_keV", f"must be [lo, hi] keV with 0 <= lo < hi, got {window!r}")
     bin_width = _num(src, a, "bin_width_keV", "analysis", 0.0, lo=0.0, hi=1e4)
     likelihood = a.get("likelihood", "poisson")
-    if likelihood not in LIKELIHOODS:
+    if not isinstance(likelihood, str) or likelihood not in LIKELIHOODS:
         raise InputError(src, "analysis.likelihood", f"unknown {likelihood!r}; known: {', '.join(LIKELIHOODS)}")
     cl = _num(src, a, "cl", "analysis", 0.9, lo=0.5, hi=0.999)
     for key in ("flavours", "signs"):
         if key in a and not isinstance(a[key], list):
             raise InputError(src, f"analysis.{key}", f"must be a list, got {a[key]!r}")
     flavours = tuple(a.get("flavours", ["common"]))
-    bad = [f for f in flavours if f not in FLAVOUR_SETS]
+    bad = [f for f in flavours if not isinstance(f, str) or f not in FLAVOUR_SETS]
     if bad or not flavours:
         raise InputError(src, "analysis.flavours", f"unknown {bad}; known: {', '.join(FLAVOUR_SETS)}")
     signs = tuple(a.get("signs", [1]))
@@ -145,23 +158,29 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
         raise InputError(src, "analysis.signs", f"must be a list of +1/-1, got {signs!r}")
     masses = a.get("masses_MeV", [])
     if not isinstance(masses, list) or any(isinstance(v, bool) or not isinstance(v, (int, float))
-                                            or not (math.isfinite(v) and v >= 0) for v in masses):
+                                            or not (abs(v) < 1e300 and math.isfinite(v) and v >= 0) for v in masses):
         raise InputError(src, "analysis.masses_MeV", f"must be a list of masses >= 0 (MeV), got {masses!r}")
     if inter.name == "b_minus_l" and not masses:
         raise InputError(src, "analysis.masses_MeV", "dark-photon models need at least one mass")
 
     atomic_name = ph.get("atomic_model", "stepping")
-    if atomic_name not in ATOMIC_MODELS:
+    if not isinstance(atomic_name, str) or atomic_name not in ATOMIC_MODELS:
         raise InputError(src, "physics.atomic_model", f"unknown {atomic_name!r}; known: {', '.join(ATOMIC_MODELS)}")
     m_nu = _num(src, ph, "m_nu_eV", "physics", DEFAULT_M_NU_EV, positive=True)
     if atomic_name == "rrpa_table":
         if "rrpa_table" not in ph:
             raise InputError(src, "physics.rrpa_table", "atomic_model = 'rrpa_table' needs rrpa_table = 'file.csv'")
-        atomic = AtomicModel.from_rrpa_csv(Path(src).parent / str(ph["rrpa_table"]))
+        ref = ph["rrpa_table"]
+        if not isinstance(ref, str) or not ref.strip():
+            raise InputError(src, "physics.rrpa_table", f"must be a CSV file name (string), got {ref!r}")
+        table = Path(src).parent / ref
+        if not table.is_file():
+            raise InputError(src, "physics.rrpa_table", f"RRPA table '{ref}' not found (looked for {table})")
+        atomic = AtomicModel.from_rrpa_csv(table)
     else:
         atomic = AtomicModel(atomic_name, m_nu_ev=m_nu)
     flux = ph.get("flux_set", "B16-GS98")
-    if flux not in FLUX_SETS:
+    if not isinstance(flux, str) or flux not in FLUX_SETS:
         raise InputError(src, "physics.flux_set", f"unknown {flux!r}; known: {', '.join(FLUX_SETS)}")
 
     scale = poi.get("scale", "auto")
@@ -170,7 +189,7 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     prior_t = poi.get("prior", {})
     _check_keys(src, prior_t, "poi.prior")
     kind = prior_t.get("kind", "flat_power")
-    if kind not in POI_PRIOR_KINDS or kind == "improper":
+    if not isinstance(kind, str) or kind not in POI_PRIOR_KINDS or kind == "improper":
         raise InputError(src, "poi.prior.kind", f"unknown {kind!r}; known: "
                          f"{', '.join(k for k in POI_PRIOR_KINDS if k != 'improper')}")
     upper = _num(src, prior_t, "upper", "poi.prior", 10.0, positive=True)
@@ -181,13 +200,14 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
 
     s = doc.get("sampler", {})
     name = s.get("name", "nutpie")
-    if name not in SAMPLERS:
+    if not isinstance(name, str) or name not in SAMPLERS:
         raise InputError(src, "sampler.name", f"unknown {name!r}; known: {', '.join(SAMPLERS)}")
     sampler = SamplerSettings(
         name, _num(src, s, "chains", "sampler", 4, integer=True, lo=1, hi=64),
         _num(src, s, "draws", "sampler", 2000, integer=True, lo=10, hi=10**7),
         _num(src, s, "tune", "sampler", 1000, integer=True, lo=0, hi=10**7),
         _num(src, s, "target_accept", "sampler", 0.9, lo=0.5, hi=0.999),
+        _adaptation(src, s),
     )
     return ModelSpec(
         interaction=inter.name, description=str(m.get("description", inter.description)),
@@ -207,7 +227,7 @@ def load_model_spec(path) -> ModelSpec:
     except OSError as exc:
         raise InputError(path, "file", f"cannot read ({exc.strerror})") from None
     try:
-        doc = tomllib.loads(raw.decode("utf-8"))
+        doc = tomllib.loads(raw.decode("utf-8-sig"))  # a leading BOM (Windows editors) is accepted
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(path, "toml syntax", str(exc)) from None
     return parse_model_spec(doc, str(path))

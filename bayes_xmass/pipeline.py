@@ -175,6 +175,10 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
             records.append(run_fit(spec, dataset, target, out, settings, seed=seed + 1000 * i,
                                    overwrite=overwrite, log=log, cache=cache))
             i += 1
+    from .validate import run_prior_sensitivity  # one table per interaction (quick: PSIS reweighting)
+
+    sensitivity = run_prior_sensitivity(specs, dataset, records, out, quick=settings.quick, seed=seed + 55,
+                                        cache=cache, log=log)
     bl = specs["b_minus_l"]
     masses = np.geomspace(1e-3, 10.0, settings.scan_masses)
     scan = scan_b_minus_l(bl, dataset, masses, seed=seed + 77, log=log, cache=cache,
@@ -205,6 +209,7 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
                            "freq_one_sided": scan["freq_one_sided"].values.tolist(),
                            "diagnostics_ok": scan["diagnostics_ok"].values.tolist()},
         "plots": {k: Path(v).relative_to(out).as_posix() for k, v in plots.items()},
+        "prior_sensitivity": sensitivity,
     }
     write_text(out / "comparison.csv", csv_text(rows), overwrite)
     write_text(out / "summary.md", summary_markdown(result, dataset), overwrite)
@@ -255,6 +260,11 @@ def summary_markdown(result: dict, dataset: Dataset) -> str:
               "| M [MeV] | Bayes | Δχ²=2.71 | diagnostics |", "|---|---|---|---|"]
     lines += [f"| {m:.3g} | {b:.3g} | {f:.3g} | {'ok' if ok else 'flagged'} |"
               for m, b, f, ok in zip(scan["mass_MeV"], scan["bayes"], scan["freq_xmass"], scan["diagnostics_ok"])]
+    if result.get("prior_sensitivity"):
+        from .validate import SENSITIVITY_NOTE, sensitivity_markdown
+
+        lines += ["", "## Prior sensitivity", "", SENSITIVITY_NOTE, ""]
+        lines += [sensitivity_markdown(s) for s in result["prior_sensitivity"]]
     lines += ["", "## Provenance", "", "```json", json.dumps(prov, indent=2, default=str), "```", ""]
     return "\n".join(lines)
 

@@ -607,7 +607,10 @@ def parse_prior(table: Any, source: object, field: str) -> Prior:
         value = table[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(source, f"{field}.{name}", f"must be a number, got {_type_name(value)} {value!r}")
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # a TOML integer beyond the float range
+            raise InputError(source, f"{field}.{name}", "must be finite, got a huge integer") from None
         if math.isnan(value) or (math.isinf(value) and name not in kind.allow_infinite):
             raise InputError(source, f"{field}.{name}", f"must be finite, got {value}")
         params[name] = value

@@ -43,10 +43,20 @@ def write_datatree(dt, path: Path, overwrite: bool = False) -> Path:
 
 
 def open_datatree(path: Path):
-    """Re-open a saved run (xarray DataTree)."""
+    """Re-open a saved run (xarray DataTree, netCDF4 engine: no pickle). A missing, truncated or
+    non-NetCDF file raises :class:`~bayes_xmass.errors.InputError` naming it."""
     import xarray as xr
 
-    return xr.open_datatree(path, engine="netcdf4")
+    from .errors import InputError
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "netcdf", "not found (or not a file)")
+    try:
+        return xr.open_datatree(path, engine="netcdf4")
+    except (OSError, ValueError, KeyError, RuntimeError, TypeError) as exc:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise InputError(path, "netcdf", f"cannot read (truncated or not a NetCDF file?): {reason}") from None
 
 
 def _scalar_vars(dt) -> list[str]:

@@ -1,24 +1,32 @@
-"""U(1)_B-L exclusion curve: limits over a grid of mediator masses with one compiled model.
+"""U(1)_B-L exclusion curve: limits over a grid of mediator masses (MeV) on the coupling g.
 
 Signal templates for all masses come from one vectorised pass
-(:func:`bayes_xmass.templates.b_minus_l_templates`); the frequentist likelihood and the nutpie
-model are compiled once and only the signal templates are swapped per mass.
+(:func:`bayes_xmass.templates.b_minus_l_templates`, cached on disk). Each mass point is one task
+(:func:`scan_point`) run through :func:`bayes_xmass.executor.run_tasks`: every worker process
+compiles the frequentist likelihood and the nutpie model once per structure
+(:func:`bayes_xmass.executor.worker_cache`) and only swaps the templates per mass. Seeds are
+derived from the master seed and the mass index, so results do not depend on the backend.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from .analysis import FitTarget, _round_scale, analysis_view, auto_scale, rescale_signal, target_templates
-from .bayes import PosteriorSampler, credible_limit, diagnostics, model_data, structure_key
 from .datasets import Dataset
 from .detector import MorphingTemplates
-from .frequentist import ProfileLikelihood
-from .modelspec import ModelSpec
-from .templates import TemplateSet, b_minus_l_templates
+from .errors import InputError
+from .modelspec import ModelSpec, SamplerSettings
+from .templates import TemplateSet, b_minus_l_templates_cached
+
+BAND_NAMES = {"-2sigma": "expected_m2", "-1sigma": "expected_m1", "median": "expected_median",
+              "+1sigma": "expected_p1", "+2sigma": "expected_p2"}
+MAX_MASSES = 10_000
 
 
 def mass_templates(spec: ModelSpec, dataset: Dataset, masses) -> tuple[TemplateSet, list[TemplateSet]]:
@@ -26,7 +34,7 @@ def mass_templates(spec: ModelSpec, dataset: Dataset, masses) -> tuple[TemplateS
     masses = np.asarray(masses, dtype=float)
     base = target_templates(spec, dataset, FitTarget("b_minus_l", 1, None, float(masses[0])))
     view = analysis_view(spec, dataset)
-    sig = b_minus_l_templates(view, masses, spec.physics, coupling_scale=1.0, scale_grid=base.scale_grid)
+    sig = b_minus_l_templates_cached(view, masses, spec.physics, coupling_scale=1.0, scale_grid=base.scale_grid)
     out = []
     for m, values in zip(masses, sig):
         tpl = dataclasses.replace(base, options={"mass_mev": float(m)}, coupling_scale=1.0,
@@ -36,49 +44,193 @@ def mass_templates(spec: ModelSpec, dataset: Dataset, masses) -> tuple[TemplateS
     return base, out
 
 
-def scan_b_minus_l(spec: ModelSpec, dataset: Dataset, masses, *, bayesian: bool = True, seed: int = 1,
-                   draws: int | None = None, tune: int | None = None, chains: int | None = None, log=print,
-                   cache: dict | None = None):
-    """Bayesian and frequentist limits on g at each mass; returns an xarray Dataset (dim ``mass``)."""
+def parse_masses(text: str, log: bool = True) -> np.ndarray:
+    """Mass grid in MeV from ``"lo:hi:n"`` (``n`` points, log or linear spacing) or ``"m1,m2,..."``.
+
+    Raises InputError (field ``--masses``) for anything else, non-finite or negative masses,
+    log spacing from 0, duplicates, or more than 10000 points.
+    """
+    def bad(msg):
+        return InputError("command line", "--masses", msg)
+
+    text = str(text).strip()
+    try:
+        if ":" in text:
+            parts = text.split(":")
+            if len(parts) != 3:
+                raise bad(f"expected LO:HI:N, got {text!r}")
+            lo, hi = float(parts[0]), float(parts[1])
+            n = int(parts[2])
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or n < 1 or (n > 1 and not lo < hi) \
+                    or (n == 1 and lo != hi):
+                raise bad(f"need finite 0 <= LO < HI and N >= 1 (N = 1 only with LO = HI), got {text!r}")
+            if log and lo <= 0:
+                raise bad("log spacing needs LO > 0 (or use --linear)")
+            if n > MAX_MASSES:
+                raise bad(f"at most {MAX_MASSES} masses, got {n}")
+            masses = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)
+        else:
+            masses = np.array([float(v) for v in text.split(",")], dtype=float)
+    except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise bad(f"not a number list or LO:HI:N range: {text!r}") from None
+    if masses.size == 0 or masses.size > MAX_MASSES:
+        raise bad(f"need 1 to {MAX_MASSES} masses")
+    if not np.all(np.isfinite(masses)) or np.any(masses < 0):
+        raise bad("masses must be finite and >= 0 MeV")
+    masses = np.sort(masses)
+    if np.any(np.diff(masses) <= 0):
+        raise bad("duplicate masses")
+    return masses
+
+
+@dataclass(frozen=True)
+class PointSettings:
+    """What one mass point computes: limits at ``cl``; NUTS if ``poi_prior``; ``n_toys`` toys."""
+
+    cl: float
+    likelihood: str
+    poi_prior: object | None  # PoiPrior, or None for frequentist only
+    sampler: SamplerSettings
+    n_toys: int
+    seed: int
+
+    def seeds(self, index: int) -> tuple[int, int]:
+        """(NUTS seed, toy seed) of mass point ``index``: from the master seed, not the worker."""
+        toy = int(np.random.SeedSequence([self.seed, 2, index]).generate_state(1)[0])
+        return self.seed + index, toy
+
+
+def _profile_likelihood(tpl: TemplateSet, likelihood: str):
+    from .executor import worker_cache
+    from .frequentist import ProfileLikelihood
+    from .model import PoiPrior
+    from .bayes import structure_key
+
+    key = ("profile_likelihood", structure_key(tpl, PoiPrior("improper"), likelihood))
+    pl = worker_cache(key, lambda: ProfileLikelihood(tpl, likelihood=likelihood))
+    return pl.load(tpl, 1)
+
+
+def _posterior_sampler(tpl: TemplateSet, poi_prior, likelihood: str):
+    from .bayes import PosteriorSampler, structure_key
+    from .executor import worker_cache
+
+    key = ("posterior", structure_key(tpl, poi_prior, likelihood), "nutpie")
+    return worker_cache(key, lambda: PosteriorSampler(tpl, poi_prior, likelihood))
+
+
+def scan_point(task) -> dict:
+    """Limits at one mass. ``task = (index, mass_MeV, TemplateSet, PointSettings)``; limits in g."""
+    import warnings
+
+    warnings.simplefilter("ignore")
+    index, mass, tpl, ps = task
+    t0 = time.perf_counter()
+    scale = tpl.coupling_scale
+    pl = _profile_likelihood(tpl, ps.likelihood)
+    best = pl.best_fit()
+    row = {"mass": float(mass), "scale": scale, "best_fit": best.x * scale,
+           "freq_xmass": pl.upper_limit(ps.cl, "xmass", best) * scale,
+           "freq_one_sided": pl.upper_limit(ps.cl, "one_sided", best) * scale}
+    nuts_seed, toy_seed = ps.seeds(index)
+    if ps.n_toys:
+        from .toys import toy_limits
+
+        tl = toy_limits(tpl, likelihood=ps.likelihood, n_toys=ps.n_toys, seed=toy_seed, cl=ps.cl, processes=1,
+                        pl=pl, scheduler="local")
+        row.update({BAND_NAMES[k]: v * scale for k, v in tl.bands("xmass").items()})
+    if ps.poi_prior is not None:
+        from .bayes import credible_limit, diagnostics, model_data
+
+        sampler = _posterior_sampler(tpl, ps.poi_prior, ps.likelihood)
+        trace = sampler.draw_posterior(model_data(tpl, 1, ps.likelihood), ps.sampler, nuts_seed)
+        trace.attrs["coupling_scale"] = scale
+        lim = credible_limit(trace, ps.cl)
+        diag = diagnostics(trace)
+        row.update(bayes=lim["limit"], bayes_mcse=lim["mcse"], rhat_max=diag.rhat_max,
+                   poi_ess_bulk=diag.poi_ess_bulk, divergences=float(diag.divergences),
+                   diagnostics_ok=bool(diag.ok))
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+def run_scan(spec: ModelSpec, dataset: Dataset, masses, settings: PointSettings, *, done: dict | None = None,
+             scheduler=None, processes: int | None = 1, on_point=None, log=print) -> list[dict]:
+    """Rows (one dict per mass, in mass order) for the points not already in ``done`` (index -> row).
+
+    ``on_point(index, row)`` is called in this process as each point finishes (to persist it).
+    """
+    masses = np.asarray(masses, dtype=float)
+    done = dict(done or {})
+    started = time.perf_counter()
+    _, tpls = mass_templates(spec, dataset, masses)
+    log(f"[b_minus_l scan] templates for {masses.size} masses in {time.perf_counter() - started:.1f} s")
+    todo = [i for i in range(masses.size) if i not in done]
+    if done:
+        log(f"[b_minus_l scan] resuming: {len(done)} of {masses.size} points already done")
+    tasks = [(i, float(masses[i]), tpls[i], settings) for i in todo]
+
+    def finished(k, row):
+        i = todo[k]
+        if on_point is not None:
+            on_point(i, row)
+        log(f"[b_minus_l scan] M = {masses[i]:.3g} MeV: g < {row.get('bayes', float('nan')):.3g} (Bayes), "
+            f"{row['freq_xmass']:.3g} (Delta chi2 = 2.71); {row['seconds']:.1f} s")
+
+    from .executor import run_tasks
+
+    results = run_tasks(scan_point, tasks, scheduler=scheduler, processes=processes, on_result=finished)
+    done.update(zip(todo, results))
+    return [done[i] for i in range(masses.size)]
+
+
+def scan_dataset(masses, rows: list[dict], attrs: dict | None = None):
+    """xarray Dataset (dim ``mass``, MeV) of the per-mass rows; couplings g dimensionless."""
     import xarray as xr
 
+    order = ["scale", "best_fit", "freq_xmass", "freq_one_sided", *BAND_NAMES.values(), "bayes", "bayes_mcse",
+             "rhat_max", "poi_ess_bulk", "divergences", "seconds"]
+    present = {k for r in rows for k in r} - {"mass", "diagnostics_ok"}
+    keys = [k for k in order if k in present] + sorted(present - set(order))
+    data = {k: ("mass", np.array([float(r.get(k, np.nan)) for r in rows], dtype=float)) for k in keys}
+    if any("diagnostics_ok" in r for r in rows):
+        data["diagnostics_ok"] = ("mass", np.array([bool(r.get("diagnostics_ok", False)) for r in rows]))
+    ds = xr.Dataset(data, coords={"mass": ("mass", np.asarray(masses, dtype=float), {"units": "MeV"})})
+    ds.attrs.update(attrs or {})
+    return ds
+
+
+def scan_b_minus_l(spec: ModelSpec, dataset: Dataset, masses, *, bayesian: bool = True, seed: int = 1,
+                   draws: int | None = None, tune: int | None = None, chains: int | None = None, log=print,
+                   cache: dict | None = None, n_toys: int = 0, scheduler=None, processes: int | None = 1):
+    """Bayesian and frequentist limits on g at each mass; returns an xarray Dataset (dim ``mass``).
+
+    ``cache``: compiled models shared with other fits of this process (used when running here).
+    """
     masses = np.asarray(masses, dtype=float)
     started = time.perf_counter()
-    base, tpls = mass_templates(spec, dataset, masses)
-    log(f"[b_minus_l scan] templates for {masses.size} masses in {time.perf_counter() - started:.1f} s")
-    pl = ProfileLikelihood(tpls[0], likelihood=spec.likelihood)
-    ps = None
-    if bayesian:
-        key = (structure_key(tpls[0], spec.poi_prior, spec.likelihood), "nutpie")
-        ps = (cache or {}).get(key) or PosteriorSampler(tpls[0], spec.poi_prior, spec.likelihood)
-        if cache is not None:
-            cache[key] = ps
     sampler = dataclasses.replace(spec.sampler, name="nutpie", draws=draws or spec.sampler.draws,
                                   tune=tune or spec.sampler.tune, chains=chains or spec.sampler.chains)
-    rows = []
-    for i, (m, tpl) in enumerate(zip(masses, tpls)):
-        t0 = time.perf_counter()
-        pl.load(tpl)
-        best = pl.best_fit()
-        row = {"scale": tpl.coupling_scale, "best_fit": best.x * tpl.coupling_scale,
-               "freq_xmass": pl.upper_limit(spec.cl, "xmass", best) * tpl.coupling_scale,
-               "freq_one_sided": pl.upper_limit(spec.cl, "one_sided", best) * tpl.coupling_scale}
-        if ps is not None:
-            trace = ps.draw_posterior(model_data(tpl, 1, spec.likelihood), sampler, seed + i)
-            trace.attrs["coupling_scale"] = tpl.coupling_scale
-            lim = credible_limit(trace, spec.cl)
-            diag = diagnostics(trace)
-            row.update(bayes=lim["limit"], bayes_mcse=lim["mcse"], rhat_max=diag.rhat_max,
-                       poi_ess_bulk=diag.poi_ess_bulk, divergences=diag.divergences, diagnostics_ok=diag.ok)
-        rows.append(row)
-        log(f"[b_minus_l scan] M = {m:.3g} MeV: g < {row.get('bayes', float('nan')):.3g} (Bayes), "
-            f"{row['freq_xmass']:.3g} (Delta chi2 = 2.71); {time.perf_counter() - t0:.1f} s")
-    data = {k: ("mass", np.array([r.get(k, np.nan) for r in rows], dtype=float))
-            for k in rows[0] if k != "diagnostics_ok"}
-    if bayesian:
-        data["diagnostics_ok"] = ("mass", np.array([r["diagnostics_ok"] for r in rows]))
-    ds = xr.Dataset(data, coords={"mass": ("mass", masses, {"units": "MeV"})})
-    ds.attrs.update({"cl": spec.cl, "poi_prior": str(spec.poi_prior.describe()),
-                     "dataset_checksum": dataset.checksum, "seed": seed,
-                     "seconds": round(time.perf_counter() - started, 2)})
-    return ds
+    settings = PointSettings(spec.cl, spec.likelihood, spec.poi_prior if bayesian else None, sampler, n_toys, seed)
+    from .executor import resolve_scheduler
+
+    if bayesian and cache is not None and processes == 1 and resolve_scheduler(scheduler) == "local":
+        _share_compiled(spec, dataset, masses, cache)  # points run here: reuse the caller's compiled model
+    rows = run_scan(spec, dataset, masses, settings, scheduler=scheduler, processes=processes, log=log)
+    return scan_dataset(masses, rows, {"cl": spec.cl, "poi_prior": str(spec.poi_prior.describe()),
+                                       "dataset_checksum": dataset.checksum, "seed": seed,
+                                       "seconds": round(time.perf_counter() - started, 2)})
+
+
+def _share_compiled(spec, dataset, masses, cache: dict) -> None:
+    """Put the caller's compiled nutpie model (if any) in this process's worker cache, and back."""
+    from .bayes import PosteriorSampler, structure_key
+    from .executor import worker_cache
+
+    tpl = target_templates(spec, dataset, FitTarget("b_minus_l", 1, None, float(masses[0])))
+    skey = structure_key(tpl, spec.poi_prior, spec.likelihood)
+    ps = worker_cache(("posterior", skey, "nutpie"),
+                      lambda: cache.get((skey, "nutpie")) or PosteriorSampler(tpl, spec.poi_prior, spec.likelihood))
+    cache[(skey, "nutpie")] = ps

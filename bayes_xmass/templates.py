@@ -166,3 +166,72 @@ def b_minus_l_templates(dataset: Dataset, masses_mev, cfg: PhysicsConfig = Physi
     rates = np.stack([g2 * coupling_scale**2, g4 * coupling_scale**4], axis=1)  # (mass, term, T)
     folded = np.stack([response.fold(t, dt, rates, dataset.exposure_kg_day, scale=s) for s in grid])
     return np.moveaxis(folded, 0, 1)  # (mass, scale, term, bin)
+
+
+# -- on-disk cache (bayes_xmass.cache) ---------------------------------------------------------
+def _cache_parts(dataset: Dataset, cfg: PhysicsConfig, grid: np.ndarray, **extra) -> dict:
+    from .cache import dataset_fingerprint
+
+    return {"physics": cfg.describe(), "dataset": dataset_fingerprint(dataset),
+            "scale_grid": [float(v) for v in grid], **extra}
+
+
+def build_templates_cached(dataset: Dataset, interaction: str, cfg: PhysicsConfig = PhysicsConfig(), *,
+                           options: dict | None = None, coupling_scale: float = 1.0,
+                           scale_grid=None) -> TemplateSet:
+    """:func:`build_templates` through the on-disk template cache (identical arrays on a hit)."""
+    from .cache import cached_arrays
+
+    options = dict(options or {})
+    grid = energy_scale_grid(dataset, scale_grid)
+    built: list[TemplateSet] = []
+
+    def compute():
+        tpl = build_templates(dataset, interaction, cfg, options=options, coupling_scale=coupling_scale,
+                              scale_grid=grid)
+        built.append(tpl)
+        return {"backgrounds": tpl.backgrounds.values, "background_errors": tpl.background_errors,
+                "signal": tpl.signal.values, "signal_terms": np.array(tpl.signal_terms),
+                "signal_powers": np.array(tpl.signal_powers, dtype=np.int64)}
+
+    def check(a):
+        nb, n = len(dataset.backgrounds), dataset.n_bins
+        return (a["backgrounds"].shape == (grid.size, nb, n) and a["background_errors"].shape == (nb, n)
+                and a["signal"].shape == (grid.size, a["signal_terms"].size, n)
+                and a["signal_powers"].shape == a["signal_terms"].shape)
+
+    parts = _cache_parts(dataset, cfg, grid, interaction=interaction, options=options,
+                         coupling_scale=float(coupling_scale))
+    arrays = cached_arrays("templates", parts, compute, check)
+    if built:
+        return built[0]
+    return TemplateSet(
+        dataset=dataset, physics=cfg, interaction=interaction, options=options,
+        coupling_scale=coupling_scale, bin_edges_kev=np.asarray(dataset.bin_edges_keV),
+        observed=np.asarray(dataset.counts), background_names=dataset.background_names,
+        background_priors=tuple(b.prior for b in dataset.backgrounds),
+        backgrounds=MorphingTemplates.from_grid(grid, arrays["backgrounds"]),
+        background_errors=arrays["background_errors"],
+        signal_terms=tuple(str(t) for t in arrays["signal_terms"]),
+        signal_powers=tuple(int(p) for p in arrays["signal_powers"]),
+        signal=MorphingTemplates.from_grid(grid, arrays["signal"]), scale_prior=dataset.energy_scale_prior,
+    )
+
+
+def b_minus_l_templates_cached(dataset: Dataset, masses_mev, cfg: PhysicsConfig = PhysicsConfig(), *,
+                               coupling_scale: float = 1.0, scale_grid=None) -> np.ndarray:
+    """:func:`b_minus_l_templates` through the on-disk template cache: (mass, scale, term, bin)."""
+    from .cache import cached_arrays
+
+    masses = np.asarray(masses_mev, dtype=float).ravel()
+    grid = energy_scale_grid(dataset, scale_grid)
+    parts = _cache_parts(dataset, cfg, grid, interaction="b_minus_l_grid",
+                         masses_MeV=[repr(float(m)) for m in masses], coupling_scale=float(coupling_scale))
+
+    def compute():
+        return {"signal": b_minus_l_templates(dataset, masses, cfg, coupling_scale=coupling_scale, scale_grid=grid)}
+
+    def check(a):
+        return a["signal"].shape == (masses.size, grid.size, 2, dataset.n_bins)
+
+    return cached_arrays("b_minus_l_grid", parts, compute, check)["signal"]

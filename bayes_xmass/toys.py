@@ -1,16 +1,16 @@
 """Toy ensembles: expected-limit bands, coverage, Feldman-Cousins, Bayesian toy limits.
 
 Toys are Poisson draws around the expected counts at a hypothesis x, with nuisances drawn from
-their priors for each toy (see :func:`toy_counts`). Work is spread over processes (one compiled likelihood per
-worker); every toy has its own seed derived from the master seed, so results do not depend on the
-number of processes.
+their priors for each toy (see :func:`toy_counts`). Toys are drawn here from the master seed; their
+fits are spread over local processes or a dask cluster (:mod:`bayes_xmass.executor`, one compiled
+likelihood per worker and structure), so results do not depend on the backend or worker count.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from concurrent.futures import ProcessPoolExecutor
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,19 +20,26 @@ from .templates import TemplateSet
 
 BAND_QUANTILES = {"-2sigma": 0.02275, "-1sigma": 0.158655, "median": 0.5, "+1sigma": 0.841345, "+2sigma": 0.97725}
 
-_WORKER: dict = {}
+_WORKER = threading.local()  # the worker thread's compiled likelihood (see _init_worker)
 
 
 def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
+    """Worker set-up: one compiled likelihood per structure and process, templates swapped in."""
     import warnings
 
+    from .bayes import structure_key
+    from .executor import worker_cache
+    from .model import PoiPrior
+
     warnings.simplefilter("ignore")
-    _WORKER["pl"] = ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
+    key = ("profile_likelihood", structure_key(tpl, PoiPrior("improper"), likelihood))
+    pl = worker_cache(key, lambda: ProfileLikelihood(tpl, sign=sign, likelihood=likelihood))
+    _WORKER.pl = pl.load(tpl, sign)
 
 
 def _worker_limits(args):
     counts_block, cl, thresholds = args
-    pl = _WORKER["pl"]
+    pl = _WORKER.pl
     out = []
     for counts in counts_block:
         pl.set_observed(counts)
@@ -44,7 +51,7 @@ def _worker_limits(args):
 
 def _worker_fc(args):
     counts_block, x = args
-    pl = _WORKER["pl"]
+    pl = _WORKER.pl
     out = []
     for counts in counts_block:
         pl.set_observed(counts)
@@ -54,7 +61,6 @@ def _worker_fc(args):
     return out
 
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 MIN_TOYS_PER_PROCESS = 100  # below this, starting worker processes costs more than it saves
 
 
@@ -103,24 +109,12 @@ def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray
     return out
 
 
-def _map(fn, blocks, tpl, sign, likelihood, processes):
-    if processes <= 1:
-        _init_worker(tpl, sign, likelihood)
-        return [fn(b) for b in blocks]
-    import multiprocessing as mp
+def _map(fn, blocks, tpl, sign, likelihood, processes, scheduler=None):
+    """Run ``fn`` over blocks of toys through :func:`bayes_xmass.executor.run_tasks` (order kept)."""
+    from .executor import run_tasks
 
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})  # one BLAS thread per worker process
-    try:
-        with ProcessPoolExecutor(processes, mp_context=mp.get_context("spawn"), initializer=_init_worker,
-                                 initargs=(tpl, sign, likelihood)) as pool:
-            return list(pool.map(fn, blocks))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return run_tasks(fn, blocks, scheduler=scheduler, processes=processes, init=_init_worker,
+                     init_args=(tpl, sign, likelihood))
 
 
 def _blocks(counts: np.ndarray, n_blocks: int) -> list[np.ndarray]:
@@ -156,21 +150,24 @@ class ToyLimits:
 
 def toy_limits(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_true: float = 0.0,
                n_toys: int = 200, seed: int = 1, cl: float = 0.9, thresholds=("xmass", "one_sided"),
-               processes: int | None = None, pl: ProfileLikelihood | None = None) -> ToyLimits:
-    """Frequentist limits on toys generated at ``x_true`` (0 = background only)."""
+               processes: int | None = None, pl: ProfileLikelihood | None = None, scheduler=None) -> ToyLimits:
+    """Frequentist limits on toys generated at ``x_true`` (0 = background only).
+
+    ``processes``/``scheduler``: execution backend (:func:`bayes_xmass.executor.run_tasks`); the
+    toys are drawn here from ``seed``, so results do not depend on it."""
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
     counts = toy_counts(pl, x_true, n_toys, seed)
     processes = processes or default_processes(n_toys)
     blocks = _blocks(counts, processes * 4)
     rows = [r for block in _map(_worker_limits, [(b, cl, tuple(thresholds)) for b in blocks], tpl, sign,
-                                likelihood, processes) for r in block]
+                                likelihood, processes, scheduler) for r in block]
     arr = np.array(rows)
     return ToyLimits(x_true, arr[:, 0], {t: arr[:, i + 1] for i, t in enumerate(thresholds)}, seed)
 
 
 def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_grid=None,
                     n_toys: int = 200, seed: int = 7, cl: float = 0.9, processes: int | None = None,
-                    pl: ProfileLikelihood | None = None) -> dict:
+                    pl: ProfileLikelihood | None = None, scheduler=None) -> dict:
     """Feldman-Cousins interval for x by a toy Neyman construction with the profile LR ordering.
 
     At each grid value x_j toys are drawn at x_j (nuisances from their priors, :func:`toy_counts`); the
@@ -190,7 +187,7 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
     for j, x in enumerate(x_grid):
         counts = toy_counts(pl, float(x), n_toys, seed + 1000 * j)
         tasks += [(b, float(x)) for b in _blocks(counts, processes)]
-    results = _map(_worker_fc, tasks, tpl, sign, likelihood, processes)
+    results = _map(_worker_fc, tasks, tpl, sign, likelihood, processes, scheduler)
     per_x: dict[float, list] = {}
     for (_, x), res in zip(tasks, results):
         per_x.setdefault(x, []).extend(res)
@@ -239,12 +236,14 @@ def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign
 
 
 def coverage_study(tpl: TemplateSet, x_values, *, poi_prior=None, sign: int = 1, likelihood: str = "poisson",
-                   n_toys: int = 100, n_bayes_toys: int = 0, seed: int = 1, cl: float = 0.9) -> list[dict]:
+                   n_toys: int = 100, n_bayes_toys: int = 0, seed: int = 1, cl: float = 0.9,
+                   pl: ProfileLikelihood | None = None, posterior_sampler=None) -> list[dict]:
     """Coverage of the frequentist limits (both conventions) and, if ``n_bayes_toys``, of the credible
-    limit, for toys generated at each true x (scaled units). Returns one row per x."""
+    limit, for toys generated at each true x (scaled units). Returns one row per x. ``pl`` and
+    ``posterior_sampler``: compiled models of ``tpl`` to reuse."""
     rows = []
-    pl = ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
-    ps = None
+    pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
+    ps = posterior_sampler
     for i, x in enumerate(x_values):
         tl = toy_limits(tpl, sign=sign, likelihood=likelihood, x_true=float(x), n_toys=n_toys, seed=seed + i,
                         cl=cl, pl=pl)

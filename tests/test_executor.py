@@ -1,0 +1,74 @@
+"""Execution backends give identical results: serial vs a dask LocalCluster of 2 worker processes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayes_xmass import executor
+from bayes_xmass.datasets import load_dataset
+from bayes_xmass.modelspec import load_model_spec
+from bayes_xmass.scan import PointSettings, mass_templates, run_scan
+from bayes_xmass.toys import toy_limits
+from scan_fixtures import small_bl_setup
+
+_STATE: dict = {}
+
+
+def _init(offset):
+    _STATE["offset"] = offset
+
+
+def _work(task):
+    i, seed = task
+    return i, float(np.random.default_rng(seed).normal()) + _STATE["offset"]
+
+
+def test_run_tasks_keeps_task_order_and_reports_each_result():
+    seen = []
+    tasks = [(i, 100 + i) for i in range(7)]
+    out = executor.run_tasks(_work, tasks, processes=1, init=_init, init_args=(10.0,),
+                             on_result=lambda i, r: seen.append(i))
+    assert [r[0] for r in out] == list(range(7)) and sorted(seen) == list(range(7))
+    assert out[3][1] == pytest.approx(np.random.default_rng(103).normal() + 10.0)
+    assert executor.run_tasks(_work, []) == []
+    assert executor.worker_cache("k", lambda: [1]) is executor.worker_cache("k", lambda: [2])
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    ds, model = small_bl_setup(tmp_path_factory.mktemp("bl"))
+    spec, dataset = load_model_spec(model), load_dataset(ds)
+    masses = np.geomspace(1e-3, 10.0, 4)
+    return spec, dataset, masses, mass_templates(spec, dataset, masses)[1]
+
+
+def test_toys_on_local_cluster_identical_to_serial(client, small):
+    tpl = small[3][0]
+    serial = toy_limits(tpl, n_toys=6, seed=5, processes=1, scheduler="local")
+    dask = toy_limits(tpl, n_toys=6, seed=5, processes=3, scheduler=client)
+    for k in serial.limits:
+        np.testing.assert_array_equal(serial.limits[k], dask.limits[k])
+    np.testing.assert_array_equal(serial.best_x, dask.best_x)
+
+
+def test_scan_on_local_cluster_identical_to_serial(client, small):
+    spec, dataset, masses, _ = small
+    settings = PointSettings(spec.cl, spec.likelihood, None, spec.sampler, 2, 11)
+    serial = run_scan(spec, dataset, masses, settings, scheduler="local", processes=1, log=lambda m: None)
+    got = {}
+    dask = run_scan(spec, dataset, masses, settings, scheduler=client, log=lambda m: None,
+                    on_point=lambda i, row: got.setdefault(i, row))
+    assert sorted(got) == list(range(masses.size))
+    for a, b in zip(serial, dask):
+        assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}

@@ -1,0 +1,105 @@
+"""The ``scan`` command: mass grids, argument errors, and resuming a killed scan exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayes_xmass.cli import main
+from bayes_xmass.errors import InputError
+from bayes_xmass.scan import parse_masses
+from scan_fixtures import REPO_ROOT, small_bl_setup
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BAYES_XMASS_CACHE", str(tmp_path / "cache"))
+    ds, model = small_bl_setup(tmp_path)
+    return tmp_path, ["--dataset", str(ds), "--model", str(model)]
+
+
+def test_parse_masses():
+    np.testing.assert_allclose(parse_masses("1e-3:10:5"), [1e-3, 1e-2, 1e-1, 1.0, 10.0])
+    np.testing.assert_allclose(parse_masses("0:10:3", log=False), [0.0, 5.0, 10.0])
+    np.testing.assert_allclose(parse_masses("10, 0.001,1"), [1e-3, 1.0, 10.0])
+    for bad in ("1:2", "a,b", "0:10:3", "2:1:4", "1:10:0", "1,1", "-1,2", "nan", "1:10:2.5", ""):
+        with pytest.raises(InputError, match="--masses"):
+            parse_masses(bad)
+
+
+@pytest.mark.parametrize("argv", [
+    ["magnetic-moment", "--masses", "1,2"], ["dark-photon", "--masses", "1:2"],
+    ["dark-photon", "--masses", "1,2", "--toys", "-1"], ["dark-photon", "--masses", "1,2", "--draws", "0"],
+    ["dark-photon", "--masses", "1,2", "--model", "nope.toml"],
+])
+def test_bad_arguments_exit_2_and_write_nothing(argv, tmp_path, capsys):
+    out = tmp_path / "scan_out"
+    assert main(["scan", *argv, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("bayes-xmass: error:")
+    assert not out.exists()
+
+
+def _read(path):
+    with xr.open_dataset(path) as ds:
+        return ds.load()
+
+
+def test_killed_scan_resumes_to_the_uninterrupted_result(env, capsys):
+    tmp, data_args = env
+    args = ["scan", "dark-photon", "--masses", "1e-3:10:6", "--frequentist-only", "--toys", "3", "--processes", "1",
+            "--seed", "7", *data_args]
+    out = tmp / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "bayes_xmass.cli", *args, "--out", str(out)], cwd=tmp,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    deadline = time.monotonic() + 240
+    while len(list((out / "points").glob("m*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the scan finished before it could be killed"
+    assert not (out / "scan.nc").exists() and not (out / "scan.csv").exists()
+    points = sorted((out / "points").glob("m*.json"))
+    assert 2 <= len(points) < 6
+    stamps = {p.name: p.stat().st_mtime_ns for p in points}
+    for p in points:  # every file that looks like a point is a complete point
+        assert json.loads(p.read_text())["row"]["freq_xmass"] > 0
+
+    assert main([*args, "--out", str(out)]) == 0
+    assert f"resuming: {len(points)} of 6 points already done" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in points} == stamps  # finished points not recomputed
+    assert len(list((out / "points").glob("m*.json"))) == 6 and not list((out / "points").glob(".*"))
+
+    assert main([*args, "--out", str(tmp / "whole")]) == 0
+    resumed, whole = _read(out / "scan.nc"), _read(tmp / "whole" / "scan.nc")
+    xr.testing.assert_identical(resumed.drop_vars("seconds").drop_attrs(), whole.drop_vars("seconds").drop_attrs())
+    assert resumed.attrs["config_hash"] == whole.attrs["config_hash"] and resumed.attrs["points_resumed"] == len(points)
+    assert (out / "plots" / "exclusion.png").is_file() and (out / "scan.csv").is_file()
+
+    capsys.readouterr()
+    assert main([*args, "--out", str(out)]) == 0  # complete: nothing recomputed or rewritten
+    assert "already holds this complete scan" in capsys.readouterr().out
+    changed = [a if a != "7" else "8" for a in args]
+    assert main([*changed, "--out", str(out)]) == 2  # another configuration in the same directory
+    assert "different configuration" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # nutpie compile ~10-25 s
+def test_bayesian_scan_point(env):
+    tmp, data_args = env
+    code = main(["scan", "dark-photon", "--masses", "1e-3,10", "--toys", "0", "--draws", "100", "--tune", "100",
+                 "--chains", "2", "--allow-bad-diagnostics", "--out", str(tmp / "bayes"), *data_args])
+    assert code == 0
+    ds = _read(tmp / "bayes" / "scan.nc")
+    assert ds.sizes["mass"] == 2 and np.all(ds["bayes"].values > 0) and "diagnostics_ok" in ds
+    assert np.all(ds["freq_xmass"].values > 0)

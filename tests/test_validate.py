@@ -1,0 +1,206 @@
+"""Statistical validation: simulation-based calibration, coverage, prior sensitivity.
+
+CI runs a reduced analysis (magnetic moment, 2-30 keV in 4-keV bins, every nuisance of the
+benchmark kept) with one compiled model shared by all tests of this module. The SBC tests check
+both directions: the correct model passes the rank-uniformity test and deliberately wrong models
+(truths from a prior twice as wide as the fit's; signal templates mis-scaled in the fit) fail it
+with the same seed. The full versions (all three interactions, full analyses) are marked slow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from bayes_xmass.cli import main
+from bayes_xmass.datasets import load_dataset
+from bayes_xmass.errors import InputError
+from bayes_xmass.model import PoiPrior
+from bayes_xmass.runs import DEFAULT_DATASET
+from bayes_xmass.validate import (
+    SbcSettings,
+    prior_sensitivity,
+    rank_uniformity,
+    run_coverage,
+    run_sbc,
+    scale_nuisance_priors,
+    scale_prior_width,
+    validation_setup,
+    write_coverage_outputs,
+    write_sbc_outputs,
+)
+
+SEED = 8128
+CI_SBC = SbcSettings(replicas=40, chains=2, draws=300, tune=300, rank_draws=99, alpha=0.01, seed=SEED)
+# wrong models fail by a wide margin: fewer replicas and draws are enough to see it
+CI_WRONG = dataclasses.replace(CI_SBC, replicas=20, draws=150, tune=200, rank_draws=49)
+
+
+@pytest.fixture(scope="module")
+def reduced_mm():
+    spec, target, tpl = validation_setup("magnetic-moment", load_dataset(DEFAULT_DATASET), reduced=True)
+    return spec, target, tpl
+
+
+@pytest.fixture(scope="module")
+def sbc_correct(reduced_mm):
+    spec, target, tpl = reduced_mm
+    return run_sbc(tpl, target, spec.poi_prior, CI_SBC, likelihood=spec.likelihood)
+
+
+# -- rank-uniformity test itself (fast, no sampling) -----------------------------------------------
+def test_rank_uniformity_accepts_uniform_and_rejects_skewed_ranks():
+    rng = np.random.default_rng(1)
+    uniform = rng.integers(0, 100, size=(60, 3))
+    res = rank_uniformity(uniform, 99, alpha=0.01, seed=SEED)
+    assert res["passed"] and res["n_bins"] == 10 and res["alpha_per_test"] == pytest.approx(0.01 / 6)
+    skewed = uniform.copy()
+    skewed[:, 1] = rng.integers(0, 50, size=60)  # posterior too wide on one side
+    res = rank_uniformity(skewed, 99, alpha=0.01, seed=SEED)
+    assert not res["passed"] and not res["parameters"][1]["passed"] and res["parameters"][0]["passed"]
+    with pytest.raises(ValueError):
+        rank_uniformity(uniform, 99, n_bins=7)
+
+
+def test_sbc_settings_validation():
+    with pytest.raises(InputError, match="--replicas"):
+        SbcSettings(replicas=3).validate()
+    with pytest.raises(InputError, match="--draws"):
+        SbcSettings(chains=1, draws=50, rank_draws=99).validate()
+    with pytest.raises(InputError, match="--alpha"):
+        SbcSettings(alpha=0.7).validate()
+
+
+# -- SBC: correct model passes, wrong models fail -------------------------------------------------
+def test_sbc_correct_model_passes(sbc_correct, tmp_path):
+    res = sbc_correct
+    assert res.parameters[0] == "x" and "energy_scale" in res.parameters and "gamma_z[0]" in res.parameters
+    assert res.ranks.shape == (CI_SBC.replicas, len(res.parameters))
+    assert res.ranks.min() >= 0 and res.ranks.max() <= CI_SBC.rank_draws
+    assert res.passed, res.tests
+    assert not res.misspecification["wrong_model"]
+    paths = write_sbc_outputs(res, tmp_path)
+    summary = json.loads(paths["json"].read_text())
+    assert summary["passed"] and "execution" in summary["provenance"]
+    import xarray as xr
+
+    with xr.open_dataset(paths["netcdf"]) as ds:
+        assert ds["rank"].shape == res.ranks.shape
+        assert ds.attrs["seed"] == SEED
+    assert paths["plot"].stat().st_size > 1000
+    with pytest.raises(InputError, match="refusing to overwrite"):
+        write_sbc_outputs(res, tmp_path)
+
+
+def test_sbc_detects_prior_mismatch(reduced_mm, sbc_correct):
+    """Truths from a POI prior twice as wide as the fitted one: ranks pile up at L, test fails."""
+    spec, target, tpl = reduced_mm
+    p = spec.poi_prior
+    wide = PoiPrior(p.kind, 2.0 * p.upper, p.power, p.floor)
+    res = run_sbc(tpl, target, wide, CI_WRONG, likelihood=spec.likelihood, fit_prior=p)
+    assert res.misspecification["wrong_model"]
+    assert not res.passed
+    assert res.tests["parameters"]["x"]["chi2_p"] < 1e-4
+
+
+def test_sbc_detects_wrong_likelihood(reduced_mm, sbc_correct):
+    """Signal templates 20% too large in the fit (an exposure/efficiency error): the test fails."""
+    spec, target, tpl = reduced_mm
+    res = run_sbc(tpl, target, spec.poi_prior, CI_WRONG, likelihood=spec.likelihood, fit_signal_factor=1.2)
+    assert not res.passed
+    assert res.tests["parameters"]["x"]["ks_p"] < 1e-4
+
+
+def test_sbc_cli_and_bad_input(tmp_path, reduced_mm, sbc_correct, capsys):
+    out = tmp_path / "sbc"
+    code = main(["validate", "sbc", "magnetic-moment", "--reduced", "--replicas", "10", "--draws", "100",
+                 "--tune", "150", "--rank-draws", "49", "--out", str(out)])
+    assert code in (0, 3)
+    assert {"sbc.nc", "sbc.json", "sbc.md", "sbc_ranks.png"} <= {p.name for p in out.iterdir()}
+    prov = json.loads((out / "sbc.json").read_text())["provenance"]
+    assert prov["seed"] == SEED and prov["dataset_checksum"] and "pymc" in prov["package_versions"]
+    bad = tmp_path / "bad"
+    assert main(["validate", "sbc", "magnetic-moment", "--replicas", "2", "--out", str(bad)]) == 2
+    assert main(["validate", "sbc", "magnetic-moment", "--fit-signal-factor", "-1", "--out", str(bad)]) == 2
+    assert main(["validate", "coverage", "magnetic-moment", "--true-values=-1e-10", "--out", str(bad)]) == 2
+    assert not bad.exists()
+    err = capsys.readouterr().err
+    assert "--replicas" in err and "--fit-signal-factor" in err and "--true-values" in err
+
+
+# -- coverage ---------------------------------------------------------------------------------------
+def test_coverage_reduced(reduced_mm, sbc_correct, tmp_path):
+    spec, target, tpl = reduced_mm
+    from bayes_xmass.validate import reference_limit
+
+    ref = reference_limit(tpl, target, spec.likelihood, spec.cl)
+    res = run_coverage(tpl, target, spec, x_values=[0.0, ref, 2 * ref], n_toys=12, n_bayes_toys=3, seed=3)
+    rows = res["rows"]
+    assert res["reference_limit_scaled"] == pytest.approx(ref)
+    assert [r["x_over_reference"] for r in rows] == pytest.approx([0.0, 1.0, 2.0])
+    assert rows[0]["coverage_xmass"] == 1.0 and rows[0]["coverage_bayes"] == 1.0  # limits >= 0 cover x = 0
+    for r in rows:
+        for key in ("xmass", "one_sided", "bayes"):
+            assert 0.0 <= r[f"coverage_{key}"] <= 1.0 and r[f"coverage_{key}_err"] >= 0.0
+        assert r["coverage_xmass"] >= r["coverage_one_sided"]  # the 2.71 limit is above the 1.64 one
+    assert res["nominal"]["xmass"] == pytest.approx(0.95, abs=0.002)
+    paths = write_coverage_outputs(res, tmp_path)
+    assert paths["csv"].read_text().count("\n") == len(rows) + 1
+    assert "Δχ² = 2.71" in paths["markdown"].read_text()
+
+
+# -- prior sensitivity ----------------------------------------------------------------------------
+def test_scale_prior_width():
+    from bayes_xmass.priors import make_prior
+
+    assert scale_prior_width(make_prior("lognormal", mu=1.0, sigma=0.3), 2.0).params["sigma"] == pytest.approx(0.6)
+    u = scale_prior_width(make_prior("uniform", lower=0.5, upper=1.5), 0.5)
+    assert (u.params["lower"], u.params["upper"]) == (0.75, 1.25)
+    fixed = make_prior("fixed", value=1.0)
+    assert scale_prior_width(fixed, 2.0) is fixed
+
+
+def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct):
+    spec, target, tpl = reduced_mm
+    from bayes_xmass.modelspec import SamplerSettings
+    from bayes_xmass.validate import _sampler_for
+
+    wide = scale_nuisance_priors(tpl, 2.0)
+    assert wide.scale_prior.params["sigma"] == pytest.approx(2 * tpl.scale_prior.params["sigma"])
+    ps = _sampler_for(tpl, spec.poi_prior, spec.likelihood)  # compiled once for this module
+    dt = ps.sample(tpl, target, sampler=SamplerSettings("nutpie", 2, 1000, 500, 0.9), seed=2)
+    sens = prior_sensitivity(tpl, target, spec.poi_prior, cl=0.9, method="reweight", base_dt=dt)
+    rows = {r["variant"].split(" (")[0].split(",")[0]: r for r in sens["rows"]}
+    assert len(sens["rows"]) == 7
+    base = rows["flat in coupling²"]
+    assert base["ratio_to_baseline"] == pytest.approx(1.0) and base["pareto_khat"] < 0.5
+    # more prior mass at small coupling -> lower limit; less -> higher
+    assert rows["flat in coupling"]["ratio_to_baseline"] < 1.0 < rows["flat in coupling⁴"]["ratio_to_baseline"]
+    for r in sens["rows"]:
+        assert np.isfinite(r["limit"]) and r["limit"] > 0 and "reliable" in r
+
+
+# -- full versions (slow) ----------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("interaction", ["magnetic-moment", "millicharge", "dark-photon"])
+def test_sbc_full(interaction, tmp_path):
+    spec, target, tpl = validation_setup(interaction, load_dataset(DEFAULT_DATASET), reduced=False)
+    settings = SbcSettings(replicas=100, chains=2, draws=1000, tune=700, rank_draws=99, seed=SEED)
+    res = run_sbc(tpl, target, spec.poi_prior, settings, likelihood=spec.likelihood)
+    write_sbc_outputs(res, tmp_path)
+    assert res.passed, res.tests
+
+
+@pytest.mark.slow
+def test_prior_sensitivity_refit_matches_reweighting(reduced_mm):
+    spec, target, tpl = reduced_mm
+    from bayes_xmass.modelspec import SamplerSettings
+
+    sampler = SamplerSettings("nutpie", 4, 2000, 700, 0.95)
+    refit = prior_sensitivity(tpl, target, spec.poi_prior, method="refit", sampler=sampler, cache={})
+    assert all(r["reliable"] for r in refit["rows"])
+    for r in refit["rows"]:
+        assert 0.2 < r["ratio_to_baseline"] < 2.0
