@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= results
 RUN_ARGS ?=
+BENCH_ARGS ?=
+BENCH_JSON ?= bench_results/peers-$(shell date +%Y%m%d-%H%M%S).json
 
 .PHONY: run test test-slow bench setup clean
 
@@ -24,6 +26,7 @@ bench:
 	@BAYES_XMASS_EXTRAS=test,bench bash scripts/bootstrap.sh
 	$(BIN)/python benchmarks/bench_spectra.py
 	$(BIN)/python benchmarks/bench_frequentist.py
+	$(BIN)/python benchmarks/bench_peers.py --json $(BENCH_JSON) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

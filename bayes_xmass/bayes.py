@@ -106,7 +106,7 @@ def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tup
 
 def _nutpie_adaptation(sampler: SamplerSettings) -> dict:
     """nutpie keyword for the mass-matrix adaptation (its default is the diagonal one)."""
-    adaptation = getattr(sampler, "adaptation", "low_rank")
+    adaptation = getattr(sampler, "adaptation", "diag")
     return {"adaptation": "low_rank"} if adaptation == "low_rank" else {}
 
 
@@ -242,7 +242,7 @@ def _attrs(tpl, target, poi_prior, likelihood, sampler, seed, sampling_s, sample
         "poi_prior_upper_physical": poi_prior.upper * tpl.coupling_scale,
         "likelihood": likelihood,
         "sampler": sampler_name,
-        "nuts_implementation": (f"nutpie ({getattr(sampler, 'adaptation', 'low_rank').replace('_', '-')} mass matrix)"
+        "nuts_implementation": (f"nutpie ({getattr(sampler, 'adaptation', 'diag').replace('_', '-')} mass matrix)"
                                if sampler_name == "nutpie" else "PyMC NUTS"),
         "sampler_settings": json.dumps(sampler.__dict__),
         "seed": seed,

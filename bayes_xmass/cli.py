@@ -468,8 +468,11 @@ def _add_validate_parser(sub) -> None:
     p.add_argument("--rank-draws", type=int, default=99, help="thinned draws L the true value is ranked among (default 99)")
     p.add_argument("--alpha", type=float, default=SBC_ALPHA, help=f"family-wise test level (default {SBC_ALPHA})")
     p.add_argument("--processes", type=int, default=1, help="local worker processes (default 1: this process)")
+    p.add_argument("--prior-upper", type=float, default=None,
+                   help="POI prior upper bound (units of the coupling scale) for simulation and fit; default: the "
+                        "model TOML's. A bound near the expected limit probes the region where the prior matters")
     p.add_argument("--fit-prior-upper-factor", type=float, default=1.0,
-                   help="DEMONSTRATION: fit with the POI prior's upper bound times this factor (a wrong prior)")
+                   help="DEMONSTRATION: fit with the POI prior's range times this factor (a wrong prior)")
     p.add_argument("--fit-signal-factor", type=float, default=1.0,
                    help="DEMONSTRATION: fit with signal templates times this factor (a wrong likelihood)")
     add_execution_options(p)
@@ -525,12 +528,18 @@ def cmd_validate_sbc(args) -> int:
     prior = spec.poi_prior
     if prior.kind in ("jeffreys",):
         raise InputError(spec.source or "model", "poi.prior.kind", "SBC needs a generative POI prior (not jeffreys)")
-    fit_prior = dataclasses.replace(prior, upper=prior.upper * args.fit_prior_upper_factor)
+    if args.prior_upper is not None:
+        if not (math.isfinite(args.prior_upper) and args.prior_upper > 0):
+            raise InputError("command line", "--prior-upper", f"must be finite and > 0, got {args.prior_upper}")
+        prior = dataclasses.replace(prior, upper=args.prior_upper)
+        spec = spec.with_overrides(poi_prior=prior)
     out = prepare_out_dir(args.out, args.overwrite)
     prov = _provenance(spec, tpl, target, args.seed, {"study": "sbc", "reduced": args.reduced,
                                                       "sampler": "nutpie (low-rank mass matrix)"})
+    f = args.fit_prior_upper_factor
+    fit_prior = dataclasses.replace(prior, upper=prior.upper * f, floor=prior.floor * f)
     result = run_sbc(tpl, target, prior, settings, likelihood=spec.likelihood, fit_prior=fit_prior,
-                     fit_signal_factor=args.fit_signal_factor, scheduler=args.scheduler, processes=args.processes,
+                     compiled_prior=prior, fit_signal_factor=args.fit_signal_factor, scheduler=args.scheduler, processes=args.processes,
                      provenance=prov, log=_log)
     write_sbc_outputs(result, out, args.overwrite)
     print(f"SBC {target.label}: {'PASSED' if result.passed else 'FAILED'} (min p = {result.tests['min_p']:.3g}); "

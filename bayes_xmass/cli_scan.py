@@ -43,6 +43,9 @@ def execution_env(args):
     if getattr(args, "no_cache", False):
         os.environ[NO_CACHE_ENV] = "1"
     if scheduler is not None:
+        from .executor import check_scheduler
+
+        check_scheduler(scheduler)  # before the command writes anything
         os.environ[SCHEDULER_ENV] = scheduler
     from .executor import single_threaded_blas
 
@@ -150,9 +153,10 @@ def cmd_scan(args) -> int:
     ds = scan_dataset(masses, rows, attrs)
     files = scanrun.write_final(out, ds, config, published=INTERACTIONS["b_minus_l"].published_limits, cl=spec.cl)
     n = masses.size
-    per_point = (time.perf_counter() - started) / max(n - len(done), 1)
-    print(f"wrote {files['netcdf']}, {files['csv']}, {files['plot']} ({n} masses, {n - len(done)} computed now, "
-          f"{per_point:.2f} s per point)")
+    new = [points[i]["seconds"] for i in range(n) if i not in done]
+    timing = f", median {np.median(new):.2f} s per point" if new else ""
+    print(f"wrote {files['netcdf']}, {files['csv']}, {files['plot']} ({n} masses, {len(new)} computed now{timing}; "
+          f"{time.perf_counter() - started:.1f} s)")
     flags = ds["diagnostics_ok"].values if "diagnostics_ok" in ds else np.ones(n, dtype=bool)
     bad = [f"{m:g}" for m, ok in zip(masses, flags) if not ok]
     if bad and not args.allow_bad_diagnostics:

@@ -92,6 +92,27 @@ def describe_scheduler(scheduler=None, processes: int | None = None) -> str:
     return f"dask client {getattr(s, 'scheduler', None) and s.scheduler.address}"
 
 
+def check_scheduler(scheduler) -> None:
+    """Raise InputError (field ``--scheduler``) unless ``scheduler`` is usable: dask importable for
+    anything but ``"local"``, and a scheduler address reachable (connects once, 10 s timeout)."""
+    from .errors import InputError
+
+    s = resolve_scheduler(scheduler)
+    if not isinstance(s, str) or s == "local":
+        return
+    try:
+        from distributed import Client
+    except ImportError:
+        raise InputError("command line", "--scheduler",
+                         "dask.distributed is not installed (pip install 'bayes_xmass[dask]')") from None
+    if s == "local-cluster":
+        return
+    try:
+        Client(s, timeout="10s").close()
+    except (OSError, TimeoutError, ValueError, TypeError) as exc:
+        raise InputError("command line", "--scheduler", f"cannot connect to dask scheduler {s!r}: {exc}") from None
+
+
 def run_tasks(fn: Callable, tasks: Sequence, *, scheduler=None, processes: int | None = None,
               init: Callable | None = None, init_args: tuple = (),
               on_result: Callable[[int, Any], None] | None = None) -> list:

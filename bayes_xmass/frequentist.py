@@ -4,7 +4,8 @@ The objective is ``-2 log p`` of the model built by :func:`bayes_xmass.model.bui
 improper POI prior and the per-bin template factors profiled in closed form: the likelihood and the
 nuisance constraint terms are *the same graph* the Bayesian fit samples; only the POI prior and
 marginalising vs profiling differ. Nuisances are minimised in PyMC's unconstrained (transformed)
-space without Jacobian terms, which leaves maxima unchanged.
+space without Jacobian terms, which leaves maxima unchanged. :class:`CombinedProfileLikelihood`
+does the same for the combined model of several datasets (:func:`bayes_xmass.model.build_combined_model`).
 
 Conventions (documented in the README):
 

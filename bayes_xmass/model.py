@@ -13,6 +13,10 @@
 
 The frequentist code compiles ``model.compile_logp(jacobian=False)`` of the model built with
 ``poi_prior=PoiPrior("improper")``: the same graph, with the POI free of any prior.
+
+:func:`build_combined_model` puts several datasets in one model: one POI, and per dataset the
+same blocks (:func:`_dataset_data`, :func:`_dataset_likelihood`) with names and dims prefixed by
+``<label>__``; nuisances declared shared keep their single-dataset name and appear once.
 """
 
 from __future__ import annotations

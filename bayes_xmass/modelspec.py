@@ -39,14 +39,14 @@ class SamplerSettings:
     draws: int = 2000
     tune: int = 1000
     target_accept: float = 0.9
-    adaptation: str = "low_rank"  # nutpie mass-matrix adaptation: "low_rank" or "diag"
+    adaptation: str = "diag"  # nutpie mass-matrix adaptation: "diag" (nutpie default) or "low_rank"
 
 
 ADAPTATIONS = ("low_rank", "diag")
 
 
 def _adaptation(src, s: dict) -> str:
-    value = s.get("adaptation", "low_rank")
+    value = s.get("adaptation", "diag")
     if not isinstance(value, str) or value not in ADAPTATIONS:
         raise InputError(src, "sampler.adaptation", f"unknown {value!r}; known: {', '.join(ADAPTATIONS)}")
     return value

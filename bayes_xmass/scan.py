@@ -125,8 +125,12 @@ def scan_point(task) -> dict:
     """Limits at one mass. ``task = (index, mass_MeV, TemplateSet, PointSettings)``; limits in g."""
     import warnings
 
-    warnings.simplefilter("ignore")
-    index, mass, tpl, ps = task
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _scan_point(*task)
+
+
+def _scan_point(index, mass, tpl, ps) -> dict:
     t0 = time.perf_counter()
     scale = tpl.coupling_scale
     pl = _profile_likelihood(tpl, ps.likelihood)

@@ -242,8 +242,15 @@ def _sbc_replica(task: dict) -> dict:
     ps = _sampler_for(tpl, prior, task["likelihood"])
     data = model_data(tpl, task["sign"], task["likelihood"])
     data["observed_counts"] = task["counts"]
-    if task["signal_factor"] != 1.0:  # deliberate likelihood misspecification (validation of the test)
-        data["signal_coefficients"] = data["signal_coefficients"] * task["signal_factor"]
+    c = task["upper_factor"]
+    if task["signal_factor"] != 1.0 or c != 1.0:
+        # deliberate misspecification (to show the test can fail), without recompiling:
+        # - signal templates x signal_factor: a wrong likelihood;
+        # - term k x c^p_k and ranks against c * x: exactly the same model with the POI prior's range
+        #   (upper, and floor) c times wider, since x' = c x is then the coupling in the old units
+        powers = np.asarray(tpl.signal_powers, dtype=float)
+        factor = task["signal_factor"] * c ** powers
+        data["signal_coefficients"] = data["signal_coefficients"] * factor[None, None, :, None]
     if task["likelihood"] == "chi2":
         from .likelihood import chi2_sigma
 
@@ -256,7 +263,7 @@ def _sbc_replica(task: dict) -> dict:
     idx = np.arange(L) * step + (n_total - step * L) // 2
     ranks = []
     for name, truth in zip(task["parameters"], task["truths"]):
-        vals = _values(post, name)
+        vals = _values(post, name) * (c if name == POI_VALUE else 1.0)
         flat = vals.reshape(n_total)[idx]
         ranks.append(int(np.sum(flat < truth)))
     import arviz as az
@@ -310,24 +317,40 @@ def rank_uniformity(ranks: np.ndarray, rank_max: int, *, alpha: float = SBC_ALPH
 
 def run_sbc(tpl: TemplateSet, target: FitTarget, prior: PoiPrior, settings: SbcSettings = SbcSettings(), *,
             likelihood: str = "poisson", fit_prior: PoiPrior | None = None, fit_signal_factor: float = 1.0,
+            compiled_prior: PoiPrior | None = None,
             parameters: list[str] | None = None, scheduler=None, processes: int | None = 1,
             provenance: dict | None = None, log=None) -> SbcResult:
     """Simulation-based calibration of one fit.
 
     Truths are drawn from ``prior`` (and the dataset's nuisance priors); the fit uses ``fit_prior``
-    (default: the same) and signal templates multiplied by ``fit_signal_factor`` (default 1). The
+    (default: the same) and signal templates multiplied by ``fit_signal_factor`` (default 1); the
     last two exist to show that the test fails for a wrong model.
+
+    ``compiled_prior``: the model that is compiled (default ``fit_prior``). It may differ from
+    ``fit_prior`` by the range only (same kind and power; log-uniform floor/upper ratio kept): with
+    c = fit upper / compiled upper, signal term k is scaled by c^p_k and the POI draws by c, which is
+    exactly the model with the range c times wider, so any range is studied with one compilation.
+    ``processes``/``scheduler``: :func:`bayes_xmass.executor.run_tasks`.
     """
+    fit_prior = fit_prior or prior
+    compiled_prior = compiled_prior or fit_prior
+    c = fit_prior.upper / compiled_prior.upper
+    same_shape = dataclasses.replace(compiled_prior, upper=fit_prior.upper, floor=compiled_prior.floor * c)
+    if not (same_shape.kind == fit_prior.kind and same_shape.power == fit_prior.power
+            and (fit_prior.kind != "log_uniform" or math.isclose(same_shape.floor, fit_prior.floor))):
+        raise ValueError("compiled_prior may differ from fit_prior by its range only")
+    if c != 1.0 and fit_prior.kind not in ("flat", "flat_power", "log_uniform"):
+        raise InputError("command line", "--fit-prior-upper-factor", "needs a flat, flat_power or log_uniform prior")
     settings.validate()
     started = time.perf_counter()
-    fit_prior = fit_prior or prior
     params = parameters or sbc_parameters(tpl)
     draws, counts = simulate_prior(tpl, prior, likelihood, settings.replicas, settings.seed, target.sign)
     truths = np.column_stack([_values(draws, p) for p in params])
     sampler = SamplerSettings("nutpie", settings.chains, settings.draws, settings.tune, settings.target_accept)
     seeds = np.random.SeedSequence([settings.seed, 4]).generate_state(settings.replicas)
-    tasks = [{"prior": fit_prior, "likelihood": likelihood, "sign": target.sign, "counts": counts[i],
-              "signal_factor": float(fit_signal_factor), "sampler": sampler, "seed": int(seeds[i]),
+    tasks = [{"prior": compiled_prior, "likelihood": likelihood, "sign": target.sign, "counts": counts[i],
+              "signal_factor": float(fit_signal_factor), "upper_factor": float(c),
+              "sampler": sampler, "seed": int(seeds[i]),
               "rank_draws": settings.rank_draws, "parameters": params, "truths": truths[i].tolist()}
              for i in range(settings.replicas)]
     if log:
@@ -336,15 +359,17 @@ def run_sbc(tpl: TemplateSet, target: FitTarget, prior: PoiPrior, settings: SbcS
     from .executor import describe_scheduler, run_tasks
 
     rows = run_tasks(_sbc_replica, tasks, scheduler=scheduler, processes=processes, init=_init_replicas,
-                     init_args=(tpl, fit_prior, likelihood))
+                     init_args=(tpl, compiled_prior, likelihood))
     provenance = {**(provenance or {}), "execution": describe_scheduler(scheduler, processes),
                   "replica_seeds": "numpy SeedSequence([seed, 2]) spawn (Poisson) and ([seed, 4]) (NUTS), one per replica"}
     ranks = np.array([r["ranks"] for r in rows], dtype="int64")
     tests = rank_uniformity(ranks, settings.rank_draws, alpha=settings.alpha, seed=settings.seed)
     tests["parameters"] = {params[j]: v for j, v in tests["parameters"].items()}
+    same = (fit_prior.kind == prior.kind and math.isclose(fit_prior.upper, prior.upper)
+            and fit_prior.power == prior.power and math.isclose(fit_prior.floor, prior.floor))
     mis = {"fit_prior": fit_prior.describe(), "simulation_prior": prior.describe(),
-           "fit_signal_factor": float(fit_signal_factor),
-           "wrong_model": fit_prior != prior or fit_signal_factor != 1.0}
+           "compiled_prior": compiled_prior.describe(), "fit_signal_factor": float(fit_signal_factor),
+           "wrong_model": not same or fit_signal_factor != 1.0}
     result = SbcResult(target.label, params, ranks, truths, np.array([r["ess"] for r in rows]),
                        np.array([r["divergences"] for r in rows]), settings, tests, mis, provenance,
                        time.perf_counter() - started)

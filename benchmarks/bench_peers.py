@@ -10,8 +10,9 @@
 (b) frequentist CLs upper limit vs pyhf (``peers_pyhf.py`` builds the HistFactory model and
     documents the mapping) with the energy-scale systematic switched off in BOTH models; variants:
     ``full`` (per-bin template factors = staterror, 107 nuisances in pyhf), ``no_gamma`` (template
-    errors off in both) and ``exact`` (also the lognormal prior replaced by a truncated normal in
-    both, so the two likelihoods are identical up to constants).
+    errors off in both), ``exact`` (also the lognormal prior replaced by a truncated normal in
+    both, so the two likelihoods are identical up to constants) and, opt-in, ``exact_gamma``
+    (truncated normal, template errors on).
 (c) B-L scan of ``--scan-masses`` log-spaced masses 1e-3..10 MeV: frequentist only and Bayesian,
     each cold (first call, compiling) and warm (second call in the same process).
 (d) ``--toys`` frequentist toys (toys.toy_limits).
@@ -177,7 +178,7 @@ def _variant_dataset(ds, variant: str):
     ds = dataclasses.replace(ds, energy_scale_prior=make_prior("fixed", value=1.0))
     if variant in ("no_gamma", "exact"):
         ds = dataclasses.replace(ds, backgrounds=tuple(dataclasses.replace(b, rate_err=None) for b in ds.backgrounds))
-    if variant == "exact":
+    if variant in ("exact", "exact_gamma"):
         bk = []
         for b in ds.backgrounds:
             if b.prior.kind == "lognormal":
@@ -229,9 +230,10 @@ def section_b(args, out: dict) -> None:
         record("b", f"[{variant}] pyhf: build model ({model.config.npars} parameters)", t_m.s, load=t_m.load)
         hyp = lambda mu: float(pyhf.infer.hypotest(mu, data, model, init_pars=init, par_bounds=bounds,  # noqa: E731
                                                    test_stat="qtilde", calctype="asymptotics"))
-        if variant != "full":  # numpy backend: nothing to JIT; the 107-nuisance fit costs ~80 s a call
+        heavy = variant in ("full", "exact_gamma")  # 107 per-bin staterror nuisances in pyhf
+        if not heavy:  # numpy backend: nothing to JIT; the 107-nuisance fit costs ~80 s a call
             hyp(x_ours**2)  # warm
-        cls_at_ours, h_best, h_med, hld = _time_best(lambda: hyp(x_ours**2), 1 if variant == "full" else args.repeat)
+        cls_at_ours, h_best, h_med, hld = _time_best(lambda: hyp(x_ours**2), 1 if heavy else args.repeat)
         record("b", f"[{variant}] pyhf: one hypotest (4 fits)", h_med, load=hld)
         record("b", f"[{variant}] pyhf CLs at our limit mu = x_ours^2 (0.1 = agree)", cls_at_ours, unit="")
         q_pyhf = P.pyhf_qtilde(model, data, init, bounds, x_ours**2)
@@ -241,14 +243,14 @@ def section_b(args, out: dict) -> None:
         row = {"x_ours_cls": x_ours, "x_ours_clsb": ours["clsb"], "ours_s": med_s, "ours_1thread_s": med1_s,
                "pyhf_hypotest_s": h_med, "pyhf_cls_at_ours": cls_at_ours, "q_ours": q_ours, "q_pyhf": q_pyhf,
                "pyhf_npars": model.config.npars, "notes": notes}
-        if variant != "full" or args.pyhf_full:
+        if not heavy or args.pyhf_full:
             # pyhf 0.7.6 upper_limit(scan=None) does not pass `level` on to toms748_scan (it always
             # gives 95% CLs limits), so we call toms748_scan, what upper_limit runs, with level = 0.1
             scan = pyhf.infer.intervals.upper_limits.toms748_scan
             lo, hi = model.config.suggested_bounds()[model.config.poi_index]
             kw = dict(level=1.0 - spec.cl, init_pars=init, par_bounds=bounds, test_stat="qtilde",
                       calctype="asymptotics")
-            n = args.repeat if variant != "full" else 1
+            n = args.repeat if not heavy else 1
             (obs, exp), u_best, u_med, uld = _time_best(lambda: scan(data, model, lo, hi, **kw), n)
             record("b", f"[{variant}] pyhf: upper_limit obs+expected band (toms748)", u_med, load=uld)
             x_pyhf = math.sqrt(float(obs))

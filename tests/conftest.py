@@ -16,6 +16,18 @@ def shared_path() -> Path:
     return Path(env) if env else REPO_ROOT.parent / "shared"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _template_cache_in_tmp(tmp_path_factory):
+    """Keep the on-disk template cache of the test session out of the user's ~/.cache."""
+    saved = os.environ.get("BAYES_XMASS_CACHE")
+    os.environ["BAYES_XMASS_CACHE"] = str(tmp_path_factory.mktemp("template_cache"))
+    yield
+    if saved is None:
+        os.environ.pop("BAYES_XMASS_CACHE", None)
+    else:
+        os.environ["BAYES_XMASS_CACHE"] = saved
+
+
 @pytest.fixture(scope="session")
 def xenon1t_release() -> Path:
     """The XENON1T SR1 release folder in ../shared; skip with a reason when it is absent."""

@@ -162,3 +162,63 @@ def test_halves_plus_blind_dataset_equal_full_posterior(toys):
 def _with_attrs(dt, tpl):
     dt.attrs.update(coupling_scale=tpl.coupling_scale, poi_prior=json.dumps(PRIOR.describe()))
     return dt
+
+
+# -- command line ------------------------------------------------------------------------------------
+def _halves_on_disk(root):
+    rng = np.random.default_rng(5)
+    counts = rng.poisson(120, size=EDGES.size - 1)
+    k1 = rng.binomial(counts, 0.5)
+    return [write_toy_dataset(root / name, EDGES, k, _backgrounds(), exposure_kg_day=1000.0, energy_scale_sigma=0.05)
+            for name, k in (("h1", k1), ("h2", counts - k1))]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "at least two datasets"),
+    (["--shared-nuisance", "norm_nope"], "shared nuisance 'norm_nope'"),
+    (["--shared-nuisance", "energy_scale", "--dataset", "SAME"], "counted twice"),
+    (["--window", "40", "50"], "does not overlap"),
+])
+def test_combine_bad_input_exit_2_nothing_written(tmp_path, capsys, extra, message):
+    from bayes_xmass.cli import main
+
+    h1, h2 = _halves_on_disk(tmp_path)
+    datasets = ["--dataset", str(h1)] + ([] if not extra else ["--dataset", str(h2)])
+    extra = [str(h1) if v == "SAME" else v for v in extra]
+    out = tmp_path / "out"
+    code = main(["combine", "magnetic-moment", *datasets, *extra, "--out", str(out), "--scale", "1e-10"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not out.exists()
+    assert len(err) == 1 and message in err[0], err
+
+
+def test_combine_needs_one_fit_target(tmp_path, capsys):
+    from bayes_xmass.cli import main
+
+    h1, h2 = _halves_on_disk(tmp_path)
+    code = main(["combine", "millicharge", "--dataset", str(h1), "--dataset", str(h2), "--out", str(tmp_path / "o")])
+    assert code == 2 and "choose one" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_combine_cli_writes_run_directory(tmp_path, capsys):
+    """End to end (slow: one NUTS compilation): run directory with combined NetCDF, limits and comparison."""
+    from bayes_xmass.cli import main
+    from bayes_xmass.report import open_datatree
+
+    h1, h2 = _halves_on_disk(tmp_path)
+    out = tmp_path / "run"
+    code = main(["combine", "magnetic-moment", "--dataset", str(h1), "--dataset", str(h2), "--out", str(out),
+                 "--scale", "1e-10", "--prior-upper", "5", "--shared-nuisance", "energy_scale",
+                 "--shared-nuisance", "norm_flat", "--alone", "frequentist", "--chains", "2", "--draws", "300",
+                 "--tune", "300", "--no-progress", "--allow-bad-diagnostics"])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads((out / "limits.json").read_text())
+    assert [r["fit"] for r in result["comparison"]] == ["combined", "toy", "toy_2"]
+    assert set(result["provenance"]["dataset_checksums"]) == {"toy", "toy_2"}
+    comb, alone = result["combined"]["frequentist"], [r["frequentist"] for r in result["alone"]]
+    assert comb["limit_xmass_scaled"] <= min(a["limit_xmass_scaled"] for a in alone) * 1.05
+    dt = open_datatree(out / "combined_magnetic_moment.nc")
+    assert "frequentist" in dt.children and "toy_2__counts" in dt.posterior_predictive
+    assert (out / "comparison.csv").is_file() and (out / "plots" / "combined_magnetic_moment_compare.png").is_file()
+    assert main(["compare", str(out)]) == 0

@@ -39,7 +39,7 @@ def test_parse_masses():
 @pytest.mark.parametrize("argv", [
     ["magnetic-moment", "--masses", "1,2"], ["dark-photon", "--masses", "1:2"],
     ["dark-photon", "--masses", "1,2", "--toys", "-1"], ["dark-photon", "--masses", "1,2", "--draws", "0"],
-    ["dark-photon", "--masses", "1,2", "--model", "nope.toml"],
+    ["dark-photon", "--masses", "1,2", "--model", "nope.toml"], ["dark-photon", "--masses", "1,2", "--scheduler", " "],
 ])
 def test_bad_arguments_exit_2_and_write_nothing(argv, tmp_path, capsys):
     out = tmp_path / "scan_out"
