@@ -535,7 +535,7 @@ def cmd_validate_sbc(args) -> int:
         spec = spec.with_overrides(poi_prior=prior)
     out = prepare_out_dir(args.out, args.overwrite)
     prov = _provenance(spec, tpl, target, args.seed, {"study": "sbc", "reduced": args.reduced,
-                                                      "sampler": "nutpie (low-rank mass matrix)"})
+                                                      "sampler": "nutpie"})
     f = args.fit_prior_upper_factor
     fit_prior = dataclasses.replace(prior, upper=prior.upper * f, floor=prior.floor * f)
     result = run_sbc(tpl, target, prior, settings, likelihood=spec.likelihood, fit_prior=fit_prior,

@@ -22,13 +22,13 @@ import warnings
 import numpy as np
 
 from .analysis import FitTarget, analysis_view, auto_scale, rescale_signal, _round_scale
-from .bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS
+from .bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, _nutpie_adaptation
 from .errors import InputError
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
 from .io import package_versions
 from .model import PoiPrior, build_combined_model, check_combination, dataset_prefix
 from .modelspec import ModelSpec, SamplerSettings
-from .templates import TemplateSet, build_templates
+from .templates import TemplateSet, build_templates_cached
 
 
 def dataset_labels(datasets) -> list[str]:
@@ -47,7 +47,7 @@ def dataset_labels(datasets) -> list[str]:
 
 def combined_templates(spec: ModelSpec, datasets, target: FitTarget) -> list[TemplateSet]:
     """Templates of each dataset for one fit, rescaled to a common coupling unit (see module doc)."""
-    tpls = [build_templates(analysis_view(spec, ds), target.interaction, spec.physics, options=target.options,
+    tpls = [build_templates_cached(analysis_view(spec, ds), target.interaction, spec.physics, options=target.options,
                             coupling_scale=spec.poi_scale or 1.0) for ds in datasets]
     scale = spec.poi_scale or max(_round_scale(auto_scale(t, target.sign)) for t in tpls)
     return [rescale_signal(t, scale) for t in tpls]
@@ -73,8 +73,7 @@ def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
             return nutpie.sample(compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                                  cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
                                  save_warmup=False, target_accept=sampler.target_accept,
-                                 **({"adaptation": "low_rank"}
-                                    if getattr(sampler, "adaptation", "low_rank") == "low_rank" else {}))
+                                 **_nutpie_adaptation(sampler))
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
@@ -168,7 +167,7 @@ def combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, s
         "poi_prior": json.dumps(poi_prior.describe()),
         "poi_prior_upper_physical": poi_prior.upper * t0.coupling_scale, "likelihood": likelihood,
         "sampler": sampler.name,
-        "nuts_implementation": (f"nutpie ({getattr(sampler, 'adaptation', 'low_rank').replace('_', '-')} mass matrix)"
+        "nuts_implementation": (f"nutpie ({sampler.adaptation.replace('_', '-')} mass matrix)"
                                 if sampler.name == "nutpie" else "PyMC NUTS"),
         "sampler_settings": json.dumps(sampler.__dict__), "seed": seed,
         "dataset_checksum": ";".join(f"{lab}:{t.dataset.checksum}" for lab, t in zip(labels, tpls)),

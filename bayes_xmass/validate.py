@@ -107,7 +107,6 @@ _STATE: dict = {}  # per-process: the template set of the running study (set by 
 
 def _init_replicas(tpl: TemplateSet, prior: PoiPrior, likelihood: str) -> None:
     """Worker set-up (once per process): templates, and the compiled model of the fit."""
-    warnings.simplefilter("ignore")
     _STATE["tpl"] = tpl
     _sampler_for(tpl, prior, likelihood)
 
@@ -133,6 +132,9 @@ class SbcSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise InputError("command line", f"--{name.replace('_', '-')}", f"must be an integer >= {lo}, got {v!r}")
+        if (self.rank_draws + 1) % 2:
+            raise InputError("command line", "--rank-draws", f"L + 1 must be even (ranks 0..L are binned), got "
+                             f"L = {self.rank_draws}; e.g. 49 or 99")
         if self.chains * self.draws < self.rank_draws:
             raise InputError("command line", "--draws", f"chains x draws ({self.chains * self.draws}) must be >= "
                              f"--rank-draws ({self.rank_draws})")
@@ -634,7 +636,11 @@ def _psis(log_ratio: np.ndarray) -> tuple[np.ndarray, float, float]:
     lw = np.full_like(lr, -np.inf)
     if finite.sum() < 20:
         return lw, float("inf"), 0.0
-    smoothed, khat = array_stats.psislw(lr[finite] - np.max(lr[finite]), r_eff=1.0)
+    if np.ptp(lr[finite]) < 1e-12:  # identical weights: the same prior (up to a constant)
+        lw[finite] = -math.log(finite.sum())
+        return lw, 0.0, float(finite.sum())
+    # array_stats.psislw takes log-likelihood-like values and smooths the weights exp(-values)
+    smoothed, khat = array_stats.psislw(-(lr[finite] - np.max(lr[finite])), r_eff=1.0)
     lw[finite] = smoothed
     w = np.exp(lw - np.max(lw))
     w /= w.sum()

@@ -169,7 +169,7 @@ def test_scale_prior_width():
     assert scale_prior_width(fixed, 2.0) is fixed
 
 
-def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct):
+def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     spec, target, tpl = reduced_mm
     from bayes_xmass.modelspec import SamplerSettings
     from bayes_xmass.validate import _sampler_for
@@ -182,11 +182,27 @@ def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct):
     rows = {r["variant"].split(" (")[0].split(",")[0]: r for r in sens["rows"]}
     assert len(sens["rows"]) == 7
     base = rows["flat in coupling²"]
-    assert base["ratio_to_baseline"] == pytest.approx(1.0) and base["pareto_khat"] < 0.5
+    assert base["ratio_to_baseline"] == pytest.approx(1.0, rel=2e-3) and base["pareto_khat"] < 0.5
     # more prior mass at small coupling -> lower limit; less -> higher
     assert rows["flat in coupling"]["ratio_to_baseline"] < 1.0 < rows["flat in coupling⁴"]["ratio_to_baseline"]
     for r in sens["rows"]:
         assert np.isfinite(r["limit"]) and r["limit"] > 0 and "reliable" in r
+
+    # the pipeline hook (quick mode): reads the stored posterior, one table per interaction
+    from bayes_xmass.html import _sensitivity_html
+    from bayes_xmass.report import write_datatree
+    from bayes_xmass.validate import run_prior_sensitivity, sensitivity_markdown
+
+    write_datatree(dt, tmp_path / f"{target.label}.nc")
+    records = [{"interaction": target.interaction, "sign": 1, "flavours": None, "mass_MeV": None,
+                "netcdf": f"{target.label}.nc"}]
+    tables = run_prior_sensitivity({spec.interaction: spec}, tpl.dataset, records, tmp_path, quick=True, seed=1,
+                                   log=lambda m: None)
+    assert len(tables) == 1 and tables[0]["method"] == "reweight"
+    assert tables[0]["rows"][1]["limit"] == pytest.approx(sens["rows"][1]["limit"])
+    md, page = sensitivity_markdown(tables[0]), _sensitivity_html(tables)
+    assert md.count("\n| ") == 8 and "k̂" in md
+    assert page.count("<tr>") == 8 and "Prior sensitivity" in page
 
 
 # -- full versions (slow) ----------------------------------------------------------------------------
@@ -202,11 +218,25 @@ def test_sbc_full(interaction, tmp_path):
 
 @pytest.mark.slow
 def test_prior_sensitivity_refit_matches_reweighting(reduced_mm):
+    """Where PSIS reweighting is reliable (k-hat <= 0.7) it agrees with refitting every variant."""
     spec, target, tpl = reduced_mm
     from bayes_xmass.modelspec import SamplerSettings
+    from bayes_xmass.validate import _sampler_for
 
-    sampler = SamplerSettings("nutpie", 4, 2000, 700, 0.95)
-    refit = prior_sensitivity(tpl, target, spec.poi_prior, method="refit", sampler=sampler, cache={})
-    assert all(r["reliable"] for r in refit["rows"])
-    for r in refit["rows"]:
-        assert 0.2 < r["ratio_to_baseline"] < 2.0
+    sampler = SamplerSettings("nutpie", 4, 2000, 1000, 0.95)
+    refit = prior_sensitivity(tpl, target, spec.poi_prior, method="refit", sampler=sampler, seed=3, cache={})
+    base = _sampler_for(tpl, spec.poi_prior, spec.likelihood).sample(tpl, target, sampler=sampler, seed=4)
+    rw = prior_sensitivity(tpl, target, spec.poi_prior, method="reweight", base_dt=base)
+    for a, b in zip(refit["rows"], rw["rows"]):
+        assert a["reliable"], a
+        if b["reliable"]:
+            assert a["limit"] == pytest.approx(b["limit"], rel=0.1), (a, b)
+
+
+@pytest.mark.slow
+def test_coverage_full_toys(reduced_mm):
+    """300 frequentist / 60 Bayesian toys at 1 and 2 x the Asimov limit: coverage near nominal."""
+    spec, target, tpl = reduced_mm
+    res = run_coverage(tpl, target, spec, x_values=None, n_toys=300, n_bayes_toys=60, seed=5)
+    for r in res["rows"][2:]:  # x >= the Asimov limit (away from the boundary at 0)
+        assert r["coverage_xmass"] >= 0.88 and r["coverage_one_sided"] >= 0.8 and r["coverage_bayes"] >= 0.75, r
