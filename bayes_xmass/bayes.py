@@ -104,7 +104,7 @@ def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tup
             tpl.signal_terms, poi_prior, likelihood, bool(np.any(tpl.background_errors > 0)))
 
 
-def _nutpie_adaptation(sampler: SamplerSettings) -> dict:
+def nutpie_adaptation(sampler: SamplerSettings) -> dict:
     """nutpie keyword for the mass-matrix adaptation (its default is the diagonal one)."""
     adaptation = getattr(sampler, "adaptation", "diag")
     return {"adaptation": "low_rank"} if adaptation == "low_rank" else {}
@@ -153,7 +153,7 @@ class PosteriorSampler:
                 return nutpie.sample(cm, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                                      cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
                                      save_warmup=False, target_accept=sampler.target_accept,
-                                     **_nutpie_adaptation(sampler))
+                                     **nutpie_adaptation(sampler))
         import pymc as pm
 
         self._set_data(data)

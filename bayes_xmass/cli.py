@@ -490,8 +490,9 @@ def _add_validate_parser(sub) -> None:
 
     p = vsub.add_parser("prior-sensitivity", help="credible limit under each POI prior and widened/narrowed nuisance priors")
     common(p, 5)
-    p.add_argument("--method", choices=["refit", "reweight"], default="refit",
-                   help="refit every variant with NUTS (default) or reweight the baseline posterior (PSIS)")
+    p.add_argument("--method", choices=["refit", "reweight", "hybrid"], default="refit",
+                   help="refit every variant with NUTS (default), reweight the baseline posterior (PSIS), "
+                        "or hybrid: reweight and refit where Pareto k-hat > 0.7")
     p.set_defaults(func=cmd_validate_prior_sensitivity)
     v.set_defaults(func=lambda args: (v.print_help(), 2)[1])
 
@@ -525,6 +526,7 @@ def cmd_validate_sbc(args) -> int:
     if args.processes < 1:
         raise InputError("command line", "--processes", "must be >= 1")
     spec, target, tpl = _validate_setup(args)
+    settings = dataclasses.replace(settings, adaptation=getattr(spec.sampler, "adaptation", "diag"))
     prior = spec.poi_prior
     if prior.kind in ("jeffreys",):
         raise InputError(spec.source or "model", "poi.prior.kind", "SBC needs a generative POI prior (not jeffreys)")
@@ -535,7 +537,7 @@ def cmd_validate_sbc(args) -> int:
         spec = spec.with_overrides(poi_prior=prior)
     out = prepare_out_dir(args.out, args.overwrite)
     prov = _provenance(spec, tpl, target, args.seed, {"study": "sbc", "reduced": args.reduced,
-                                                      "sampler": "nutpie"})
+                                                      "sampler": f"nutpie ({settings.adaptation} mass matrix)"})
     f = args.fit_prior_upper_factor
     fit_prior = dataclasses.replace(prior, upper=prior.upper * f, floor=prior.floor * f)
     result = run_sbc(tpl, target, prior, settings, likelihood=spec.likelihood, fit_prior=fit_prior,

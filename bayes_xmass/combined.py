@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from .analysis import FitTarget, analysis_view, auto_scale, rescale_signal, _round_scale
-from .bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, _nutpie_adaptation
+from .bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, nutpie_adaptation
 from .errors import InputError
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
 from .io import package_versions
@@ -73,7 +73,7 @@ def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
             return nutpie.sample(compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                                  cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
                                  save_warmup=False, target_accept=sampler.target_accept,
-                                 **_nutpie_adaptation(sampler))
+                                 **nutpie_adaptation(sampler))
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)

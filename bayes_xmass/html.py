@@ -98,9 +98,15 @@ def _sensitivity_html(tables) -> str:
             check = (f"k̂ = {r['pareto_khat']:.2f}" if "pareto_khat" in r
                      else f"R-hat {r['rhat_poi']:.3f}, {r['divergences']} div.")
             cls = "ok" if r["reliable"] else "bad"
-            out.append(f"<tr><td>{html.escape(r['variant'])}</td><td>{_fmt(r['limit'])}</td>"
-                       f"<td>{r['ratio_to_baseline']:.2f}</td><td>{html.escape(r['method'])}</td>"
+            limit, ratio = _fmt(r["limit"]), f"{r['ratio_to_baseline']:.2f}"
+            if not r["reliable"] and "pareto_khat" in r:  # unreliable reweighting: no number
+                limit, ratio = "–", "– (refit needed)"
+            out.append(f"<tr><td>{html.escape(r['variant'])}</td><td>{limit}</td>"
+                       f"<td>{ratio}</td><td>{html.escape(r['method'])}</td>"
                        f"<td><span class='{cls}'>{html.escape(check)}{'' if r['reliable'] else ' (unreliable)'}"
                        f"</span></td></tr>")
         out.append("</table>")
+        from .validate import power_scaling_text
+
+        out.append(f"<p>{html.escape(power_scaling_text(t.get('power_scaling')))}</p>")
     return "".join(out)

@@ -269,7 +269,7 @@ def plot_sbc_ranks(ranks: np.ndarray, rank_max: int, parameters: list[str], *, n
 
 
 def plot_coverage(result: dict, *, out: Path, overwrite: bool = False) -> Path:
-    """Coverage of each limit vs the true coupling, binomial error bars, nominal lines."""
+    """Coverage of each limit vs the true coupling, 68% Clopper-Pearson error bars, nominal lines."""
     rows = result["rows"]
     x = np.array([r["true_coupling"] for r in rows])
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
@@ -278,12 +278,14 @@ def plot_coverage(result: dict, *, out: Path, overwrite: bool = False) -> Path:
     offsets = {"bayes": -0.01, "xmass": 0.0, "one_sided": 0.01}
     span = (np.max(np.abs(x)) or 1.0)
     for key, (label, color, marker) in styles.items():
-        vals = [(r["true_coupling"], r[f"coverage_{key}"], r[f"coverage_{key}_err"]) for r in rows
+        vals = [(r["true_coupling"], r[f"coverage_{key}"], r.get(f"coverage_{key}_lo", r[f"coverage_{key}"]),
+                 r.get(f"coverage_{key}_hi", r[f"coverage_{key}"])) for r in rows
                 if r.get(f"coverage_{key}") is not None]
         if not vals:
             continue
-        xs, ys, es = map(np.array, zip(*vals))
-        ax.errorbar(xs + offsets[key] * span, ys, yerr=es, fmt=marker, color=color, label=label, capsize=3)
+        xs, ys, lo, hi = map(np.array, zip(*vals))
+        ax.errorbar(xs + offsets[key] * span, ys, yerr=[ys - lo, hi - ys], fmt=marker, color=color, label=label,
+                    capsize=3)
         ax.axhline(result["nominal"][key], color=color, ls="--", lw=0.8)
     ax.set_xlabel(f"true coupling [{result['coupling_unit']}]")
     ax.set_ylabel("coverage (limit ≥ true value) [1]")

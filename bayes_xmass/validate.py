@@ -126,6 +126,7 @@ class SbcSettings:
     rank_draws: int = 99
     alpha: float = SBC_ALPHA
     seed: int = SBC_SEED
+    adaptation: str = "diag"  # nutpie mass-matrix adaptation (the model TOML's, see modelspec.py)
 
     def validate(self) -> None:
         for name, lo in (("replicas", 10), ("chains", 1), ("draws", 10), ("tune", 0), ("rank_draws", 9)):
@@ -348,7 +349,8 @@ def run_sbc(tpl: TemplateSet, target: FitTarget, prior: PoiPrior, settings: SbcS
     params = parameters or sbc_parameters(tpl)
     draws, counts = simulate_prior(tpl, prior, likelihood, settings.replicas, settings.seed, target.sign)
     truths = np.column_stack([_values(draws, p) for p in params])
-    sampler = SamplerSettings("nutpie", settings.chains, settings.draws, settings.tune, settings.target_accept)
+    sampler = SamplerSettings("nutpie", settings.chains, settings.draws, settings.tune, settings.target_accept,
+                              adaptation=settings.adaptation)
     seeds = np.random.SeedSequence([settings.seed, 4]).generate_state(settings.replicas)
     tasks = [{"prior": compiled_prior, "likelihood": likelihood, "sign": target.sign, "counts": counts[i],
               "signal_factor": float(fit_signal_factor), "upper_factor": float(c),
@@ -468,13 +470,18 @@ def run_coverage(tpl: TemplateSet, target: FitTarget, spec: ModelSpec, *, x_valu
                # Delta chi2 = 2.71 is two-sided 90% = one-sided 95% (asymptotically, away from x = 0)
                "xmass": float(stats.chi2.cdf(delta_chi2_threshold(spec.cl, "xmass"), 1) / 2 + 0.5)}
     for r in rows:
+        for key, n in (("xmass", r["n_toys"]), ("one_sided", r["n_toys"]), ("bayes", r.get("n_bayes_toys", 0))):
+            if r.get(f"coverage_{key}") is not None and n:
+                ci = stats.binomtest(int(round(r[f"coverage_{key}"] * n)), n).proportion_ci(0.6827, "exact")
+                r[f"coverage_{key}_lo"], r[f"coverage_{key}_hi"] = float(ci.low), float(ci.high)
         r["true_coupling"] = r["x_true"] * tpl.coupling_scale * target.sign
         r["x_over_reference"] = r["x_true"] / ref if ref > 0 else float("nan")
     result = {"fit": target.label, "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
               "coupling_scale": tpl.coupling_scale, "reference_limit_scaled": ref, "cl": spec.cl,
               "nominal": nominal, "poi_prior": spec.poi_prior.describe(), "rows": rows,
-              "note": "coverage = fraction of toys whose limit >= true value; ± binomial standard error. At x = 0 "
-                      "every upper limit covers. Credible limits are not built to have frequentist coverage.",
+              "note": "coverage = fraction of toys whose limit >= true value; [..] = 68.27% Clopper-Pearson binomial "
+                      "interval (the CSV also has the binomial standard error). At x = 0 every upper limit covers. "
+                      "Credible limits are not built to have frequentist coverage.",
               "provenance": provenance or {}, "seconds": round(time.perf_counter() - started, 1)}
     if log:
         log(coverage_markdown(result, table_only=True))
@@ -482,8 +489,8 @@ def run_coverage(tpl: TemplateSet, target: FitTarget, spec: ModelSpec, *, x_valu
 
 
 def _cov(r, key):
-    v, e = r.get(f"coverage_{key}"), r.get(f"coverage_{key}_err")
-    return "–" if v is None else f"{v:.3f} ± {e:.3f}"
+    v, lo, hi = r.get(f"coverage_{key}"), r.get(f"coverage_{key}_lo"), r.get(f"coverage_{key}_hi")
+    return "–" if v is None else f"{v:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
 def coverage_markdown(result: dict, table_only: bool = False) -> str:
@@ -506,8 +513,10 @@ def coverage_markdown(result: dict, table_only: bool = False) -> str:
 
 
 def coverage_csv(result: dict) -> str:
-    keys = ["x_true", "true_coupling", "x_over_reference", "n_toys", "coverage_xmass", "coverage_xmass_err",
-            "coverage_one_sided", "coverage_one_sided_err", "n_bayes_toys", "coverage_bayes", "coverage_bayes_err"]
+    keys = ["x_true", "true_coupling", "x_over_reference", "n_toys"]
+    for key in ("xmass", "one_sided"):
+        keys += [f"coverage_{key}", f"coverage_{key}_err", f"coverage_{key}_lo", f"coverage_{key}_hi"]
+    keys += ["n_bayes_toys", "coverage_bayes", "coverage_bayes_err", "coverage_bayes_lo", "coverage_bayes_hi"]
     lines = [",".join(keys)]
     for r in result["rows"]:
         lines.append(",".join("" if r.get(k) is None else f"{r[k]:.8g}" for k in keys))
@@ -647,6 +656,53 @@ def _psis(log_ratio: np.ndarray) -> tuple[np.ndarray, float, float]:
     return lw, float(khat), float(1.0 / np.sum(w**2))
 
 
+PSENSE_THRESHOLD = 0.05
+
+
+def power_scaling(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior, dt, var_names=None) -> dict:
+    """ArviZ power-scaling sensitivity (Kallioinen et al., Stat Comput 34 (2024) 57; arviz_stats.psense)
+    of the POI and a few nuisances, from the stored posterior: log prior (POI prior in x, nuisance
+    priors) and pointwise Poisson log likelihood are recomputed per draw (numpy twin of the model).
+    Sensitivity >= 0.05 to both: possible prior-data conflict; to the prior only: prior dominates."""
+    import arviz_stats
+    import xarray as xr
+    from scipy.special import gammaln
+
+    post = dt.posterior
+    nc, nd = post.sizes["chain"], post.sizes["draw"]
+    n = nc * nd
+    mu, dmu = _numpy_expected(tpl, target.sign, post, np.arange(n))
+    k = np.asarray(tpl.observed, dtype=float)
+    loglik = k * np.log(mu) - mu - gammaln(k + 1.0)
+    x = post[POI_VALUE].values.reshape(n)
+    fisher = np.sum(dmu**2 / mu, axis=1) if base_prior.kind == "jeffreys" else None
+    logprior = _poi_log_density(base_prior, x, fisher)
+    norm = post["norm"].values.reshape(n, len(tpl.background_names))
+    for j, prior in enumerate(tpl.background_priors):
+        if not prior.is_fixed:
+            logprior = logprior + prior.logpdf(norm[:, j])
+    if "energy_scale" in post:
+        logprior = logprior + tpl.scale_prior.logpdf(post["energy_scale"].values.reshape(n))
+    if "gamma_z" in post:
+        logprior = logprior + np.sum(-0.5 * post["gamma_z"].values.reshape(n, -1) ** 2, axis=1)
+    aug = xr.DataTree.from_dict({
+        "posterior": post.to_dataset(),
+        "log_likelihood": xr.Dataset({"counts": (("chain", "draw", "energy_bin"), loglik.reshape(nc, nd, -1))}),
+        "log_prior": xr.Dataset({"prior": (("chain", "draw"), logprior.reshape(nc, nd))})})
+    names = var_names or [v for v in sbc_parameters(tpl) if "[" not in v]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pri = arviz_stats.psense(aug, var_names=names, group="prior")
+        lik = arviz_stats.psense(aug, var_names=names, group="likelihood")
+    out = {}
+    for name in names:
+        a, b = float(pri[name]), float(lik[name])
+        diag = ("possible prior-data conflict" if a >= PSENSE_THRESHOLD and b >= PSENSE_THRESHOLD else
+                "prior dominates (weak likelihood)" if a >= PSENSE_THRESHOLD else "–")
+        out[name] = {"prior": a, "likelihood": b, "diagnosis": diag}
+    return out
+
+
 def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior, *, cl: float = 0.9,
                       likelihood: str = "poisson", method: str = "refit", base_dt=None,
                       sampler: SamplerSettings = SamplerSettings("nutpie", 4, 1000, 700, 0.95), seed: int = 1,
@@ -656,11 +712,12 @@ def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior,
     ``method="refit"``: NUTS for every variant (compiled models shared through ``cache``).
     ``method="reweight"``: Pareto-smoothed importance weights pi_new / pi_base on the baseline
     posterior ``base_dt`` (no new sampling; k-hat > 0.7 marks a row as unreliable).
+    ``method="hybrid"``: reweight, then refit with NUTS only the rows where reweighting is unreliable.
     """
     from .bayes import credible_limit, sample_posterior
 
-    if method not in ("refit", "reweight"):
-        raise ValueError("method must be 'refit' or 'reweight'")
+    if method not in ("refit", "reweight", "hybrid"):
+        raise ValueError("method must be 'refit', 'reweight' or 'hybrid'")
     started = time.perf_counter()
     scale = tpl.coupling_scale
     if base_dt is None:
@@ -671,7 +728,7 @@ def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior,
     variants += [(f"nuisance priors ×{f:g} (baseline POI prior)", base_prior, scale_nuisance_priors(tpl, f), f)
                  for f in NUISANCE_FACTORS]
     rows = []
-    if method == "reweight":
+    if method in ("reweight", "hybrid"):
         post = base_dt.posterior
         n = post.sizes["chain"] * post.sizes["draw"]
         x = post[POI_VALUE].values.reshape(n)
@@ -691,30 +748,44 @@ def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior,
                          "limit": q * scale, "ratio_to_baseline": q * scale / base_limit,
                          "method": "PSIS reweighting", "pareto_khat": khat, "ess": ess,
                          "reliable": bool(khat <= 0.7)})
-    else:
+    if method != "reweight":
         for i, (label, prior, vtpl, factor) in enumerate(variants):
+            if method == "hybrid" and rows[i]["reliable"]:
+                continue
             dt, _ = sample_posterior(vtpl, target, poi_prior=prior, sampler=sampler, likelihood=likelihood,
                                      seed=seed + 17 * (i + 1), cache=cache)
             lim = credible_limit(dt, cl)
             rhat = float(__import__("arviz").rhat(dt, var_names=[POI_VALUE])[POI_VALUE])
             div = int(dt.sample_stats["diverging"].sum()) if "diverging" in dt.sample_stats else 0
-            rows.append({"variant": label, "prior": prior.describe(), "nuisance_width_factor": factor,
-                         "limit": lim["limit"], "mcse": lim["mcse"], "ratio_to_baseline": lim["limit"] / base_limit,
-                         "method": "NUTS refit", "rhat_poi": rhat, "divergences": div,
-                         "reliable": bool(rhat <= 1.01 and div == 0)})
+            row = {"variant": label, "prior": prior.describe(), "nuisance_width_factor": factor,
+                   "limit": lim["limit"], "mcse": lim["mcse"], "ratio_to_baseline": lim["limit"] / base_limit,
+                   "method": "NUTS refit", "rhat_poi": rhat, "divergences": div,
+                   "reliable": bool(rhat <= 1.01 and div == 0)}
+            if method == "hybrid":
+                row["pareto_khat_reweighting"] = rows[i]["pareto_khat"]
+                rows[i] = row
+            else:
+                rows.append(row)
+    try:
+        psense = power_scaling(tpl, target, base_prior, base_dt)
+    except Exception as exc:  # a diagnostic: never fail the run for it
+        psense = {"error": f"{type(exc).__name__}: {exc}"}
     return {"fit": target.label, "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
             "baseline_prior": base_prior.describe(), "baseline_limit": base_limit, "cl": cl, "method": method,
-            "rows": rows, "seconds": round(time.perf_counter() - started, 1)}
+            "rows": rows, "power_scaling": psense, "seconds": round(time.perf_counter() - started, 1)}
 
 
 SENSITIVITY_NOTE = (
     "Credible limit of one fit per interaction under each POI prior kind on the same range [0, upper] "
     "(flat in the coupling; flat in coupling² and coupling⁴; log-uniform with a lower cut at 1e-3 × upper; "
     "conditional Jeffreys) and with every nuisance prior (normalisations, energy scale, per-bin template "
-    "errors) twice as wide / half as wide. Full runs refit each variant with NUTS; --quick runs reweight the "
+    "errors) twice as wide / half as wide. Full runs reweight and refit with NUTS every variant where the "
+    "reweighting is unreliable; --quick runs only reweight the "
     "baseline posterior with Pareto-smoothed importance sampling (k̂ > 0.7: the reweighting is unreliable, "
     "typically the log-uniform prior and widened nuisance priors; refit with `bayes-xmass validate "
-    "prior-sensitivity`).")
+    "prior-sensitivity`). Below each table: ArviZ power-scaling sensitivity of the baseline posterior; for a "
+    "coupling whose posterior piles up at zero, sensitivity to both prior and likelihood is expected (the "
+    "upper limit is shaped by both) and is not by itself a conflict.")
 
 
 def sensitivity_markdown(sens: dict) -> str:
@@ -724,17 +795,33 @@ def sensitivity_markdown(sens: dict) -> str:
     for r in sens["rows"]:
         check = (f"k̂ = {r['pareto_khat']:.2f}" if "pareto_khat" in r else
                  f"R-hat {r['rhat_poi']:.3f}, {r['divergences']} div.")
+        limit, ratio = f"{r['limit']:.3g}", f"{r['ratio_to_baseline']:.2f}"
         if not r["reliable"]:
             check += " (unreliable)"
-        lines.append(f"| {r['variant']} | {r['limit']:.3g} | {r['ratio_to_baseline']:.2f} | {r['method']} | {check} |")
+            if "pareto_khat" in r:  # an unreliable reweighting gives no number worth printing
+                limit, ratio = "–", "– (refit needed)"
+        lines.append(f"| {r['variant']} | {limit} | {ratio} | {r['method']} | {check} |")
+    lines += ["", power_scaling_text(sens.get("power_scaling"))]
     return "\n".join(lines) + "\n"
+
+
+def power_scaling_text(ps: dict | None) -> str:
+    """One line: power-scaling sensitivity of the baseline posterior (prior / likelihood)."""
+    if not ps:
+        return ""
+    if "error" in ps:
+        return f"Power-scaling sensitivity: not computed ({ps['error']})."
+    parts = [f"{k}: prior {v['prior']:.3f}, likelihood {v['likelihood']:.3f}"
+             + (f" ({v['diagnosis']})" if v["diagnosis"] != "–" else "") for k, v in ps.items()]
+    return (f"Power-scaling sensitivity of the baseline posterior (arviz_stats.psense, threshold "
+            f"{PSENSE_THRESHOLD}): " + "; ".join(parts) + ".")
 
 
 def run_prior_sensitivity(specs: dict, dataset, records: list[dict], out: Path, *, quick: bool, seed: int,
                           cache: dict | None = None, log=print) -> list[dict]:
     """Prior-sensitivity tables for one headline fit per interaction of a pipeline run
     (magnetic moment; common millicharge, q < 0 if fitted; B-L at 10 MeV if fitted). Quick mode
-    reweights the stored posterior; the full run refits every variant with NUTS."""
+    reweights the stored posterior; the full run reweights and refits with NUTS where k-hat > 0.7."""
     from .report import open_datatree
 
     tables = []
@@ -750,9 +837,10 @@ def run_prior_sensitivity(specs: dict, dataset, records: list[dict], out: Path, 
         base_dt = open_datatree(Path(out) / rec["netcdf"])
         sampler = dataclasses.replace(spec.sampler, draws=min(spec.sampler.draws, 2000))  # refit only
         sens = prior_sensitivity(tpl, target, spec.poi_prior, cl=spec.cl, likelihood=spec.likelihood,
-                                 method="reweight" if quick else "refit", base_dt=base_dt, sampler=sampler,
+                                 method="reweight" if quick else "hybrid", base_dt=base_dt, sampler=sampler,
                                  seed=seed, cache=cache)
         log(f"[{target.label}] prior sensitivity ({sens['method']}): " + ", ".join(
-            f"{r['variant'].split(' (')[0]} {r['ratio_to_baseline']:.2f}" for r in sens["rows"]))
+            f"{r['variant'].split(' (')[0]} " + (f"{r['ratio_to_baseline']:.2f}" if r["reliable"] else "n/a")
+            for r in sens["rows"]))
         tables.append(sens)
     return tables

@@ -90,11 +90,15 @@ def histfactory_spec(tpl, *, lognormal_as: str = "normsys") -> tuple[dict, dict,
     return spec, bounds, notes
 
 
-def build_pyhf_model(tpl):
-    """(pyhf.Model, data tensor, init, par_bounds, notes) for a template set with a fixed energy scale."""
+def build_pyhf_model(tpl, optimizer: str = "scipy"):
+    """(pyhf.Model, data tensor, init, par_bounds, notes) for a template set with a fixed energy scale.
+
+    ``optimizer``: pyhf's default ``scipy`` (SLSQP; with the numpy backend gradients are finite
+    differences) or ``minuit`` (iminuit MIGRAD; ~50x faster on the 108-parameter model here).
+    """
     import pyhf
 
-    pyhf.set_backend("numpy")
+    pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(tolerance=1e-4) if optimizer == "minuit" else "scipy")
     spec, bounds, notes = histfactory_spec(tpl)
     model = pyhf.Model(spec, poi_name="mu", validate=True,
                        modifier_settings={"normsys": {"interpcode": "code1"},

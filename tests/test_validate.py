@@ -143,14 +143,14 @@ def test_coverage_reduced(reduced_mm, sbc_correct, tmp_path):
     from bayes_xmass.validate import reference_limit
 
     ref = reference_limit(tpl, target, spec.likelihood, spec.cl)
-    res = run_coverage(tpl, target, spec, x_values=[0.0, ref, 2 * ref], n_toys=12, n_bayes_toys=3, seed=3)
+    res = run_coverage(tpl, target, spec, x_values=[0.0, ref], n_toys=10, n_bayes_toys=2, seed=3)
     rows = res["rows"]
     assert res["reference_limit_scaled"] == pytest.approx(ref)
-    assert [r["x_over_reference"] for r in rows] == pytest.approx([0.0, 1.0, 2.0])
+    assert [r["x_over_reference"] for r in rows] == pytest.approx([0.0, 1.0])
     assert rows[0]["coverage_xmass"] == 1.0 and rows[0]["coverage_bayes"] == 1.0  # limits >= 0 cover x = 0
     for r in rows:
         for key in ("xmass", "one_sided", "bayes"):
-            assert 0.0 <= r[f"coverage_{key}"] <= 1.0 and r[f"coverage_{key}_err"] >= 0.0
+            assert 0.0 <= r[f"coverage_{key}_lo"] <= r[f"coverage_{key}"] <= r[f"coverage_{key}_hi"] <= 1.0
         assert r["coverage_xmass"] >= r["coverage_one_sided"]  # the 2.71 limit is above the 1.64 one
     assert res["nominal"]["xmass"] == pytest.approx(0.95, abs=0.002)
     paths = write_coverage_outputs(res, tmp_path)
@@ -187,6 +187,8 @@ def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     assert rows["flat in coupling"]["ratio_to_baseline"] < 1.0 < rows["flat in coupling⁴"]["ratio_to_baseline"]
     for r in sens["rows"]:
         assert np.isfinite(r["limit"]) and r["limit"] > 0 and "reliable" in r
+    ps = sens["power_scaling"]  # ArviZ power-scaling sensitivity of the baseline posterior
+    assert {"x", "energy_scale"} <= set(ps) and all(v["prior"] >= 0 and v["likelihood"] >= 0 for v in ps.values())
 
     # the pipeline hook (quick mode): reads the stored posterior, one table per interaction
     from bayes_xmass.html import _sensitivity_html
@@ -201,7 +203,7 @@ def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     assert len(tables) == 1 and tables[0]["method"] == "reweight"
     assert tables[0]["rows"][1]["limit"] == pytest.approx(sens["rows"][1]["limit"])
     md, page = sensitivity_markdown(tables[0]), _sensitivity_html(tables)
-    assert md.count("\n| ") == 8 and "k̂" in md
+    assert md.count("\n| ") == 8 and "k̂" in md and "power-scaling" in md.lower()
     assert page.count("<tr>") == 8 and "Prior sensitivity" in page
 
 
@@ -227,10 +229,12 @@ def test_prior_sensitivity_refit_matches_reweighting(reduced_mm):
     refit = prior_sensitivity(tpl, target, spec.poi_prior, method="refit", sampler=sampler, seed=3, cache={})
     base = _sampler_for(tpl, spec.poi_prior, spec.likelihood).sample(tpl, target, sampler=sampler, seed=4)
     rw = prior_sensitivity(tpl, target, spec.poi_prior, method="reweight", base_dt=base)
+    compared = 0
     for a, b in zip(refit["rows"], rw["rows"]):
-        assert a["reliable"], a
-        if b["reliable"]:
+        if a["reliable"] and b["reliable"]:  # refit without divergences, reweighting with k-hat <= 0.7
             assert a["limit"] == pytest.approx(b["limit"], rel=0.1), (a, b)
+            compared += 1
+    assert compared >= 3
 
 
 @pytest.mark.slow
