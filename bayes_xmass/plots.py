@@ -112,6 +112,13 @@ def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_a
 
 def save_plot_collection(pc, out: Path, overwrite: bool = False) -> Path:
     """Save an arviz-plots PlotCollection (matplotlib backend) atomically."""
+    fig = getattr(pc.viz, "figure", None)
+    fig = getattr(fig, "item", lambda: fig)() if fig is not None else None
+    if hasattr(fig, "set_size_inches"):  # room between panel rows so titles do not overlap tick labels
+        w, h = fig.get_size_inches()
+        fig.set_size_inches(w, h * 1.35)
+        fig.subplots_adjust(hspace=0.8)
+
     def writer(tmp):
         pc.savefig(tmp, format="png", dpi=100)
 

@@ -63,6 +63,9 @@ def _scalar_vars(dt) -> list[str]:
     return [v for v in dt.posterior.data_vars if v not in DIAGNOSTIC_VARS_EXCLUDE and dt.posterior[v].ndim == 2]
 
 
+RANK_PLOT_DRAWS = 1000
+
+
 def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None, freq_limit=None,
                     overwrite: bool = False) -> dict[str, Path]:
     """Trace, rank, POI-posterior and posterior-predictive plots for one fit."""
@@ -76,7 +79,11 @@ def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None,
     pc = az.plot_trace_dist(dt, var_names=names, backend="matplotlib")
     pc.add_legend("chain")
     paths["trace"] = save_plot_collection(pc, plots / f"{label}_trace.png", overwrite)
-    pc = az.plot_rank(dt, var_names=names, backend="matplotlib")
+    # rank-ECDF bands cost ~O(draws^2): thin to <= RANK_PLOT_DRAWS per chain (16 s -> 1.6 s for 4 x 4000
+    # draws); ranks of evenly thinned draws are as uniform as the full ones for a converged run
+    step = max(1, -(-dt.posterior.sizes["draw"] // RANK_PLOT_DRAWS))
+    pc = az.plot_rank(dt.isel(draw=slice(None, None, step)) if step > 1 else dt, var_names=names,
+                      backend="matplotlib")
     pc.add_legend("chain")
     paths["rank"] = save_plot_collection(pc, plots / f"{label}_rank.png", overwrite)
     scale = float(dt.attrs["coupling_scale"])
