@@ -45,6 +45,16 @@ def _add_physics_options(p):
                    help="CSV energy_keV,ratio_to_free; overrides --atomic")
 
 
+def add_sampler_options(p, diagnostics_help: str) -> None:
+    """NUTS implementation, draws/tune/chains, progress bar and the diagnostics override."""
+    p.add_argument("--sampler", choices=["nutpie", "pymc"], default=None, help="NUTS implementation")
+    p.add_argument("--draws", type=int, default=None)
+    p.add_argument("--tune", type=int, default=None)
+    p.add_argument("--chains", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true", help="hide the sampler progress bar")
+    p.add_argument("--allow-bad-diagnostics", action="store_true", help=diagnostics_help)
+
+
 def cmd_spectra(args) -> int:
     """Compute, plot and tabulate the true-energy recoil spectra of one interaction."""
     import numpy as np
@@ -148,13 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="Bayesian fit(s) of one interaction with NUTS -> run directory")
     _add_fit_options(p)
-    p.add_argument("--sampler", choices=["nutpie", "pymc"], default=None, help="NUTS implementation")
-    p.add_argument("--draws", type=int, default=None)
-    p.add_argument("--tune", type=int, default=None)
-    p.add_argument("--chains", type=int, default=None)
-    p.add_argument("--no-progress", action="store_true", help="hide the sampler progress bar")
-    p.add_argument("--allow-bad-diagnostics", action="store_true",
-                   help="exit 0 even if R-hat/ESS/divergence/BFMI thresholds fail")
+    add_sampler_options(p, "exit 0 even if R-hat/ESS/divergence/BFMI thresholds fail")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("limit", help="frequentist limits (profile likelihood, CLs, toys, Feldman-Cousins)")

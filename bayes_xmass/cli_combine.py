@@ -35,13 +35,9 @@ def add_combine_parser(sub) -> None:
     p.add_argument("--alone", choices=list(ALONE_CHOICES), default="all",
                    help="also fit each dataset alone for comparison: Bayesian and frequentist (all, "
                         "default), frequentist only, or none")
-    p.add_argument("--sampler", choices=["nutpie", "pymc"], default=None, help="NUTS implementation")
-    p.add_argument("--draws", type=int, default=None)
-    p.add_argument("--tune", type=int, default=None)
-    p.add_argument("--chains", type=int, default=None)
-    p.add_argument("--no-progress", action="store_true", help="hide the sampler progress bar")
-    p.add_argument("--allow-bad-diagnostics", action="store_true",
-                   help="exit 0 even if the combined fit's R-hat/ESS/divergence/BFMI thresholds fail")
+    from .cli import add_sampler_options
+
+    add_sampler_options(p, "exit 0 even if the combined fit's R-hat/ESS/divergence/BFMI thresholds fail")
     p.set_defaults(func=cmd_combine)
 
 

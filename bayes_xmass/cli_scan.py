@@ -39,25 +39,17 @@ def execution_env(args):
     scheduler = getattr(args, "scheduler", None)
     if scheduler is not None and not scheduler.strip():
         raise InputError("command line", "--scheduler", "empty address")
-    saved = {k: os.environ.get(k) for k in (NO_CACHE_ENV, SCHEDULER_ENV)}
-    if getattr(args, "no_cache", False):
-        os.environ[NO_CACHE_ENV] = "1"
+    values = {NO_CACHE_ENV: "1"} if getattr(args, "no_cache", False) else {}
     if scheduler is not None:
         from .executor import check_scheduler
 
         check_scheduler(scheduler)  # before the command writes anything
-        os.environ[SCHEDULER_ENV] = scheduler
-    from .executor import single_threaded_blas
+        values[SCHEDULER_ENV] = scheduler
+    from .executor import environment, single_threaded_blas
 
-    try:
-        with single_threaded_blas():  # small fits: one BLAS thread is ~10x faster and reproducible
-            yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    # small fits: one BLAS thread is ~10x faster and reproducible
+    with environment(values), single_threaded_blas():
+        yield
 
 
 def add_scan_parser(sub) -> None:

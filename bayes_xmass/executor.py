@@ -55,6 +55,21 @@ def worker_cache(key, factory: Callable[[], Any]):
 
 
 @contextmanager
+def environment(values: dict[str, str]):
+    """Set environment variables while the block runs; restore the previous values afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
 def single_threaded_blas():
     """Limit BLAS/OpenMP to one thread while the block runs (no-op without threadpoolctl).
 
@@ -145,9 +160,7 @@ def _run_pool(fn, tasks, n, init, init_args, on_result):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})  # one BLAS thread per worker process
-    try:
+    with environment({k: "1" for k in _THREAD_VARS}):  # one BLAS thread per worker process
         with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_pool_init,
                                  initargs=(init, init_args)) as pool:
             futures = {pool.submit(_call, fn, t): i for i, t in enumerate(tasks)}
@@ -163,12 +176,6 @@ def _run_pool(fn, tasks, n, init, init_args, on_result):
                     fut.cancel()
                 raise
             return out
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _pool_init(init, init_args):
