@@ -127,6 +127,7 @@ class PosteriorSampler:
             warnings.simplefilter("ignore")
             self.model = build_model(tpl, poi_prior, likelihood=likelihood)
             self.compiled = None
+            self._prior_sampler = None
             if sampler_name == "nutpie":
                 import nutpie
 
@@ -182,7 +183,7 @@ class PosteriorSampler:
         with self.model, warnings.catch_warnings():
             for message in QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1)
+            prior = self.prior_draws(PPC_DRAWS, seed + 1)
         post = dt["posterior"].to_dataset()
         dt["posterior_predictive"] = self._predictive(post, data, seed + 2, thin=True)
         dt["posterior"] = post.drop_vars([v for v in HEAVY_DETERMINISTICS if v in post])
@@ -196,6 +197,31 @@ class PosteriorSampler:
         dt.attrs.update(_attrs(tpl, target, self.poi_prior, self.likelihood, sampler, seed, sampling_s,
                                self.sampler_name, provenance))
         return dt
+
+    def prior_draws(self, draws: int, seed: int):
+        """Forward draws of every random variable and deterministic from the prior (a DataTree with a
+        ``prior`` group), as ``pm.sample_prior_predictive`` gives, but compiled once per model: the
+        function reads the current pm.Data, so data swaps need no recompilation (~6 s saved per fit)."""
+        import pymc as pm
+        from pymc.pytensorf import reseed_rngs
+        from pymc.sampling.forward import compile_forward_sampling_function
+        from pymc.util import get_default_varnames
+
+        model = self.model
+        if self._prior_sampler is None:
+            names = sorted(get_default_varnames({v.name for v in model.basic_RVs + model.deterministics},
+                                                include_transformed=False))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Numba will use object mode")
+                fn, _ = compile_forward_sampling_function([model[n] for n in names], vars_in_trace=[],
+                                                          basic_rvs=model.basic_RVs, random_seed=0, model=model,
+                                                          allow_input_downcast=True, accept_inplace=True)
+            rngs = [v for v in fn.get_shared() if isinstance(v.get_value(borrow=True), np.random.Generator)]
+            self._prior_sampler = (names, fn, rngs)
+        names, fn, rngs = self._prior_sampler
+        reseed_rngs(rngs, seed)
+        values = zip(*(fn() for _ in range(draws)))
+        return pm.to_inference_data(prior={k: np.stack(v) for k, v in zip(names, values)}, model=model)
 
     def _predictive(self, draws, data, seed, thin: bool):
         """Replicated counts drawn from the expected counts of posterior (thinned to ~PPC_DRAWS) or
