@@ -618,7 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import logging
 
-    logging.getLogger("pymc").setLevel(logging.WARNING)  # no "Sampling: [...]" lines per fit
+    # no "Sampling: [...]" lines per fit; the child logger, because importing pymc resets "pymc" to INFO
+    logging.getLogger("pymc.sampling.forward").setLevel(logging.WARNING)
     started = time.perf_counter()
     new_root = _first_missing(getattr(args, "out", None))
     try:

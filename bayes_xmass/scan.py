@@ -180,8 +180,9 @@ def run_scan(spec: ModelSpec, dataset: Dataset, masses, settings: PointSettings,
         i = todo[k]
         if on_point is not None:
             on_point(i, row)
-        log(f"[b_minus_l scan] M = {masses[i]:.3g} MeV: g < {row.get('bayes', float('nan')):.3g} (Bayes), "
-            f"{row['freq_xmass']:.3g} (Delta chi2 = 2.71); {row['seconds']:.1f} s")
+        bayes = f"{row['bayes']:.3g} (Bayes), " if "bayes" in row else ""
+        log(f"[b_minus_l scan] M = {masses[i]:.3g} MeV: g < {bayes}{row['freq_xmass']:.3g} (Delta chi2 = 2.71); "
+            f"{row['seconds']:.1f} s")
 
     from .executor import run_tasks
 
