@@ -78,9 +78,10 @@ class Diagnostics:
 
 
 def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
-    """The pm.Data values of :func:`build_model` for a template set (what a compiled model swaps)."""
+    """The pm.Data values of :func:`build_model` for a template set (what a compiled model swaps),
+    including the nuisance prior parameters (:func:`bayes_xmass.model.nuisance_prior_data`)."""
     from .likelihood import chi2_sigma
-    from .model import template_rel_error
+    from .model import nuisance_prior_data, template_rel_error
 
     data = {
         "bin_edges_keV": np.asarray(tpl.bin_edges_kev, dtype="float64"),
@@ -92,6 +93,7 @@ def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
         "signal_sign_factors": np.array([float(sign) ** int(p) for p in tpl.signal_powers]),
         "template_rel_error": template_rel_error(tpl),
         "coupling_unit_scale": np.asarray(float(sign) * tpl.coupling_scale),
+        **nuisance_prior_data(tpl),
     }
     if likelihood == "chi2":
         data["chi2_sigma"] = chi2_sigma(tpl.observed, tpl.background_errors)
@@ -99,8 +101,10 @@ def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
 
 
 def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple:
-    """Fits with equal keys can share one compiled model (only pm.Data differ)."""
-    return (tuple(np.round(tpl.bin_edges_kev, 9)), tpl.background_names, tpl.background_priors, tpl.scale_prior, tpl.scale_grid.size,
+    """Fits with equal keys can share one compiled model (only pm.Data differ). Nuisance priors
+    enter by their structure (family, fixed or free, bounds): centres and widths are pm.Data."""
+    return (tuple(np.round(tpl.bin_edges_kev, 9)), tpl.background_names,
+            tuple(p.structure() for p in tpl.background_priors), tpl.scale_prior.structure(), tpl.scale_grid.size,
             tpl.signal_terms, poi_prior, likelihood, bool(np.any(tpl.background_errors > 0)))
 
 
@@ -114,7 +118,8 @@ class PosteriorSampler:
     """A model compiled once (nutpie) and sampled for many template sets / data sets.
 
     Fits of the same structure (:func:`structure_key`) differ only in pm.Data: observed counts,
-    templates, signs and coupling units, so swapping them avoids recompiling (~7 s per model).
+    templates, signs, coupling units and nuisance prior parameters, so swapping them avoids
+    recompiling (~7 s per model).
     """
 
     def __init__(self, tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str = "poisson",
@@ -131,7 +136,10 @@ class PosteriorSampler:
             if sampler_name == "nutpie":
                 import nutpie
 
-                self.compiled = nutpie.compile_pymc_model(self.model)
+                # per-bin deterministics are not stored per draw (faster compile, less memory); the
+                # thinned draws that need them get them from _heavy_values
+                self.compiled = nutpie.compile_pymc_model(self.model, var_names=stored_var_names(self.model))
+        self._heavy_fn = None
 
     def compatible(self, tpl: TemplateSet) -> bool:
         return structure_key(tpl, self.poi_prior, self.likelihood) == self.key
@@ -147,6 +155,7 @@ class PosteriorSampler:
         if self.compiled is not None:
             import nutpie
 
+            self._set_data(data)  # nutpie's initial points (e.g. a log-normal's mean) read the model's data
             known = {var.name for var in self.compiled.shared_var_keys}
             cm = self.compiled.with_data(**{k: v for k, v in data.items() if k in known})
             with warnings.catch_warnings():
@@ -230,7 +239,8 @@ class PosteriorSampler:
 
         n = draws.sizes["chain"] * draws.sizes["draw"]
         step = max(1, n // PPC_DRAWS) if thin else 1
-        sub = draws[["expected", "signal_expected"]].isel(draw=slice(None, None, step))
+        sub = draws.isel(draw=slice(None, None, step))
+        sub = sub[["expected", "signal_expected"]] if "expected" in sub else self._heavy_values(sub)
         rng = np.random.default_rng(seed)
         mu = sub["expected"].values
         if self.likelihood == "poisson":
@@ -241,15 +251,50 @@ class PosteriorSampler:
                            "signal_expected": sub["signal_expected"]})
 
 
+    def _heavy_values(self, draws):
+        """``expected`` and ``signal_expected`` (counts per bin) at each draw of the free variables,
+        from the model's own graph with the current pm.Data (compiled once per model)."""
+        import pytensor
+        import xarray as xr
+        from pytensor.graph.replace import graph_replace
+
+        model = self.model
+        if self._heavy_fn is None:
+            rvs = list(model.free_RVs)
+            inputs = [rv.type(name=rv.name) for rv in rvs]
+            outs = graph_replace([model["expected"], model["signal_expected"]], dict(zip(rvs, inputs)), strict=False)
+            self._heavy_fn = ([rv.name for rv in rvs], pytensor.function(inputs, outs, on_unused_input="ignore"))
+        names, fn = self._heavy_fn
+        n_chain, n_draw = draws.sizes["chain"], draws.sizes["draw"]
+        values = [draws[name].values for name in names]
+        out = np.empty((2, n_chain, n_draw, len(model.coords["energy_bin"])))
+        for c in range(n_chain):
+            for d in range(n_draw):
+                out[:, c, d] = fn(*[v[c, d] for v in values])
+        dims = ("chain", "draw", "energy_bin")
+        coords = {"chain": draws["chain"].values, "draw": draws["draw"].values,
+                  "energy_bin": np.asarray(model.coords["energy_bin"])}
+        return xr.Dataset({"expected": (dims, out[0]), "signal_expected": (dims, out[1])}, coords=coords)
+
+
+def stored_var_names(model) -> list[str]:
+    """Variables stored per NUTS draw: the free variables and the cheap deterministics (the
+    per-bin HEAVY_DETERMINISTICS are recomputed where needed, see PosteriorSampler._heavy_values)."""
+    return [v.name for v in model.free_RVs] + [v.name for v in model.deterministics
+                                                  if v.name not in HEAVY_DETERMINISTICS]
+
+
 def _constant_data(model, data: dict, tpl: TemplateSet):
     import xarray as xr
+
+    from .model import PRIOR_PARAMETER_DIM, nuisance_prior_labels
 
     dims = {name: model.named_vars_to_dims.get(name, ()) for name in data}
     coords = {"energy_bin": 0.5 * (tpl.bin_edges_kev[1:] + tpl.bin_edges_kev[:-1]),
               "energy_edge": tpl.bin_edges_kev, "background": list(tpl.background_names),
               "term": list(tpl.signal_terms), "spline_coefficient": [3, 2, 1, 0],
               "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
-              "scale_point": np.arange(tpl.scale_grid.size)}
+              "scale_point": np.arange(tpl.scale_grid.size), PRIOR_PARAMETER_DIM: nuisance_prior_labels(tpl)}
     variables = {k: (dims[k], np.asarray(v)) for k, v in data.items() if k != "observed_counts"}
     return xr.Dataset(variables, coords={k: v for k, v in coords.items()})
 

@@ -292,6 +292,9 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+_log.stream = "stderr"  # worker processes of `run` print their progress there too
+
+
 def _add_fit_options(p, out_required: bool = True) -> None:
     from .likelihood import LIKELIHOODS
     from .model import POI_PRIOR_KINDS

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from .errors import InputError
 
-DEFAULT_SCAN_TOYS = 50  # background-only toys per mass for the expected bands (~0.1-0.5 s each)
+SCAN_DRAWS, SCAN_TUNE = 2000, 1000  # default NUTS draws / tuning steps per chain and mass (a mass
+# whose diagnostics fail is re-sampled, scan.py), also used by `run`'s B-L scan
+DEFAULT_SCAN_TOYS = 50  # background-only toys per mass for the expected bands (batched fits, ~10 ms each)
 
 
 def add_execution_options(p) -> None:
@@ -67,8 +69,10 @@ def add_scan_parser(sub) -> None:
     p.add_argument("--toys", type=int, default=DEFAULT_SCAN_TOYS,
                    help=f"background-only toys per mass for the expected bands (default {DEFAULT_SCAN_TOYS}; 0 = none)")
     p.add_argument("--frequentist-only", action="store_true", help="skip the NUTS fits")
-    p.add_argument("--draws", type=int, default=None)
-    p.add_argument("--tune", type=int, default=None)
+    p.add_argument("--draws", type=int, default=None,
+                   help=f"NUTS draws per chain (default {SCAN_DRAWS}; a mass whose diagnostics fail is "
+                        "re-sampled with 2x, then 4x the draws)")
+    p.add_argument("--tune", type=int, default=None, help=f"NUTS tuning steps per chain (default {SCAN_TUNE})")
     p.add_argument("--chains", type=int, default=None)
     p.add_argument("--processes", type=int, default=None,
                    help="local worker processes (default: 1 for Bayesian scans, else the core count for "
@@ -112,8 +116,9 @@ def cmd_scan(args) -> int:
     spec = load_model_spec(args.model) if args.model else model_spec_for("dark-photon")
     if spec.interaction != "b_minus_l":
         raise InputError(args.model, "model.interaction", f"scan needs b_minus_l, got {spec.interaction}")
-    sampler = dataclasses.replace(spec.sampler, name="nutpie", **{k: getattr(args, k) for k in ("draws", "tune", "chains")
-                                                                  if getattr(args, k) is not None})
+    sampler = dataclasses.replace(spec.sampler, name="nutpie", draws=args.draws or SCAN_DRAWS,
+                                  tune=SCAN_TUNE if args.tune is None else args.tune,
+                                  chains=args.chains or spec.sampler.chains)
     dataset = load_dataset(args.dataset or DEFAULT_DATASET)
     bayesian = not args.frequentist_only
     settings = PointSettings(spec.cl, spec.likelihood, spec.poi_prior if bayesian else None, sampler, args.toys,

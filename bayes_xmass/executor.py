@@ -90,6 +90,38 @@ def _call(fn, task):
         return fn(task)
 
 
+def _call_with(fn, args, kwargs):
+    with single_threaded_blas():
+        return fn(*args, **kwargs)
+
+
+@contextmanager
+def background_task(fn: Callable | None, args: tuple = (), kwargs: dict | None = None):
+    """Run ``fn(*args, **kwargs)`` in one spawned worker process while the ``with`` block runs.
+
+    Yields a ``concurrent.futures.Future`` (``None`` if ``fn`` is None: nothing to do). The worker
+    uses one BLAS thread. Leaving the block normally waits for the worker; leaving it by an
+    exception (or Ctrl-C) terminates the worker, so no orphan keeps running.
+    """
+    if fn is None:
+        yield None
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_pool_init, initargs=(None, ()))
+    try:
+        with environment({k: "1" for k in _THREAD_VARS}):  # inherited by the worker, started here
+            future = pool.submit(_call_with, fn, tuple(args), dict(kwargs or {}))
+        yield future
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
 def resolve_scheduler(scheduler=None) -> object:
     """The scheduler actually used: argument, else ``$BAYES_XMASS_SCHEDULER``, else ``"local"``."""
     if scheduler is None or scheduler == "":

@@ -89,6 +89,7 @@ class ProfileLikelihood:
             replace[var] = theta[i:i + size].reshape(shape) if shape else theta[i]
             i += size
         nll2 = -2.0 * graph_replace(m.logp(jacobian=False), replace, strict=False)
+        self.theta_graph, self.nll2_graph = theta, nll2  # for the batched fits (batchfit.py)
         self._value_and_grad = pytensor.function([theta], [nll2, pt.grad(nll2, theta)],
                                                  on_unused_input="ignore")
         self.n_calls = 0

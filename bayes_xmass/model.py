@@ -4,7 +4,11 @@
 
 - parameter of interest ``x = |coupling| / coupling_scale >= 0`` with a declared prior (for the
   millicharge the sign is fixed per fit: ``coupling = sign * x * scale``),
-- background normalisations and the energy scale from the dataset's prior registry,
+- background normalisations and the energy scale from the dataset's prior registry; their prior
+  parameters (centres, widths: :attr:`bayes_xmass.priors.PriorKind.data_params`) are the pm.Data
+  vector ``nuisance_prior_parameters`` with labels ``prior_<variable>_<parameter>``
+  (:func:`nuisance_prior_data`), so a compiled model serves any priors of the same family and
+  bounds (e.g. the widened/narrowed priors of the sensitivity study),
 - per-bin template factors gamma when the dataset gives template uncertainties
   (``gammas="marginalise"``: non-centred Normal(1, delta) variables for NUTS;
   ``gammas="profile"``: the closed-form conditional maximum, for the frequentist fit),
@@ -16,7 +20,9 @@ The frequentist code compiles ``model.compile_logp(jacobian=False)`` of the mode
 
 :func:`build_combined_model` puts several datasets in one model: one POI, and per dataset the
 same blocks (:func:`_dataset_data`, :func:`_dataset_likelihood`) with names and dims prefixed by
-``<label>__``; nuisances declared shared keep their single-dataset name and appear once.
+``<label>__``; nuisances declared shared keep their single-dataset name and appear once (their prior
+parameters are read from the first dataset that has them: :func:`check_combination` requires equal
+priors).
 """
 
 from __future__ import annotations
@@ -94,6 +100,7 @@ def _coords(tpl: TemplateSet, prefix: str = "") -> dict:
         "spline_coefficient": [3, 2, 1, 0],
         prefix + "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
         prefix + "scale_point": np.arange(tpl.scale_grid.size),
+        prefix + PRIOR_PARAMETER_DIM: nuisance_prior_labels(tpl),
     }
 
 
@@ -145,7 +152,53 @@ def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "") -> dict:
         "powers": pm.Data(d("signal_powers"), powers, dims="term"),
         "sign_factors": pm.Data(d("signal_sign_factors"), sign_factors, dims="term"),
         "delta": pm.Data(d("template_rel_error"), template_rel_error(tpl), dims=d("energy_bin")),
+        **{"prior_parameters": pm.Data(d(name), value, dims=d(PRIOR_PARAMETER_DIM))
+           for name, value in nuisance_prior_data(tpl).items()},
     }
+
+
+def nuisance_priors(tpl: TemplateSet) -> list[tuple[str, object]]:
+    """``(variable name, Prior)`` of the normalisations (``norm_<background>``) and the energy scale."""
+    return [(f"norm_{name}", prior) for name, prior in zip(tpl.background_names, tpl.background_priors)] + [
+        ("energy_scale", tpl.scale_prior)]
+
+
+PRIOR_PARAMETERS = "nuisance_prior_parameters"  # pm.Data vector of the free nuisances' prior parameters
+PRIOR_PARAMETER_DIM = "nuisance_prior_parameter"  # its dim; labels prior_<variable>_<parameter>
+
+
+def prior_data_label(var: str, param: str) -> str:
+    """Label of prior parameter ``param`` of nuisance ``var`` in the ``nuisance_prior_parameters``
+    vector, e.g. ``prior_energy_scale_sigma``."""
+    return f"prior_{var}_{param}"
+
+
+def _prior_items(tpl: TemplateSet) -> list[tuple[str, float]]:
+    return [(prior_data_label(var, param), value)
+            for var, prior in nuisance_priors(tpl) for param, value in prior.data_values().items()]
+
+
+def nuisance_prior_labels(tpl: TemplateSet) -> list[str]:
+    """Labels of the ``nuisance_prior_parameters`` entries (fixed priors are constants, not data)."""
+    return [label for label, _ in _prior_items(tpl)]
+
+
+def nuisance_prior_data(tpl: TemplateSet, prefix: str = "") -> dict:
+    """``{prefix + 'nuisance_prior_parameters': values}``: centres and widths (and uniform bounds) of
+    the free nuisances' priors, in the units of the constrained quantity (dimensionless
+    normalisation / energy-scale factors); empty if every nuisance is fixed. One vector, not one
+    pm.Data per value: each shared variable is an argument of nutpie's numba functions, and ~16
+    scalars cost ~5 s more compilation per model than one vector (measured, magnetic moment)."""
+    values = [value for _, value in _prior_items(tpl)]
+    return {prefix + PRIOR_PARAMETERS: np.asarray(values, dtype="float64")} if values else {}
+
+
+def _prior_variable(prior, var: str, prefix: str, data: dict, labels: list[str]):
+    """The nuisance ``prefix + var``, its prior parameters read from the dataset's
+    ``nuisance_prior_parameters`` (``data['prior_parameters']``, entries ``labels``); constant if fixed."""
+    params = {param: data["prior_parameters"][labels.index(prior_data_label(var, param))]
+              for param in prior.data_values()}
+    return prior.to_pymc(prefix + var, params=params)
 
 
 class _Nuisances:
@@ -160,11 +213,12 @@ class _Nuisances:
         self.made: dict[str, object] = {}
 
     def get(self, name: str, prefix: str, factory, free: bool = True):
-        """The variable ``name`` of a dataset; a fixed one (``free=False``) is never shared."""
+        """The variable ``name`` of a dataset, made by ``factory(p)`` as ``p + name`` (``p`` the
+        dataset's prefix, or '' when shared); a fixed one (``free=False``) is never shared."""
         if name not in self.shared or not free:
-            return factory(prefix + name)
+            return factory(prefix)
         if name not in self.made:
-            self.made[name] = factory(name)
+            self.made[name] = factory("")
         return self.made[name]
 
 
@@ -178,12 +232,14 @@ def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str,
     observed, bkg_coef, sig_coef, grid = data["observed"], data["bkg_coef"], data["sig_coef"], data["grid"]
     pw, sf, delta = data["powers"], data["sign_factors"], data["delta"]
 
-    norms = [nuisances.get(f"norm_{name}", prefix, lambda n, p=prior: p.to_pymc(n), not prior.is_fixed)
-             for name, prior in zip(tpl.background_names, tpl.background_priors)]
+    labels = nuisance_prior_labels(tpl)
+    made = {var: nuisances.get(var, prefix, lambda p, v=var, pr=prior: _prior_variable(pr, v, p, data, labels),
+                               not prior.is_fixed)
+            for var, prior in nuisance_priors(tpl)}
+    norms = [made[f"norm_{name}"] for name in tpl.background_names]
     norm = pm.Deterministic(d("norm"), pt.stack([pt.as_tensor_variable(n, dtype="float64") for n in norms]),
                             dims=d("background"))
-    scale = pt.as_tensor_variable(nuisances.get("energy_scale", prefix, tpl.scale_prior.to_pymc,
-                                                not tpl.scale_prior.is_fixed), dtype="float64")
+    scale = pt.as_tensor_variable(made["energy_scale"], dtype="float64")
 
     bkg = background_counts(norm, bkg_coef, grid, scale)
     sig = signal_counts(x, pw, sf, sig_coef, grid, scale)
@@ -192,8 +248,8 @@ def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str,
     if use_gammas and (gammas == "marginalise" or shared_gamma):
         # a gamma shared across datasets has no closed-form profile: it stays a variable (and the
         # frequentist fit profiles it numerically, exactly)
-        gamma = nuisances.get("gamma", prefix, lambda n: pm.Deterministic(
-            n, pt.maximum(1.0 + delta * pm.Normal(n + "_z", 0.0, 1.0, dims=d("energy_bin")), 1e-6),
+        gamma = nuisances.get("gamma", prefix, lambda p: pm.Deterministic(
+            p + "gamma", pt.maximum(1.0 + delta * pm.Normal(p + "gamma_z", 0.0, 1.0, dims=d("energy_bin")), 1e-6),
             dims=d("energy_bin")))
     elif use_gammas:
         gamma = pm.Deterministic(d("gamma"), profiled_gamma(observed, bkg, sig, delta), dims=d("energy_bin"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +30,28 @@ from .modelspec import ModelSpec, model_spec_for
 from .plots import plot_diagnostics_overview, plot_exclusion, plot_millicharge_summary, plot_spectrum_fit
 from .report import write_datatree, write_fit_plots
 from .scan import scan_b_minus_l
+from .cli_scan import SCAN_DRAWS, SCAN_TUNE
 from .toys import bayesian_toy_limits, feldman_cousins, toy_counts, toy_limits
 
 INTERACTION_ORDER = ("magnetic-moment", "millicharge", "dark-photon")
+BACKGROUND_INTERACTION = "dark-photon"  # the job run in a second process (about half of the work)
+BAYES_TOY_TUNE = 1000  # NUTS tuning steps of the Bayesian toy fits (2 chains x 1000 draws each)
+
+
+class StepTimer:
+    """Wall time of successive steps (s): ``lap(name)`` closes the step that ran since the last lap."""
+
+    def __init__(self):
+        self._last = time.perf_counter()
+        self.seconds: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._last
+        self._last = now
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in self.seconds.items()}
 
 
 @dataclass(frozen=True)
@@ -47,13 +67,16 @@ class RunSettings:
     fc_grid: int = 13
     fc_toys: int = 100
     scan_masses: int = 16
+    scan_draws: int = SCAN_DRAWS  # per chain; a mass whose diagnostics fail is re-sampled (scan.py)
+    scan_tune: int = SCAN_TUNE
     enforce_diagnostics: bool = True
+    parallel: bool = True  # B-L (fits, prior sensitivity, scan) in a second process, beside the others
 
     @classmethod
     def for_mode(cls, quick: bool) -> "RunSettings":
         if quick:
             return cls(True, draws=1000, tune=700, chains=4, n_freq_toys=40, n_bayes_toys=3, fc_grid=5,
-                       fc_toys=20, scan_masses=5, enforce_diagnostics=False)
+                       fc_toys=20, scan_masses=5, scan_draws=1000, scan_tune=700, enforce_diagnostics=False)
         return cls()
 
 
@@ -75,19 +98,23 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
             seed: int, overwrite: bool, log, cache: dict | None = None) -> dict:
     """Bayesian + frequentist analysis of one fit target; writes its .nc, toys and plots."""
     started = time.perf_counter()
+    steps = StepTimer()
     tpl = target_templates(spec, dataset, target)
     unit = INTERACTIONS[target.interaction].coupling_unit
     log(f"[{target.label}] NUTS ({spec.sampler.name}): {spec.sampler.chains} chains x {spec.sampler.draws} draws")
     cache = {} if cache is None else cache
+    steps.lap("templates")
     dt, ps = sample_posterior(tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler, likelihood=spec.likelihood,
                               seed=seed, provenance={"model_config": spec.describe()}, cache=cache)
     limit = credible_limit(dt, spec.cl)
     diag = diagnostics(dt)
+    steps.lap("posterior")
     pl_key = ("profile", ps.key)
     if pl_key not in cache:
         cache[pl_key] = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
     pl = cache[pl_key].load(tpl, target.sign)
     freq = frequentist_summary(pl, spec.cl)
+    steps.lap("frequentist")
     scale = tpl.coupling_scale
     log(f"[{target.label}] credible limit {limit['limit']:.4g} {unit}; Delta chi2 = 2.71 limit "
         f"{freq['limit_xmass_scaled'] * scale:.4g} {unit}; chi2/dof {freq['chi2_best']:.1f}/{freq['dof']} "
@@ -107,10 +134,12 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
         bands = {k: v * scale for k, v in tl.bands("xmass").items()}
         one_sided = {k: v * scale for k, v in tl.bands("one_sided").items()}
         pcl = max(freq["limit_one_sided_scaled"] * scale, one_sided["-1sigma"])
+        steps.lap("frequentist_toys")
         bayes_toys = bayesian_toy_limits(tpl, toy_counts(pl, 0.0, settings.n_bayes_toys, seed + 202),
                                          poi_prior=spec.poi_prior, sign=target.sign, likelihood=spec.likelihood,
-                                         cl=spec.cl, seed=seed + 303, tune=max(spec.sampler.tune, 700),
+                                         cl=spec.cl, seed=seed + 303, tune=BAYES_TOY_TUNE,
                                          posterior_sampler=ps if ps.compiled is not None else None)
+        steps.lap("bayesian_toys")
         bayes_bands = {k: float(np.quantile(bayes_toys * scale, q))
                        for k, q in (("-1sigma", 0.158655), ("median", 0.5), ("+1sigma", 0.841345))}
         record["toys"] = {"n_freq_toys": settings.n_freq_toys, "freq_bands": bands, "one_sided_bands": one_sided,
@@ -125,6 +154,7 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
         top = freq["limit_xmass_scaled"] if math.isfinite(freq["limit_xmass_scaled"]) else spec.poi_prior.upper
         fc = feldman_cousins(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=settings.fc_toys,
                              x_grid=np.linspace(0.0, 1.6 * top, settings.fc_grid), seed=seed + 404, cl=spec.cl, pl=pl)
+        steps.lap("feldman_cousins")
         record["feldman_cousins"] = {"lower": fc["lower"] * scale, "upper": fc["upper"] * scale,
                                      "n_toys": fc["n_toys"], "grid_points": settings.fc_grid}
         log(f"[{target.label}] Feldman-Cousins {spec.cl:.0%} interval [{fc['lower'] * scale:.3g}, "
@@ -139,12 +169,15 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
     write_datatree(dt, out / f"{target.label}.nc", overwrite)
     if toys_ds is not None:
         write_with(out / f"toys_{target.label}.nc", lambda p: toys_ds.to_netcdf(p), overwrite)
+    steps.lap("netcdf")
     profile = (np.asarray(freq["profile_x_scaled"]) * scale, np.exp(-0.5 * np.asarray(freq["profile_delta_chi2"])))
     plots = write_fit_plots(dt, limit, out, target.label, profile=profile,
                             freq_limit=freq["limit_xmass_scaled"] * scale, overwrite=overwrite)
     plots["spectrum"] = _spectrum_plot(dt, tpl, pl, limit, out, target.label, overwrite)
     record["plots"] = {k: Path(v).relative_to(out).as_posix() for k, v in plots.items()}
+    steps.lap("plots")
     record["seconds"] = round(time.perf_counter() - started, 1)
+    record["step_seconds"] = steps.as_dict()
     return record
 
 
@@ -160,31 +193,74 @@ def _spectrum_plot(dt, tpl, pl, limit, out, label, overwrite):
                              overwrite=overwrite)
 
 
+def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettings, seed: int, first_index: int,
+                     overwrite: bool, log=None, stream: str | None = None) -> dict:
+    """Fits, prior-sensitivity table and (B-L) mass scan of one interaction, written into ``out``.
+
+    Fit i of the run (``first_index`` + position) gets seed ``seed + 1000 i`` wherever it runs.
+    Without ``log`` (a worker process) lines are printed as they come to ``stream`` ("stdout" or
+    "stderr"), or returned under ``"log"`` if it is None, so that the caller can show them."""
+    import sys
+
+    started = time.perf_counter()
+    lines: list[str] = []
+    if log is None:
+        log = (lambda m: print(m, file=getattr(sys, stream), flush=True)) if stream else lines.append
+    spec = _spec(name, settings)
+    cache: dict = {}  # compiled models shared by fits of the same structure
+    records = [run_fit(spec, dataset, target, out, settings, seed=seed + 1000 * (first_index + k),
+                       overwrite=overwrite, log=log, cache=cache)
+               for k, target in enumerate(fit_targets(spec))]
+    from .validate import run_prior_sensitivity  # one table per interaction (quick: PSIS reweighting)
+
+    sensitivity = run_prior_sensitivity({spec.interaction: spec}, dataset, records, out, quick=settings.quick,
+                                        seed=seed + 55, cache=cache, log=log)
+    scan = None
+    if spec.interaction == "b_minus_l":
+        masses = np.geomspace(1e-3, 10.0, settings.scan_masses)
+        scan = scan_b_minus_l(spec, dataset, masses, seed=seed + 77, log=log, cache=cache, tune=settings.scan_tune,
+                              draws=settings.scan_draws, chains=spec.sampler.chains,
+                              max_resample=0 if settings.quick else 2)
+        write_with(out / "b_minus_l_scan.nc", lambda p: scan.to_netcdf(p), overwrite)
+        write_text(out / "b_minus_l_scan.csv", scan.to_dataframe().to_csv(), overwrite)
+    return {"records": records, "sensitivity": sensitivity, "scan": scan, "log": lines,
+            "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _stream_of(log) -> str | None:
+    """'stdout' / 'stderr' if ``log`` just prints there (a worker can then print itself), else None."""
+    return "stdout" if log is print else getattr(log, "stream", None)
+
+
 def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: int = 20201,
                  overwrite: bool = False, log=print) -> dict:
     """Everything, into ``out``. Returns the limits.json content."""
     started = time.perf_counter()
-    records = []
-    specs = {}
-    cache: dict = {}  # compiled models shared by fits of the same structure
-    i = 0
-    for name in INTERACTION_ORDER:
-        spec = _spec(name, settings)
-        specs[spec.interaction] = spec
-        for target in fit_targets(spec):
-            records.append(run_fit(spec, dataset, target, out, settings, seed=seed + 1000 * i,
-                                   overwrite=overwrite, log=log, cache=cache))
-            i += 1
-    from .validate import run_prior_sensitivity  # one table per interaction (quick: PSIS reweighting)
+    stages = StepTimer()
+    specs = {name: _spec(name, settings) for name in INTERACTION_ORDER}
+    first = dict(zip(INTERACTION_ORDER, np.cumsum([0] + [len(fit_targets(specs[n])) for n in INTERACTION_ORDER])))
+    args = {name: (name, dataset, out, settings, seed, int(first[name]), overwrite) for name in INTERACTION_ORDER}
+    jobs: dict[str, dict] = {}
+    background = BACKGROUND_INTERACTION if settings.parallel and (os.cpu_count() or 1) >= 2 else None
+    from .executor import background_task
 
-    sensitivity = run_prior_sensitivity(specs, dataset, records, out, quick=settings.quick, seed=seed + 55,
-                                        cache=cache, log=log)
+    with background_task(_interaction_job if background else None, args.get(background, ()),
+                         kwargs={"stream": _stream_of(log)}) as pending:
+        for name in INTERACTION_ORDER:
+            if name != background:
+                jobs[name] = _interaction_job(*args[name], log=log)
+        stages.lap("interactions")
+        if background:
+            jobs[background] = pending.result()
+            for line in jobs[background]["log"]:  # lines not yet shown (custom log callables)
+                log(line)
+    stages.lap("waiting_for_background")
+    records = [r for name in INTERACTION_ORDER for r in jobs[name]["records"]]
+    sensitivity = [t for name in INTERACTION_ORDER for t in jobs[name]["sensitivity"]]
+    specs = {spec.interaction: spec for spec in specs.values()}
     bl = specs["b_minus_l"]
-    masses = np.geomspace(1e-3, 10.0, settings.scan_masses)
-    scan = scan_b_minus_l(bl, dataset, masses, seed=seed + 77, log=log, cache=cache,
-                          tune=max(bl.sampler.tune, 1000), draws=bl.sampler.draws, chains=bl.sampler.chains)
-    write_with(out / "b_minus_l_scan.nc", lambda p: scan.to_netcdf(p), overwrite)
-    write_text(out / "b_minus_l_scan.csv", scan.to_dataframe().to_csv(), overwrite)
+    scan = jobs["dark-photon"]["scan"]
+    masses = scan["mass"].values
     rows = [comparison_row(r) for r in records]
     plots = {
         "exclusion": plot_exclusion(masses, scan["bayes"].values, scan["freq_xmass"].values,
@@ -197,11 +273,15 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
             [{"fit": r["fit"], **r["diagnostics"]} for r in records], out=out / "plots" / "diagnostics.png",
             overwrite=overwrite),
     }
+    stages.lap("summary_plots")
     seconds = time.perf_counter() - started
     result = {
         "provenance": {"dataset": dataset.summary(), "seed": seed, "settings": dataclasses.asdict(settings),
                        "models": {k: v.describe() for k, v in specs.items()}, "charge_convention": CHARGE_CONVENTION,
-                       "package_versions": package_versions(), "seconds": round(seconds, 1)},
+                       "package_versions": package_versions(), "seconds": round(seconds, 1),
+                       "stage_seconds": stages.as_dict(),
+                       "interaction_seconds": {k: v["seconds"] for k, v in jobs.items()},
+                       "background_interaction": background},
         "fits": records,
         "comparison": rows,
         "b_minus_l_scan": {"mass_MeV": masses.tolist(), "bayes": scan["bayes"].values.tolist(),

@@ -14,9 +14,11 @@ import numpy as np  # noqa: E402
 from .io import write_with  # noqa: E402
 
 
-def _save(fig, out: Path, overwrite: bool) -> Path:
+def _save(fig, out: Path, overwrite: bool, dpi: int = 120, tight: bool = True) -> Path:
+    """Write ``fig`` as PNG atomically and close it. ``tight=False`` for figures with fixed margins
+    (:func:`_margins_in`): bbox_inches="tight" costs an extra layout pass over every text."""
     def writer(tmp):
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
 
     try:
         return write_with(out, writer, overwrite)
@@ -55,6 +57,7 @@ def plot_poi_posterior(samples, limit: float, *, cl: float, unit: str, label: st
     """Marginal posterior of |coupling| with the credible limit marked; optionally the profile
     likelihood exp(-Delta chi2 / 2) (scaled to the posterior's peak) and the frequentist limit."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    _margins_in(fig, left=0.75, right=0.2, top=0.35, bottom=0.6, hspace=0.0)
     samples = np.asarray(samples).ravel()
     ax.hist(samples, bins=80, density=True, histtype="stepfilled", alpha=0.35, color="C0",
             label="marginal posterior")
@@ -70,7 +73,7 @@ def plot_poi_posterior(samples, limit: float, *, cl: float, unit: str, label: st
     ax.set_title(label)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, out, overwrite)
+    return _save(fig, out, overwrite, tight=False)
 
 
 def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_at_limit, *, label: str,
@@ -84,6 +87,7 @@ def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_a
     obs = np.asarray(observed, dtype=float)
     q = np.percentile(np.asarray(ppc_counts), [2.5, 16, 50, 84, 97.5], axis=0)
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    _margins_in(fig, left=0.8, right=0.15, top=0.35, bottom=0.55, hspace=0.15, nrows=2)
     ax.fill_between(edges, np.append(q[0], q[0][-1]) * np.append(norm, norm[-1]),
                     np.append(q[4], q[4][-1]) * np.append(norm, norm[-1]), step="post", color="C0", alpha=0.2,
                     label="posterior predictive 95%")
@@ -107,25 +111,7 @@ def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_a
     axr.set_xlabel("reconstructed energy [keV]")
     axr.legend(fontsize=7)
     axr.grid(alpha=0.3)
-    return _save(fig, out, overwrite)
-
-
-def save_plot_collection(pc, out: Path, overwrite: bool = False) -> Path:
-    """Save an arviz-plots PlotCollection (matplotlib backend) atomically."""
-    fig = getattr(pc.viz, "figure", None)
-    fig = getattr(fig, "item", lambda: fig)() if fig is not None else None
-    if hasattr(fig, "set_size_inches"):  # room between panel rows so titles do not overlap tick labels
-        w, h = fig.get_size_inches()
-        fig.set_size_inches(w, h * 1.35)
-        fig.subplots_adjust(hspace=0.8)
-
-    def writer(tmp):
-        pc.savefig(tmp, format="png", dpi=100)
-
-    try:
-        return write_with(out, writer, overwrite)
-    finally:
-        plt.close("all")
+    return _save(fig, out, overwrite, tight=False)
 
 
 def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signal_at_limit, *, label: str,
@@ -137,6 +123,7 @@ def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signa
     centre = 0.5 * (edges[1:] + edges[:-1])
     norm = 1.0 / (exposure_kg_day * width)
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    _margins_in(fig, left=0.8, right=0.15, top=0.35, bottom=0.55, hspace=0.15, nrows=2)
     order = sorted(backgrounds, key=lambda k: np.sum(backgrounds[k]))
     stack = np.zeros_like(centre, dtype=float)
     floor = 1e-7
@@ -165,7 +152,7 @@ def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signa
     axr.set_ylabel("residual [σ]")
     axr.legend(fontsize=7)
     axr.grid(alpha=0.3)
-    return _save(fig, out, overwrite)
+    return _save(fig, out, overwrite, tight=False)
 
 
 def plot_exclusion(masses, bayes, freq, *, published: dict[float, float], cl: float, out: Path,
@@ -301,3 +288,203 @@ def plot_coverage(result: dict, *, out: Path, overwrite: bool = False) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, out, overwrite)
+
+
+# -- MCMC diagnostics: trace and rank plots -------------------------------------------------------------------
+# Drawn with plain matplotlib: arviz-plots' PlotCollection (one artist tree per variable x chain, xarray
+# dispatch per panel) and scipy's per-point hypergeometric CDF made these two plots ~2.5 s of every fit.
+
+RANK_TABLE_MAX_DRAWS = 2000  # per chain; the tables hold (draws + 1)^2 doubles each
+
+
+def _hypergeom_tables(n_chains: int, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
+    """pmf and cdf of hypergeom(M = n_chains * n_draws, n = n_draws, N = k_i) at x = 0..n_draws for the
+    k_i = floor(i / (n_draws + 1) * M), i = 1..n_draws, of the multi-chain rank test (rows i, columns x).
+    One log-factorial table instead of scipy's per-point evaluation (same values to ~1e-12)."""
+    from scipy.special import gammaln
+
+    total = n_chains * n_draws
+    z = np.arange(1, n_draws + 1) / (n_draws + 1)
+    k = np.floor(z * total).astype(int)
+    lf = gammaln(np.arange(total + 1) + 1.0)
+    x = np.arange(n_draws + 1)
+    other = total - n_draws
+    kx = k[:, None] - x[None, :]
+    ok = (kx >= 0) & (kx <= other)
+    kxc = np.clip(kx, 0, other)
+    log_pmf = ((lf[n_draws] - lf[x] - lf[n_draws - x])[None, :] + lf[other] - lf[kxc] - lf[other - kxc]
+               - (lf[total] - lf[k] - lf[total - k])[:, None])
+    pmf = np.exp(np.where(ok, log_pmf, -np.inf))
+    pmf /= pmf.sum(axis=1, keepdims=True)
+    cdf = np.clip(np.cumsum(pmf, axis=1), 0.0, 1.0)
+    return pmf, cdf
+
+
+def _shapley_mean(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Closed-form Shapley contributions of each term to a mean (as arviz-stats)."""
+    n = values.shape[axis]
+    if n < 2:
+        return np.zeros_like(values)
+    harmonic = np.sum(1.0 / np.arange(1, n + 1))
+    mean_others = (np.sum(values, axis=axis, keepdims=True) - values) / (n - 1)
+    return values / n + (harmonic - 1) / n * (values - mean_others)
+
+
+def rank_uniformity_test(frac_ranks: np.ndarray, tables=None) -> tuple[float, np.ndarray]:
+    """Multi-chain rank uniformity test with Cauchy combination ("mtc_c" of arviz-stats /
+    ``arviz.plot_rank``; Tesso & Vehtari 2026) on fractional ranks of shape (chain, draw).
+
+    Returns the global p-value and a (draw, chain) mask of the points that drive a rejection
+    (positive between- and within-chain Shapley contributions; all False unless p < 0.01 is applied
+    by the caller)."""
+    n_chains, n_draws = frac_ranks.shape
+    z = np.arange(1, n_draws + 1) / (n_draws + 1)
+    if tables is None and n_draws <= RANK_TABLE_MAX_DRAWS:
+        tables = _hypergeom_tables(n_chains, n_draws)
+    rows = np.arange(n_draws)
+    gamma = np.empty((n_draws, n_chains))
+    for j in range(n_chains):
+        e = np.searchsorted(np.sort(frac_ranks[j]), z, side="right")
+        if tables is not None:
+            pmf, cdf = tables
+            lower = cdf[rows, e] - 0.5 * pmf[rows, e]  # mid-p
+        else:  # the tables would be draws^2 large: scipy per point (slow, as arviz-stats)
+            from scipy.stats import hypergeom
+
+            k = np.floor(z * n_chains * n_draws).astype(int)
+            lower = hypergeom.cdf(e, n_chains * n_draws, n_draws, k) - 0.5 * hypergeom.pmf(e, n_chains * n_draws,
+                                                                                           n_draws, k)
+        gamma[:, j] = 2.0 * np.minimum(lower, 1.0 - lower)
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        b = np.tan((0.5 - gamma) * np.pi)
+        ps = 0.5 - np.arctan(b.mean(axis=1)) / np.pi
+        w = np.tan((0.5 - ps) * np.pi)
+        p_value = float(0.5 - np.arctan(w.mean()) / np.pi)
+        suspicious = (_shapley_mean(b, axis=1) > 0) & (_shapley_mean(w)[:, None] > 0)
+    return p_value, suspicious
+
+
+_TICK_STEPS = [1, 2, 2.5, 5, 10]  # as matplotlib's AutoLocator
+
+
+def _margins_in(fig, *, left: float, right: float, top: float, bottom: float, hspace: float,
+                wspace: float = 0.0, nrows: int = 1, ncols: int = 1) -> None:
+    """subplots_adjust with margins and gaps in inches (fixed layout: no layout engine and no
+    bbox_inches="tight", each of which costs an extra pass over every text of a many-panel figure)."""
+    w, h = fig.get_size_inches()
+    ax_h = (h - top - bottom - hspace * (nrows - 1)) / nrows
+    ax_w = (w - left - right - wspace * (ncols - 1)) / ncols
+    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
+                        hspace=hspace / ax_h, wspace=wspace / ax_w if ncols > 1 else 0.2)
+
+
+def _chain_legend(fig, colors) -> None:
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, lw=1.5) for c in colors]
+    fig.legend(handles, [str(c) for c in range(len(colors))], title="chain", loc="upper right",
+               bbox_to_anchor=(0.995, 0.998), ncols=min(len(colors), 8), fontsize=8, title_fontsize=8,
+               frameon=False)
+
+
+def plot_trace(samples: dict[str, np.ndarray], *, title: str, out: Path, diverging=None,
+               overwrite: bool = False) -> Path:
+    """Per variable: the posterior density of each chain (left; arviz-stats KDE with boundary
+    correction, as ``arviz.plot_trace_dist``) and the trace of each chain (right, every draw), chains
+    by colour; divergent transitions, if any, as black ticks under both. ``samples`` maps names to
+    (chain, draw) arrays."""
+    from arviz_stats.base import array_stats
+
+    names = list(samples)
+    n = max(len(names), 1)
+    n_chains, n_draws = np.shape(samples[names[0]]) if names else (0, 0)
+    colors = [f"C{c % 10}" for c in range(n_chains)]
+    fig, axes = plt.subplots(n, 2, figsize=(10, 1.25 * n + 1.0), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.6]})
+    _margins_in(fig, left=0.15, right=0.15, top=0.75, bottom=0.45, hspace=0.5, wspace=0.75, nrows=n, ncols=2)
+    div = None if diverging is None else np.asarray(diverging, dtype=bool)
+    if div is not None and not div.any():
+        div = None
+    draws = np.arange(n_draws)
+    for i, name in enumerate(names):
+        a = np.asarray(samples[name], dtype=float)
+        ad, at = axes[i]
+        grid, pdf, _ = array_stats.kde(a, axis=-1)
+        for c in range(n_chains):
+            ad.plot(grid[c], pdf[c], color=colors[c], lw=1.2)
+            at.plot(draws, a[c], color=colors[c], lw=0.4)
+        if div is not None:
+            ad.plot(a[div], np.zeros(int(div.sum())), "|", color="k", ms=8)
+            at.plot(draws[np.nonzero(div)[1]], np.full(int(div.sum()), np.min(a)), "|", color="k", ms=8)
+        ad.set_yticks([])
+        ad.spines[["left", "right", "top"]].set_visible(False)
+        ad.set_xlabel(name, fontsize=9, labelpad=1)
+        at.set_ylabel(name, fontsize=8)
+        for ax in (ad, at):  # few ticks: creating tick artists is most of the cost of drawing 2n panels
+            ax.tick_params(labelsize=7, pad=2)
+        ad.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6, steps=_TICK_STEPS))
+        at.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3, steps=_TICK_STEPS))
+        at.set_xlim(0, max(n_draws - 1, 1))
+        if i < len(names) - 1:  # same draw axis in every row: ticks on the bottom one only
+            at.xaxis.set_major_locator(matplotlib.ticker.NullLocator())
+    axes[-1, 1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(8, steps=_TICK_STEPS, integer=True))
+    axes[-1, 1].set_xlabel("draw", fontsize=8)
+    axes[0, 0].set_title("posterior density per chain (KDE)", fontsize=9)
+    axes[0, 1].set_title(f"trace ({n_chains} chains x {n_draws} draws)"
+                         + ("; black ticks: divergences" if div is not None else ""), fontsize=9)
+    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
+    _chain_legend(fig, colors)
+    return _save(fig, out, overwrite, dpi=100, tight=False)
+
+
+def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: float = 0.01,
+              overwrite: bool = False) -> Path:
+    """Fractional-rank Δ-ECDF per chain (ranks over all chains; flat if the chains target the same
+    posterior) with the p-value of the multi-chain uniformity test, as ``arviz.plot_rank``; for
+    p < alpha the points that drive the rejection are ringed. ``samples`` maps names to (chain, draw)
+    arrays."""
+    names = list(samples)
+    n = max(len(names), 1)
+    ncols = min(4, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.0 * nrows + 0.7), squeeze=False)
+    _margins_in(fig, left=0.15, right=0.15, top=0.85, bottom=0.45, hspace=0.75, wspace=0.3, nrows=nrows,
+                ncols=ncols)
+    n_chains, n_draws = np.shape(samples[names[0]]) if names else (0, 0)
+    tables = (_hypergeom_tables(n_chains, n_draws) if names and n_chains > 1 and n_draws <= RANK_TABLE_MAX_DRAWS
+              else None)
+    u = np.linspace(0.0, 1.0, n_draws)
+    colors = [f"C{c % 10}" for c in range(n_chains)]
+    eps_expected = np.sqrt(np.log(2 / alpha) / (2 * n_draws)) * 1.3 if n_draws else 1.0
+    for i, name in enumerate(names):
+        ax = axes.flat[i]
+        a = np.asarray(samples[name], dtype=float)
+        ranks = np.empty(a.size)
+        ranks[np.argsort(a, axis=None)] = np.arange(1, a.size + 1)
+        frac = (ranks / a.size).reshape(a.shape)
+        decdf = np.array([np.searchsorted(np.sort(frac[c]), u, side="right") / n_draws - u
+                          for c in range(n_chains)])
+        for c in range(n_chains):
+            ax.step(u, decdf[c], where="pre", color=colors[c], lw=1.3)
+        eps = max(eps_expected, float(np.max(np.abs(decdf))))
+        if n_chains > 1:
+            p, suspicious = rank_uniformity_test(frac, tables)
+            if p < alpha:  # ring the points that drive the rejection (draw-aligned mask, as arviz)
+                for c in range(n_chains):
+                    sel = suspicious[:, c]
+                    ax.plot(u[sel], decdf[c, sel], "o", ms=3, mfc="none", color="k")
+            ax.text(0.0, 0.85 * eps, f"p={p:.2f} (α={alpha:.2f})", fontsize=8,
+                    color="C3" if p < alpha else "k", va="center")
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_ylim(-eps, eps)
+        ax.set_yticks([])
+        ax.spines[["left", "right", "top"]].set_visible(False)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("fractional ranks", fontsize=8, labelpad=1)
+        ax.tick_params(labelsize=7, pad=2)
+        ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0], ["0", "0.25", "0.5", "0.75", "1"])
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10, x=0.02, ha="left")
+    _chain_legend(fig, colors)
+    return _save(fig, out, overwrite, dpi=100, tight=False)

@@ -31,6 +31,12 @@ Fixed priors (``fixed`` and ``normal`` with ``sigma = 0``) have ``logpdf = 0`` a
 model variable). ``Prior.is_fixed`` (property) / ``Prior.fixed_value()`` (method) tell callers
 to skip them.
 
+Prior parameters as model data: ``PriorKind.data_params`` names the parameters a compiled model
+may take as swappable data (``pm.Data``; e.g. ``mu`` and ``sigma`` of a normal), passed to
+``to_pymc(name, params={...})`` as tensors; ``Prior.data_values()`` gives their values. The rest
+(the kind, a fixed value, truncation bounds) is the prior's ``structure()``: two priors with the
+same structure give the same graph up to data, so a compiled model serves both.
+
 >>> p = make_prior("normal", mu=1.0, sigma=0.1)
 >>> round(float(p.logpdf(1.0)), 6)  # = -log(0.1 * sqrt(2 pi))
 1.383647
@@ -110,9 +116,18 @@ class Prior:
         """Random draws with the numpy Generator ``rng``."""
         return self.spec.sample(self, rng, size)
 
-    def to_pymc(self, name: str, **kw: Any) -> Any:
-        """PyMC variable ``name`` in the current model context (constant if fixed)."""
-        return self.spec.to_pymc(self, name, **kw)
+    def to_pymc(self, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        """PyMC variable ``name`` in the current model context (constant if fixed); ``params``
+        optionally replaces the values of :attr:`PriorKind.data_params` by tensors (e.g. pm.Data)."""
+        return self.spec.to_pymc(self, name, params, **kw)
+
+    def data_values(self) -> dict[str, float]:
+        """Values of the parameters a compiled model takes as data (empty if fixed)."""
+        return self.spec.data_values(self)
+
+    def structure(self) -> tuple:
+        """What a compiled model fixes of this prior (hashable; see :meth:`PriorKind.structure`)."""
+        return self.spec.structure(self)
 
     def support(self) -> tuple[float, float]:
         """``(low, high)`` of the support."""
@@ -177,12 +192,15 @@ class PriorKind:
 
     ``required``: parameter names that must be given. ``optional``: name -> default.
     ``allow_infinite``: parameters that may be +-inf (NaN is never allowed).
+    ``data_params``: parameters that ``to_pymc`` accepts as tensors (model data swapped between fits
+    without recompiling); the others are constants of the graph and part of :meth:`structure`.
     ``validate(params)`` returns ``None`` or ``(parameter, message)`` for the first problem.
     """
 
     required: tuple[str, ...] = ()
     optional: Mapping[str, float] = MappingProxyType({})
     allow_infinite: frozenset[str] = frozenset()
+    data_params: tuple[str, ...] = ()
     description: str = ""
 
     @property
@@ -198,6 +216,20 @@ class PriorKind:
         """Value of a delta prior, else None."""
         return None
 
+    def data_values(self, prior: Prior) -> dict[str, float]:
+        """``{param: value}`` of the ``data_params`` (empty for a delta prior: a constant, no data)."""
+        if self.fixed_value(prior) is not None:
+            return {}
+        return {k: prior.params[k] for k in self.data_params}
+
+    def structure(self, prior: Prior) -> tuple:
+        """Hashable summary of what the PyMC graph of ``prior`` fixes: the kind, whether it is a delta
+        (and its value), and every parameter not in ``data_params`` (e.g. truncation bounds)."""
+        fixed = self.fixed_value(prior)
+        if fixed is not None:
+            return prior.kind, "fixed", fixed
+        return prior.kind, tuple(sorted((k, v) for k, v in prior.params.items() if k not in self.data_params))
+
     def logpdf(self, prior: Prior, x: Any) -> np.ndarray:
         """Vectorised log density."""
         raise NotImplementedError
@@ -206,8 +238,9 @@ class PriorKind:
         """Random draws."""
         raise NotImplementedError
 
-    def to_pymc(self, prior: Prior, name: str, **kw: Any) -> Any:
-        """PyMC random variable inside the current model context."""
+    def to_pymc(self, prior: Prior, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+        """PyMC random variable inside the current model context; ``params`` overrides the
+        ``data_params`` values (floats or tensors), defaulting to ``prior.params``."""
         raise NotImplementedError
 
     def support(self, prior: Prior) -> tuple[float, float]:
@@ -235,6 +268,22 @@ def _positive(params: Mapping[str, float], name: str, hint: str = "") -> tuple[s
 _FIXED_HINT = ' (for a fixed value use kind = "fixed" or kind = "normal" with sigma = 0)'
 
 
+def _graph_params(prior: Prior, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``prior.params`` with the entries of ``params`` (tensors, e.g. pm.Data) substituted."""
+    out: dict[str, Any] = dict(prior.params)
+    out.update(params or {})
+    return out
+
+
+def _log(value: Any) -> Any:
+    """log of a float (exactly ``math.log``) or of a tensor (``pt.log``)."""
+    if isinstance(value, (int, float)):
+        return math.log(value)
+    import pytensor.tensor as pt
+
+    return pt.log(value)
+
+
 # --------------------------------------------------------------------------------------------
 # The kinds
 # --------------------------------------------------------------------------------------------
@@ -242,6 +291,7 @@ class NormalKind(PriorKind):
     """Normal(mu, sigma); ``sigma = 0`` is a delta at ``mu``."""
 
     required = ("mu", "sigma")
+    data_params = ("mu", "sigma")
     description = "Gaussian; sigma = 0 fixes the parameter at mu"
 
     def validate(self, params):
@@ -265,13 +315,13 @@ class NormalKind(PriorKind):
             return _delta_sample(mu, size)
         return rng.normal(mu, sigma, size)
 
-    def to_pymc(self, prior, name, **kw):
-        mu, sigma = prior.params["mu"], prior.params["sigma"]
-        if sigma == 0:
-            return _delta_pymc(mu, **kw)
+    def to_pymc(self, prior, name, params=None, **kw):
+        if prior.params["sigma"] == 0:
+            return _delta_pymc(prior.params["mu"], **kw)
         import pymc as pm
 
-        return pm.Normal(name, mu=mu, sigma=sigma, **kw)
+        p = _graph_params(prior, params)
+        return pm.Normal(name, mu=p["mu"], sigma=p["sigma"], **kw)
 
     def support(self, prior):
         mu, sigma = prior.params["mu"], prior.params["sigma"]
@@ -302,6 +352,7 @@ class TruncatedNormalKind(PriorKind):
     required = ("mu", "sigma")
     optional = MappingProxyType({"lower": 0.0, "upper": math.inf})
     allow_infinite = frozenset({"lower", "upper"})
+    data_params = ("mu", "sigma")  # the bounds set the transform: structural
     description = "Gaussian truncated to [lower, upper]"
 
     @staticmethod
@@ -336,10 +387,10 @@ class TruncatedNormalKind(PriorKind):
     def sample(self, prior, rng, size=None):
         return self._scipy(prior).rvs(size=size, random_state=rng)
 
-    def to_pymc(self, prior, name, **kw):
+    def to_pymc(self, prior, name, params=None, **kw):
         import pymc as pm
 
-        p = prior.params
+        p = _graph_params(prior, params)
         lower = None if p["lower"] == -math.inf else p["lower"]
         upper = None if p["upper"] == math.inf else p["upper"]
         return pm.TruncatedNormal(name, mu=p["mu"], sigma=p["sigma"], lower=lower, upper=upper, **kw)
@@ -358,6 +409,7 @@ class LogNormalKind(PriorKind):
     """log(x) ~ Normal(log(mu), sigma): ``mu`` is the MEDIAN of x, ``sigma`` the log-space width."""
 
     required = ("mu", "sigma")
+    data_params = ("mu", "sigma")
     description = "log-normal; mu = median of the variable, sigma = width of log(variable)"
 
     def validate(self, params):
@@ -376,10 +428,11 @@ class LogNormalKind(PriorKind):
     def sample(self, prior, rng, size=None):
         return rng.lognormal(math.log(prior.params["mu"]), prior.params["sigma"], size)
 
-    def to_pymc(self, prior, name, **kw):
+    def to_pymc(self, prior, name, params=None, **kw):
         import pymc as pm
 
-        return pm.LogNormal(name, mu=math.log(prior.params["mu"]), sigma=prior.params["sigma"], **kw)
+        p = _graph_params(prior, params)
+        return pm.LogNormal(name, mu=_log(p["mu"]), sigma=p["sigma"], **kw)
 
     def support(self, prior):
         return 0.0, math.inf
@@ -395,6 +448,7 @@ class UniformKind(PriorKind):
     """Flat on [lower, upper] (both finite)."""
 
     required = ("lower", "upper")
+    data_params = ("lower", "upper")
     description = "flat on [lower, upper]"
 
     def validate(self, params):
@@ -410,10 +464,11 @@ class UniformKind(PriorKind):
     def sample(self, prior, rng, size=None):
         return rng.uniform(prior.params["lower"], prior.params["upper"], size)
 
-    def to_pymc(self, prior, name, **kw):
+    def to_pymc(self, prior, name, params=None, **kw):
         import pymc as pm
 
-        return pm.Uniform(name, lower=prior.params["lower"], upper=prior.params["upper"], **kw)
+        p = _graph_params(prior, params)
+        return pm.Uniform(name, lower=p["lower"], upper=p["upper"], **kw)
 
     def support(self, prior):
         return prior.params["lower"], prior.params["upper"]
@@ -429,6 +484,7 @@ class HalfNormalKind(PriorKind):
     """|Normal(0, sigma)| on [0, inf)."""
 
     required = ("sigma",)
+    data_params = ("sigma",)
     description = "half-normal on [0, inf)"
 
     def validate(self, params):
@@ -443,10 +499,10 @@ class HalfNormalKind(PriorKind):
     def sample(self, prior, rng, size=None):
         return np.abs(rng.normal(0.0, prior.params["sigma"], size))
 
-    def to_pymc(self, prior, name, **kw):
+    def to_pymc(self, prior, name, params=None, **kw):
         import pymc as pm
 
-        return pm.HalfNormal(name, sigma=prior.params["sigma"], **kw)
+        return pm.HalfNormal(name, sigma=_graph_params(prior, params)["sigma"], **kw)
 
     def support(self, prior):
         return 0.0, math.inf
@@ -473,7 +529,7 @@ class FixedKind(PriorKind):
     def sample(self, prior, rng, size=None):
         return _delta_sample(prior.params["value"], size)
 
-    def to_pymc(self, prior, name, **kw):
+    def to_pymc(self, prior, name, params=None, **kw):
         return _delta_pymc(prior.params["value"], **kw)
 
     def support(self, prior):
@@ -537,9 +593,10 @@ def sample(prior: Prior, rng: np.random.Generator, size: Any = None) -> Any:
     return prior.spec.sample(prior, rng, size)
 
 
-def to_pymc(prior: Prior, name: str, **kw: Any) -> Any:
-    """PyMC variable ``name`` for ``prior`` in the current model (PyTensor constant if fixed)."""
-    return prior.spec.to_pymc(prior, name, **kw)
+def to_pymc(prior: Prior, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
+    """PyMC variable ``name`` for ``prior`` in the current model (PyTensor constant if fixed);
+    ``params`` replaces data parameters by tensors (see :attr:`PriorKind.data_params`)."""
+    return prior.spec.to_pymc(prior, name, params, **kw)
 
 
 def support(prior: Prior) -> tuple[float, float]:

@@ -95,6 +95,7 @@ class PointSettings:
     sampler: SamplerSettings
     n_toys: int
     seed: int
+    max_resample: int = 2  # extra NUTS runs (twice the draws each) for a point whose diagnostics fail
 
     def seeds(self, index: int) -> tuple[int, int]:
         """(NUTS seed, toy seed) of mass point ``index``: from the master seed, not the worker."""
@@ -119,6 +120,19 @@ def _posterior_sampler(tpl: TemplateSet, poi_prior, likelihood: str):
 
     key = ("posterior", structure_key(tpl, poi_prior, likelihood), "nutpie")
     return worker_cache(key, lambda: PosteriorSampler(tpl, poi_prior, likelihood))
+
+
+RESAMPLE_SEED_STEP = 1_000_003  # seed offset of a re-run
+
+
+def _short_of_ess(diag) -> bool:
+    """The failure is only too few effective draws (no divergences, R-hat fine)."""
+    from .bayes import ESS_MIN, POI_ESS_MIN
+
+    from .bayes import RHAT_MAX
+
+    return diag.divergences == 0 and diag.rhat_max <= RHAT_MAX and (
+        diag.poi_ess_bulk < POI_ESS_MIN or diag.ess_bulk_min < ESS_MIN or diag.ess_tail_min < ESS_MIN)
 
 
 def scan_point(task) -> dict:
@@ -149,13 +163,24 @@ def _scan_point(index, mass, tpl, ps) -> dict:
         from .bayes import credible_limit, diagnostics, model_data
 
         sampler = _posterior_sampler(tpl, ps.poi_prior, ps.likelihood)
-        trace = sampler.draw_posterior(model_data(tpl, 1, ps.likelihood), ps.sampler, nuts_seed)
-        trace.attrs["coupling_scale"] = scale
-        lim = credible_limit(trace, ps.cl)
-        diag = diagnostics(trace)
+        data = model_data(tpl, 1, ps.likelihood)
+        settings, draws_total = ps.sampler, 0
+        for attempt in range(1 + ps.max_resample):
+            # diagnostics failed: sample again with another seed and twice the draws (and, unless
+            # only effective draws were short, twice the tuning) -- a seeded, deterministic rule,
+            # so results do not depend on timing or backend
+            trace = sampler.draw_posterior(data, settings, nuts_seed + RESAMPLE_SEED_STEP * attempt)
+            draws_total += settings.draws * settings.chains
+            trace.attrs["coupling_scale"] = scale
+            lim = credible_limit(trace, ps.cl)
+            diag = diagnostics(trace)
+            if diag.ok:
+                break
+            settings = dataclasses.replace(settings, draws=2 * settings.draws,
+                                           tune=settings.tune if _short_of_ess(diag) else 2 * settings.tune)
         row.update(bayes=lim["limit"], bayes_mcse=lim["mcse"], rhat_max=diag.rhat_max,
                    poi_ess_bulk=diag.poi_ess_bulk, divergences=float(diag.divergences),
-                   diagnostics_ok=bool(diag.ok))
+                   diagnostics_ok=bool(diag.ok), nuts_draws=float(draws_total))
     row["seconds"] = time.perf_counter() - t0
     return row
 
@@ -196,7 +221,7 @@ def scan_dataset(masses, rows: list[dict], attrs: dict | None = None):
     import xarray as xr
 
     order = ["scale", "best_fit", "freq_xmass", "freq_one_sided", *BAND_NAMES.values(), "bayes", "bayes_mcse",
-             "rhat_max", "poi_ess_bulk", "divergences", "seconds"]
+             "rhat_max", "poi_ess_bulk", "divergences", "nuts_draws", "seconds"]
     present = {k for r in rows for k in r} - {"mass", "diagnostics_ok"}
     keys = [k for k in order if k in present] + sorted(present - set(order))
     data = {k: ("mass", np.array([float(r.get(k, np.nan)) for r in rows], dtype=float)) for k in keys}
@@ -209,8 +234,11 @@ def scan_dataset(masses, rows: list[dict], attrs: dict | None = None):
 
 def scan_b_minus_l(spec: ModelSpec, dataset: Dataset, masses, *, bayesian: bool = True, seed: int = 1,
                    draws: int | None = None, tune: int | None = None, chains: int | None = None, log=print,
-                   cache: dict | None = None, n_toys: int = 0, scheduler=None, processes: int | None = 1):
+                   cache: dict | None = None, n_toys: int = 0, scheduler=None, processes: int | None = 1,
+                   max_resample: int = 2):
     """Bayesian and frequentist limits on g at each mass; returns an xarray Dataset (dim ``mass``).
+
+    ``max_resample``: NUTS re-runs (doubled draws, new seed) for a mass whose diagnostics fail.
 
     ``cache``: compiled models shared with other fits of this process (used when running here).
     """
@@ -218,7 +246,8 @@ def scan_b_minus_l(spec: ModelSpec, dataset: Dataset, masses, *, bayesian: bool 
     started = time.perf_counter()
     sampler = dataclasses.replace(spec.sampler, name="nutpie", draws=draws or spec.sampler.draws,
                                   tune=tune or spec.sampler.tune, chains=chains or spec.sampler.chains)
-    settings = PointSettings(spec.cl, spec.likelihood, spec.poi_prior if bayesian else None, sampler, n_toys, seed)
+    settings = PointSettings(spec.cl, spec.likelihood, spec.poi_prior if bayesian else None, sampler, n_toys, seed,
+                             max_resample)
     from .executor import resolve_scheduler
 
     if bayesian and cache is not None and processes == 1 and resolve_scheduler(scheduler) == "local":

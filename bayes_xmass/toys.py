@@ -23,10 +23,15 @@ BAND_QUANTILES = {"-2sigma": 0.02275, "-1sigma": 0.158655, "median": 0.5, "+1sig
 _WORKER = threading.local()  # the worker thread's compiled likelihood (see _init_worker)
 
 
+FITTERS = ("batch", "scalar")  # toy fits: vectorised Newton (batchfit.py) or one L-BFGS-B fit per toy
+
+
 def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
-    """Worker set-up: one compiled likelihood per structure and process, templates swapped in."""
+    """Worker set-up: one compiled likelihood (and its batched twin) per structure and process,
+    templates swapped in."""
     import warnings
 
+    from .batchfit import BatchProfileLikelihood
     from .bayes import structure_key
     from .executor import worker_cache
     from .model import PoiPrior
@@ -35,10 +40,16 @@ def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
     key = ("profile_likelihood", structure_key(tpl, PoiPrior("improper"), likelihood))
     pl = worker_cache(key, lambda: ProfileLikelihood(tpl, sign=sign, likelihood=likelihood))
     _WORKER.pl = pl.load(tpl, sign)
+    _WORKER.bpl = worker_cache(("batch",) + key, lambda: BatchProfileLikelihood(pl))
 
 
 def _worker_limits(args):
-    counts_block, cl, thresholds = args
+    """(best x, limit per threshold) rows for a block of toys."""
+    counts_block, cl, thresholds, fitter = args
+    if fitter == "batch":
+        from .batchfit import batch_limits
+
+        return batch_limits(_WORKER.bpl, counts_block, cl, thresholds).tolist()
     pl = _WORKER.pl
     out = []
     for counts in counts_block:
@@ -50,7 +61,12 @@ def _worker_limits(args):
 
 
 def _worker_fc(args):
-    counts_block, x = args
+    """Feldman-Cousins statistic t(x) for a block of toys generated at x."""
+    counts_block, x, fitter = args
+    if fitter == "batch":
+        from .batchfit import batch_fc_statistic
+
+        return batch_fc_statistic(_WORKER.bpl, counts_block, x).tolist()
     pl = _WORKER.pl
     out = []
     for counts in counts_block:
@@ -61,12 +77,14 @@ def _worker_fc(args):
     return out
 
 
-MIN_TOYS_PER_PROCESS = 100  # below this, starting worker processes costs more than it saves
+TOYS_PER_TASK = 100  # toys per task: fixed, so results do not depend on the backend or worker count
+MIN_TOYS_PER_PROCESS = 2000  # batched fits: below this, starting worker processes costs more than it saves
 
 
-def default_processes(n_tasks: int = 10**9) -> int:
-    """Worker processes: up to the core count, 1 for small jobs."""
-    return max(1, min(os.cpu_count() or 1, n_tasks // MIN_TOYS_PER_PROCESS))
+def default_processes(n_toys: int = 10**9) -> int:
+    """Worker processes for ``n_toys`` batched toy fits: up to the core count, 1 (in this
+    process) for jobs that take a few seconds."""
+    return max(1, min(os.cpu_count() or 1, n_toys // MIN_TOYS_PER_PROCESS))
 
 
 def _expected_counts_function(tpl: TemplateSet, sign: int):
@@ -117,8 +135,14 @@ def _map(fn, blocks, tpl, sign, likelihood, processes, scheduler=None):
                      init_args=(tpl, sign, likelihood))
 
 
-def _blocks(counts: np.ndarray, n_blocks: int) -> list[np.ndarray]:
-    return [b for b in np.array_split(counts, max(1, n_blocks)) if len(b)]
+def _blocks(counts: np.ndarray, size: int = TOYS_PER_TASK) -> list[np.ndarray]:
+    """Consecutive blocks of at most ``size`` toys (independent of the worker count)."""
+    return [counts[i:i + size] for i in range(0, len(counts), size)]
+
+
+def _check_fitter(fitter: str) -> None:
+    if fitter not in FITTERS:
+        raise ValueError(f"unknown toy fitter {fitter!r}; known: {', '.join(FITTERS)}")
 
 
 @dataclass(frozen=True)
@@ -150,24 +174,27 @@ class ToyLimits:
 
 def toy_limits(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_true: float = 0.0,
                n_toys: int = 200, seed: int = 1, cl: float = 0.9, thresholds=("xmass", "one_sided"),
-               processes: int | None = None, pl: ProfileLikelihood | None = None, scheduler=None) -> ToyLimits:
+               processes: int | None = None, pl: ProfileLikelihood | None = None, scheduler=None,
+               fitter: str = "batch") -> ToyLimits:
     """Frequentist limits on toys generated at ``x_true`` (0 = background only).
 
     ``processes``/``scheduler``: execution backend (:func:`bayes_xmass.executor.run_tasks`); the
-    toys are drawn here from ``seed``, so results do not depend on it."""
+    toys are drawn here from ``seed`` and fitted in fixed blocks, so results do not depend on it.
+    ``fitter``: ``"batch"`` (all toys of a block at once, :mod:`bayes_xmass.batchfit`) or
+    ``"scalar"`` (one L-BFGS-B fit per toy)."""
+    _check_fitter(fitter)
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
     counts = toy_counts(pl, x_true, n_toys, seed)
-    processes = processes or default_processes(n_toys)
-    blocks = _blocks(counts, processes * 4)
-    rows = [r for block in _map(_worker_limits, [(b, cl, tuple(thresholds)) for b in blocks], tpl, sign,
-                                likelihood, processes, scheduler) for r in block]
+    processes = processes or default_processes(n_toys if fitter == "batch" else 20 * n_toys)
+    tasks = [(b, cl, tuple(thresholds), fitter) for b in _blocks(counts)]
+    rows = [r for block in _map(_worker_limits, tasks, tpl, sign, likelihood, processes, scheduler) for r in block]
     arr = np.array(rows)
     return ToyLimits(x_true, arr[:, 0], {t: arr[:, i + 1] for i, t in enumerate(thresholds)}, seed)
 
 
 def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_grid=None,
                     n_toys: int = 200, seed: int = 7, cl: float = 0.9, processes: int | None = None,
-                    pl: ProfileLikelihood | None = None, scheduler=None) -> dict:
+                    pl: ProfileLikelihood | None = None, scheduler=None, fitter: str = "batch") -> dict:
     """Feldman-Cousins interval for x by a toy Neyman construction with the profile LR ordering.
 
     At each grid value x_j toys are drawn at x_j (nuisances from their priors, :func:`toy_counts`); the
@@ -175,6 +202,7 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
     is the set of x_j with t_obs(x_j) <= critical value (FC, PRD 57 (1998) 3873; nuisances treated
     in the hybrid way).
     """
+    _check_fitter(fitter)
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
     best = pl.best_fit()
     if x_grid is None:
@@ -182,14 +210,15 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
         x_grid = np.linspace(0.0, 1.6 * top, 17)
     x_grid = np.asarray(x_grid, dtype=float)
     t_obs = pl.delta_chi2(x_grid, best)
-    processes = processes or default_processes(n_toys * len(x_grid))
+    n_all = n_toys * len(x_grid)
+    processes = processes or default_processes(n_all if fitter == "batch" else 20 * n_all)
     tasks = []
     for j, x in enumerate(x_grid):
         counts = toy_counts(pl, float(x), n_toys, seed + 1000 * j)
-        tasks += [(b, float(x)) for b in _blocks(counts, processes)]
+        tasks += [(b, float(x), fitter) for b in _blocks(counts)]
     results = _map(_worker_fc, tasks, tpl, sign, likelihood, processes, scheduler)
     per_x: dict[float, list] = {}
-    for (_, x), res in zip(tasks, results):
+    for (_, x, _), res in zip(tasks, results):
         per_x.setdefault(x, []).extend(res)
     critical = np.array([np.quantile(per_x[float(x)], cl) for x in x_grid])
     accepted = t_obs <= critical

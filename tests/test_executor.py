@@ -72,3 +72,49 @@ def test_scan_on_local_cluster_identical_to_serial(client, small):
     assert sorted(got) == list(range(masses.size))
     for a, b in zip(serial, dask):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
+
+
+def _square_plus(x, offset=0.0):
+    import os
+
+    return x * x + offset, os.getpid(), os.environ.get("OPENBLAS_NUM_THREADS")
+
+
+def _fail(message):
+    raise ValueError(message)
+
+
+def _sleep_forever():
+    import time
+
+    time.sleep(600)
+
+
+def test_background_task_runs_in_another_process_with_one_blas_thread():
+    import os
+
+    with executor.background_task(_square_plus, (3.0,), {"offset": 1.0}) as future:
+        here = _square_plus(2.0)
+    value, pid, blas = future.result()
+    assert value == 10.0 and here[0] == 4.0
+    assert pid != os.getpid() and blas == "1"
+    with executor.background_task(None) as nothing:
+        assert nothing is None
+
+
+def test_background_task_error_reaches_the_caller():
+    with executor.background_task(_fail, ("bad mass",)) as future:
+        pass
+    with pytest.raises(ValueError, match="bad mass"):
+        future.result()
+
+
+def test_background_task_is_terminated_when_the_caller_fails():
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        with executor.background_task(_sleep_forever) as future:
+            time.sleep(0.5)
+            raise KeyboardInterrupt
+    assert time.perf_counter() - t0 < 30  # did not wait for the 600-s task

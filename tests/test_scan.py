@@ -103,3 +103,42 @@ def test_bayesian_scan_point(env):
     ds = _read(tmp / "bayes" / "scan.nc")
     assert ds.sizes["mass"] == 2 and np.all(ds["bayes"].values > 0) and "diagnostics_ok" in ds
     assert np.all(ds["freq_xmass"].values > 0)
+
+
+def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
+    """A mass whose diagnostics fail is sampled again with a new seed and twice the draws; the
+    tuning doubles too unless only effective draws were short; at most ``max_resample`` times."""
+    import dataclasses
+    import types
+
+    from bayes_xmass import bayes, scan
+    from bayes_xmass.datasets import load_dataset
+    from bayes_xmass.modelspec import load_model_spec
+
+    tmp, data_args = env
+    spec, dataset = load_model_spec(data_args[3]), load_dataset(data_args[1])
+    tpl = scan.mass_templates(spec, dataset, np.array([1e-3]))[1][0]
+    good = dict(rhat_max=1.001, ess_bulk_min=2000.0, ess_tail_min=2000.0, poi_ess_bulk=2000.0, poi_ess_tail=2000.0,
+                divergences=0, bfmi_min=0.9, worst_rhat_var="x", worst_ess_var="x")
+    verdicts = [dict(good, poi_ess_bulk=500.0), dict(good, divergences=3), dict(good)]
+    calls = []
+
+    class FakeSampler:
+        def draw_posterior(self, data, settings, seed):
+            calls.append((settings.draws, settings.tune, seed))
+            return types.SimpleNamespace(attrs={})
+
+    monkeypatch.setattr(scan, "_posterior_sampler", lambda *a: FakeSampler())
+    monkeypatch.setattr(bayes, "credible_limit", lambda trace, cl: {"limit": 1.0, "mcse": 0.01})
+    monkeypatch.setattr(bayes, "diagnostics", lambda trace: bayes.Diagnostics(**verdicts[len(calls) - 1]))
+    sampler = dataclasses.replace(spec.sampler, draws=200, tune=100, chains=2)
+    settings = scan.PointSettings(spec.cl, spec.likelihood, spec.poi_prior, sampler, 0, 5)
+    row = scan._scan_point(0, 1e-3, tpl, settings)
+    seed = settings.seeds(0)[0]
+    step = scan.RESAMPLE_SEED_STEP
+    assert calls == [(200, 100, seed), (400, 100, seed + step), (800, 200, seed + 2 * step)]
+    assert row["diagnostics_ok"] and row["nuts_draws"] == 2 * (200 + 400 + 800)
+    calls.clear()
+    verdicts[:] = [dict(good, divergences=1)] * 3
+    row = scan._scan_point(0, 1e-3, tpl, dataclasses.replace(settings, max_resample=0))
+    assert len(calls) == 1 and not row["diagnostics_ok"]

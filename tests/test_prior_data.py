@@ -1,0 +1,176 @@
+"""Nuisance prior parameters as model data: one compiled model serves widened/narrowed priors.
+
+The prior-sensitivity study refits the benchmark with every nuisance prior x2 / x0.5 wide
+(:func:`bayes_xmass.validate.scale_nuisance_priors`). Centres and widths are the pm.Data vector
+``nuisance_prior_parameters`` (labels ``prior_<variable>_<parameter>``), so those
+template sets share the structure key and the compiled model of the baseline, and swapping
+:func:`bayes_xmass.bayes.model_data` reproduces the model built from the scaled priors exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from bayes_xmass.analysis import FitTarget
+from bayes_xmass.bayes import PosteriorSampler, model_data, structure_key
+from bayes_xmass.datasets import load_dataset
+from bayes_xmass.model import PoiPrior, build_model, nuisance_prior_labels
+from bayes_xmass.modelspec import SamplerSettings
+from bayes_xmass.priors import make_prior
+from bayes_xmass.validate import scale_nuisance_priors
+
+from conftest import REPO_ROOT
+
+MM = FitTarget("magnetic_moment")
+SAMPLER = SamplerSettings("nutpie", chains=2, draws=300, tune=300, target_accept=0.9)
+FACTORS = (2.0, 0.5)
+
+
+@pytest.fixture(scope="module")
+def benchmark_mm():
+    from bayes_xmass.analysis import target_templates
+    from bayes_xmass.modelspec import model_spec_for
+
+    spec = model_spec_for("magnetic-moment")
+    return spec, target_templates(spec, load_dataset(REPO_ROOT / "data" / "xmass_i"), MM)
+
+
+# -- priors: data parameters and structure ---------------------------------------------------------
+PRIORS = [
+    (make_prior("normal", mu=1.0, sigma=0.1), make_prior("normal", mu=0.9, sigma=0.3), 1.05),
+    (make_prior("truncated_normal", mu=1.0, sigma=0.5), make_prior("truncated_normal", mu=1.2, sigma=1.0), 0.4),
+    (make_prior("lognormal", mu=1.0, sigma=0.3), make_prior("lognormal", mu=2.0, sigma=0.6), 1.7),
+    (make_prior("uniform", lower=0.5, upper=1.5), make_prior("uniform", lower=0.2, upper=1.8), 1.1),
+    (make_prior("halfnormal", sigma=1.0), make_prior("halfnormal", sigma=0.2), 0.3),
+]
+
+
+@pytest.mark.parametrize("prior, other, x", PRIORS, ids=[p.kind for p, _, _ in PRIORS])
+def test_prior_parameters_as_data_follow_swaps(prior, other, x):
+    """A variable built with pm.Data parameters has, after swapping in another prior's values, the log
+    density of that prior built with constants (same family and bounds: same structure)."""
+    import pymc as pm
+
+    assert prior.structure() == other.structure()
+    with pm.Model() as model:
+        params = {k: pm.Data(f"prior_theta_{k}", np.asarray(v)) for k, v in prior.data_values().items()}
+        rv = prior.to_pymc("theta", params=params)
+    with pm.Model():
+        direct = other.to_pymc("theta")
+    pm.set_data({f"prior_theta_{k}": v for k, v in other.data_values().items()}, model=model)
+    got = float(pm.logp(rv, x).eval())
+    assert got == pytest.approx(float(pm.logp(direct, x).eval()), rel=1e-12)
+    # PyMC evaluates the truncated-normal normalisation to ~1e-8 relative precision (test_priors.py)
+    assert got == pytest.approx(float(other.logpdf(x)), rel=1e-6)
+
+
+def test_prior_structure_keeps_family_bounds_and_fixed_values():
+    normal = make_prior("normal", mu=1.0, sigma=0.1)
+    assert normal.structure() == make_prior("normal", mu=3.0, sigma=2.0).structure()
+    assert normal.structure() != make_prior("normal", mu=1.0, sigma=0.0).structure()  # fixed vs free
+    assert normal.structure() != make_prior("lognormal", mu=1.0, sigma=0.1).structure()
+    assert (make_prior("truncated_normal", mu=1.0, sigma=0.5).structure()
+            != make_prior("truncated_normal", mu=1.0, sigma=0.5, lower=0.5).structure())
+    assert make_prior("fixed", value=1.0).structure() != make_prior("fixed", value=1.1).structure()
+    assert make_prior("fixed", value=1.0).data_values() == {}
+
+
+# -- the benchmark model ---------------------------------------------------------------------------
+def test_structure_key_ignores_nuisance_prior_widths(benchmark_mm):
+    spec, tpl = benchmark_mm
+    key = structure_key(tpl, spec.poi_prior, spec.likelihood)
+    for f in FACTORS:
+        scaled = scale_nuisance_priors(tpl, f)
+        assert structure_key(scaled, spec.poi_prior, spec.likelihood) == key
+        assert structure_key(scaled, PoiPrior("improper"), spec.likelihood) == structure_key(
+            tpl, PoiPrior("improper"), spec.likelihood)
+    # another family, or a parameter fixed instead of free, is another model
+    lognormal_scale = dataclasses.replace(tpl, scale_prior=make_prior("lognormal", mu=1.0, sigma=0.15))
+    fixed_scale = dataclasses.replace(tpl, scale_prior=make_prior("fixed", value=1.0))
+    assert structure_key(lognormal_scale, spec.poi_prior, spec.likelihood) != key
+    assert structure_key(fixed_scale, spec.poi_prior, spec.likelihood) != key
+
+
+def test_model_data_holds_the_prior_parameters(benchmark_mm):
+    spec, tpl = benchmark_mm
+    labels = nuisance_prior_labels(tpl)
+    data = model_data(scale_nuisance_priors(tpl, 2.0), 1, spec.likelihood)
+    values = dict(zip(labels, data["nuisance_prior_parameters"]))
+    assert values["prior_energy_scale_sigma"] == pytest.approx(2.0 * tpl.scale_prior.params["sigma"])
+    assert values["prior_energy_scale_mu"] == tpl.scale_prior.params["mu"]
+    free = [f"norm_{n}" for n, p in zip(tpl.background_names, tpl.background_priors) if not p.is_fixed]
+    assert {f"prior_{v}_sigma" for v in free} <= set(labels)
+    model = build_model(tpl, spec.poi_prior, likelihood=spec.likelihood)
+    assert set(data) <= set(model.named_vars)  # every swapped value is a pm.Data of the model
+    assert list(model.coords["nuisance_prior_parameter"]) == labels
+
+
+def _test_points(model, n, seed):
+    """The initial point and ``n`` random points around it (transformed space)."""
+    rng = np.random.default_rng(seed)
+    ip = model.initial_point()
+    points = [ip]
+    for _ in range(n):
+        points.append({k: v + rng.normal(0.0, 0.3, np.shape(v)) for k, v in ip.items()})
+    return points
+
+
+@pytest.mark.parametrize("gammas", ["marginalise", "profile"])
+def test_swapped_prior_data_equals_the_scaled_model(benchmark_mm, gammas):
+    """logp (with and without Jacobian) of the baseline model with the scaled templates' data swapped
+    in equals that of the model built from the scaled templates, at several points."""
+    import pymc as pm
+
+    spec, tpl = benchmark_mm
+    poi = spec.poi_prior if gammas == "marginalise" else PoiPrior("improper")
+    shared = build_model(tpl, poi, likelihood=spec.likelihood, gammas=gammas)
+    fns = [shared.compile_logp(jacobian=j) for j in (True, False)]
+    points = _test_points(shared, 4, 1)
+    baseline_values = [float(fn(p)) for fn in fns for p in points]
+    for f in FACTORS:
+        scaled = scale_nuisance_priors(tpl, f)
+        fresh = build_model(scaled, poi, likelihood=spec.likelihood, gammas=gammas)
+        pm.set_data(model_data(scaled, 1, spec.likelihood), model=shared)
+        swapped = [float(fn(p)) for fn in fns for p in points]
+        refs = [float(fresh.compile_logp(jacobian=j)(p)) for j in (True, False) for p in points]
+        assert swapped == pytest.approx(refs, rel=1e-12)
+        assert not np.allclose(swapped, baseline_values, rtol=1e-6)  # the swap did change the priors
+    pm.set_data(model_data(tpl, 1, spec.likelihood), model=shared)
+    assert [float(fn(p)) for fn in fns for p in points] == pytest.approx(baseline_values, rel=1e-12)
+
+
+def test_profile_likelihood_load_swaps_the_priors(benchmark_mm):
+    """The frequentist likelihood (same graph, gammas profiled) follows the priors through ``load``."""
+    from bayes_xmass.frequentist import ProfileLikelihood
+
+    spec, tpl = benchmark_mm
+    scaled = scale_nuisance_priors(tpl, 2.0)
+    shared = ProfileLikelihood(tpl, likelihood=spec.likelihood).load(scaled)
+    fresh = ProfileLikelihood(scaled, likelihood=spec.likelihood)
+    rng = np.random.default_rng(3)
+    for x in (0.0, 0.5, 1.5):
+        nuis = fresh.start + rng.normal(0.0, 0.2, fresh.start.size)
+        assert shared.nll2(x, nuis) == pytest.approx(fresh.nll2(x, nuis), rel=1e-12)
+
+
+def test_shared_compiled_sampler_equals_a_fresh_compile(benchmark_mm):
+    """NUTS on the baseline's compiled model with the x2 priors swapped in gives the draws of a model
+    compiled from the x2 templates (same seed), and prior draws follow the swapped widths."""
+    spec, tpl = benchmark_mm
+    scaled = scale_nuisance_priors(tpl, 2.0)
+    data = model_data(scaled, 1, spec.likelihood)
+    shared = PosteriorSampler(tpl, spec.poi_prior, spec.likelihood)
+    assert shared.compatible(scaled)
+    got = shared.draw_posterior(data, SAMPLER, seed=5)["posterior"]
+    want = PosteriorSampler(scaled, spec.poi_prior, spec.likelihood).draw_posterior(data, SAMPLER, seed=5)["posterior"]
+    for name in ("x", "energy_scale", "norm"):
+        np.testing.assert_allclose(got[name].values, want[name].values, rtol=1e-9)
+
+    shared._set_data(data)
+    wide = shared.prior_draws(4000, seed=7)["prior"]["energy_scale"].values.ravel()
+    shared._set_data(model_data(tpl, 1, spec.likelihood))
+    nominal = shared.prior_draws(4000, seed=7)["prior"]["energy_scale"].values.ravel()
+    assert np.std(wide) / np.std(nominal) == pytest.approx(2.0, rel=0.02)
