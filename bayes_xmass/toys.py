@@ -1,9 +1,11 @@
 """Toy ensembles: expected-limit bands, coverage, Feldman-Cousins, Bayesian toy limits.
 
 Toys are Poisson draws around the expected counts at a hypothesis x, with nuisances drawn from
-their priors for each toy (see :func:`toy_counts`). Toys are drawn here from the master seed; their
-fits are spread over local processes or a dask cluster (:mod:`bayes_xmass.executor`, one compiled
-likelihood per worker and structure), so results do not depend on the backend or worker count.
+their priors for each toy (see :func:`toy_counts`). Toys are drawn here from the master seed and
+fitted in fixed blocks of ``TOYS_PER_TASK``: by default all toys of a block at once
+(:mod:`bayes_xmass.batchfit`, the likelihood graph vectorised over toys), in this process for
+small jobs, or spread over local processes or a dask cluster (:mod:`bayes_xmass.executor`, one
+compiled likelihood per worker and structure). Results do not depend on the backend or worker count.
 """
 
 from __future__ import annotations
@@ -50,13 +52,27 @@ def _worker_limits(args):
         from .batchfit import batch_limits
 
         return batch_limits(_WORKER.bpl, counts_block, cl, thresholds).tolist()
-    pl = _WORKER.pl
+    return scalar_limits(_WORKER.pl, counts_block, cl, thresholds)
+
+
+def scalar_limits(pl: ProfileLikelihood, counts_block, cl: float = 0.9, thresholds=("xmass", "one_sided")) -> list:
+    """(best x, limit per threshold) rows by one L-BFGS-B fit per toy (the reference path)."""
     out = []
     for counts in counts_block:
         pl.set_observed(counts)
         best = pl.best_fit()
-        row = [best.x] + [pl.upper_limit(cl, t, best) for t in thresholds]
-        out.append(row)
+        out.append([best.x] + [pl.upper_limit(cl, t, best) for t in thresholds])
+    return out
+
+
+def scalar_fc_statistic(pl: ProfileLikelihood, counts_block, x: float) -> list:
+    """Feldman-Cousins statistic t(x) = -2 ln[L(x) / L(x_hat)] per toy, one L-BFGS-B fit per toy."""
+    out = []
+    for counts in counts_block:
+        pl.set_observed(counts)
+        best = pl.fit(None, x_starts=(0.0, 0.5, 2.0, x))
+        cond = pl.fit(x, best.nuisances)
+        out.append(max(cond.nll2 - min(best.nll2, cond.nll2), 0.0))
     return out
 
 
@@ -67,14 +83,7 @@ def _worker_fc(args):
         from .batchfit import batch_fc_statistic
 
         return batch_fc_statistic(_WORKER.bpl, counts_block, x).tolist()
-    pl = _WORKER.pl
-    out = []
-    for counts in counts_block:
-        pl.set_observed(counts)
-        best = pl.fit(None, x_starts=(0.0, 0.5, 2.0, x))
-        cond = pl.fit(x, best.nuisances)
-        out.append(max(cond.nll2 - min(best.nll2, cond.nll2), 0.0))
-    return out
+    return scalar_fc_statistic(_WORKER.pl, counts_block, x)
 
 
 TOYS_PER_TASK = 100  # toys per task: fixed, so results do not depend on the backend or worker count

@@ -277,7 +277,11 @@ def _call_scan(spec, ds, masses, bayesian: bool, cache, seed: int, lines):
 
     fn = scan_mod.scan_b_minus_l
     params = inspect.signature(fn).parameters
-    kw = {"bayesian": bayesian, "seed": seed, "log": _quiet_log(lines), "cache": cache}
+    from bayes_xmass.cli_scan import SCAN_DRAWS, SCAN_TUNE
+
+    # the `scan` command's defaults (draws/tune per chain; failed masses re-sampled)
+    kw = {"bayesian": bayesian, "seed": seed, "log": _quiet_log(lines), "cache": cache, "draws": SCAN_DRAWS,
+          "tune": SCAN_TUNE}
     for extra in ("resume", "out", "scheduler", "processes", "executor", "checkpoint"):
         if extra in params and params[extra].default is inspect.Parameter.empty:
             raise RuntimeError(f"scan_b_minus_l now requires {extra!r}; adapt bench_peers.py")
@@ -299,8 +303,10 @@ def section_c(args, out: dict) -> None:
     ds = load_dataset(DEFAULT_DATASET)
     spec = model_spec_for("dark-photon")
     masses = np.geomspace(1e-3, 10.0, n)
-    s = spec.sampler
-    record("c", f"Bayesian settings: {s.chains} chains x {s.draws} draws + {s.tune} tune", "", unit="")
+    from bayes_xmass.cli_scan import SCAN_DRAWS, SCAN_TUNE
+
+    record("c", f"Bayesian settings: {spec.sampler.chains} chains x {SCAN_DRAWS} draws + {SCAN_TUNE} tune "
+                "(failed masses re-sampled)", "", unit="")
     out["c"] = {}
     for bayesian in ([False, True] if not args.scan_freq_only else [False]):
         mode = "bayes+freq" if bayesian else "freq-only"
