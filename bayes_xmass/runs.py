@@ -136,4 +136,14 @@ def run_frequentist(spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_t
         f"(zero signal {freq['chi2_zero']:.1f}); Delta chi2 = 2.71 limit {freq['limit_xmass_scaled'] * scale:.4g} "
         f"{record['coupling_unit']}; one-sided {freq['limit_one_sided_scaled'] * scale:.4g}; CLs "
         f"{freq['limit_cls_scaled'] * scale:.4g}; Z = {freq['discovery_z']:.2f}")
+    unit = record["coupling_unit"]
+    if "toys" in record:
+        b = record["toys"]["freq_bands"]
+        log(f"[{target.label}] expected Delta chi2 = 2.71 limit ({n_toys} background-only toys): median "
+            f"{b['median']:.3g} {unit}, 68% band [{b['-1sigma']:.3g}, {b['+1sigma']:.3g}], 95% band "
+            f"[{b['-2sigma']:.3g}, {b['+2sigma']:.3g}]; PCL {record['toys']['pcl']:.3g}")
+    if "feldman_cousins" in record:
+        fc = record["feldman_cousins"]
+        log(f"[{target.label}] Feldman-Cousins {spec.cl:.0%} interval [{fc['lower']:.3g}, {fc['upper']:.3g}] {unit} "
+            f"({fc_toys} toys per grid point)")
     return record

@@ -288,3 +288,11 @@ def test_run_refuses_non_empty_out(tmp_path, capsys):
     assert (run_dir / "limits.json").read_text() == "{}\n"
     assert sorted(p.name for p in run_dir.iterdir()) == ["limits.json"]
 
+
+
+def test_limit_shows_toy_band_and_fc_interval_without_out(capsys):
+    code = main(["limit", "millicharge", "--flavours", "common", "--sign", "-1", "--toys", "30", "--fc-toys", "10"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "expected Delta chi2 = 2.71 limit (30 background-only toys): median" in err and "PCL" in err
+    assert "Feldman-Cousins 90% interval [" in err
