@@ -44,7 +44,7 @@ EIGEN_FLOOR = 1e-10  # |Hessian eigenvalues| floored at this fraction of the lar
 LATE_DECREMENT_TOL = (1e-6, 1e-4)  # after 15 / 30 iterations (a nuisance creeping to its bound)
 SCALE_START_SIGMAS = 2.0  # extra energy-scale starts of the x = 0 fit, in prior sigmas
 FD_STEP = 1e-6  # relative forward-difference step of the Hessian
-ROOT_XTOL, ROOT_RTOL = 1e-7, 1e-8  # limit accuracy in x (as brentq's xtol/rtol in upper_limit)
+ROOT_XTOL, ROOT_RTOL = 1e-7, 1e-8  # limit accuracy in x (10x tighter than upper_limit's brentq)
 BAD_VALUE = 1e300
 
 
@@ -128,10 +128,11 @@ class BatchProfileLikelihood:
         g[bad] = 0.0
         return v, np.nan_to_num(g, nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
 
-    def _hessian(self, theta, counts, extra, grad, free) -> np.ndarray:
-        """Forward-difference Hessian (n, p, p) of the free coordinates (one batched call)."""
+    def _hessian(self, theta, counts, extra, grad, free_base) -> np.ndarray:
+        """Forward-difference Hessian (n, p, p) in the coordinates free in this fit (``free_base``,
+        the same for every toy, so a toy's Hessian does not depend on the other toys; one call)."""
         n, p = theta.shape
-        cols = [j for j in range(p) if free[:, j].any()]
+        cols = [j for j in range(p) if free_base[j]]
         h = FD_STEP * np.maximum(1.0, np.abs(theta[:, cols]))  # (n, k)
         shifted = np.repeat(theta[None], len(cols), axis=0)  # (k, n, p)
         for c, j in enumerate(cols):
@@ -162,6 +163,7 @@ class BatchProfileLikelihood:
         hess = np.zeros((n, p, p)) if hess0 is None else np.array(hess0, dtype=float)
         fresh = np.zeros(n, dtype=bool)  # Hessian from finite differences at the current point
         need_fd = np.ones(n, dtype=bool) if hess0 is None else np.zeros(n, dtype=bool)
+        pinned = np.zeros(n, dtype=bool)  # x held at its bound in the last iteration
         if p == 1 and fix_x:
             return theta, f, np.ones(n, dtype=bool), hess
         for it in range(MAX_NEWTON):
@@ -172,11 +174,14 @@ class BatchProfileLikelihood:
             ex = [e[idx] for e in extra]
             free = np.tile(free_base, (idx.size, 1))
             if not fix_x:
-                free[:, 0] &= ~((th[:, 0] <= 0.0) & (gg[:, 0] > 0.0))  # projected: pinned at the bound
+                now_pinned = (th[:, 0] <= 0.0) & (gg[:, 0] > 0.0)  # projected: held at the bound
+                need_fd[idx[pinned[idx] & ~now_pinned]] = True  # released: its x row is stale
+                pinned[idx] = now_pinned
+                free[:, 0] &= ~now_pinned
             fd = need_fd[idx]
             if fd.any():
                 rows = idx[fd]
-                hess[rows] = self._hessian(th[fd], kk[fd], [e[fd] for e in ex], gg[fd], free[fd])
+                hess[rows] = self._hessian(th[fd], kk[fd], [e[fd] for e in ex], gg[fd], free_base)
                 fresh[rows], need_fd[rows] = True, False
             mask = free[:, :, None] & free[:, None, :]
             h_use = np.where(mask, hess[idx], 0.0) + np.eye(p)[None] * (~free)[:, None, :]
@@ -192,8 +197,11 @@ class BatchProfileLikelihood:
             # a flat direction (a normalisation run off to its bound) gives huge steps: cap them
             step *= np.minimum(1.0, MAX_STEP / np.maximum(np.max(np.abs(step), axis=1), 1e-300))[:, None]
             # slow (sublinear) approach to a bound: looser tolerances after many iterations
-            tol = DECREMENT_TOL if it < 15 else (LATE_DECREMENT_TOL[0] if it < 30 else LATE_DECREMENT_TOL[1])
-            done = decrement < tol
+            # (only trusted with a finite-difference Hessian at the current point)
+            late = LATE_DECREMENT_TOL[0] if it < 30 else LATE_DECREMENT_TOL[1]
+            loose = (it >= 15) & (decrement < late)
+            done = (decrement < DECREMENT_TOL) | (loose & fresh[idx])
+            need_fd[idx[loose & ~fresh[idx]]] = True
             converged[idx[done]] = True
             todo = np.flatnonzero(~done)
             if todo.size == 0:
@@ -295,13 +303,13 @@ class BatchProfileLikelihood:
         prior mean -/+ ``SCALE_START_SIGMAS`` sigma (inside the template grid). The energy scale
         shifts spectral features, so -2 log L can have local minima in it."""
         pl = self.pl
-        key = id(pl.tpl)
+        prior, grid = pl.tpl.scale_prior, pl.tpl.scale_grid
+        key = (prior.structure(), prior.mean(), prior.std(), float(grid[0]), float(grid[-1]), tuple(pl.start))
         if getattr(self, "_starts_key", None) == key:
             return self._starts
         starts = [pl.start.copy()]
         if "energy_scale" in pl._names:
             j = int(np.sum(pl._sizes[:pl._names.index("energy_scale")]))
-            prior, grid = pl.tpl.scale_prior, pl.tpl.scale_grid
             rv = pl.model["energy_scale"]
             transform = pl.model.rvs_to_transforms.get(rv)
             margin = 0.02 * (grid[-1] - grid[0])
@@ -360,6 +368,7 @@ class BatchProfileLikelihood:
         # bracket: double hi until the excess is positive
         h_hi = np.empty(n)
         d_hi = np.empty(n)
+        h_lo = np.full(n, -target)  # excess at lo (-target at the best fit)
         todo = np.arange(n)
         while todo.size:
             cond = self.fit(counts[todo], hi[todo], start=best.nuisances[todo])
@@ -369,13 +378,12 @@ class BatchProfileLikelihood:
             done = todo[pos]
             h_hi[done], d_hi[done] = h[pos], g[pos, 0]
             grow = todo[~pos]
-            lo[grow] = hi[grow]
+            lo[grow], h_lo[grow] = hi[grow], h[~pos]
             hi[grow] = hi[grow] * 2.0
             over = hi[grow] > X_MAX_FACTOR
             result[grow[over]] = np.inf
             todo = grow[~over]
         active = np.flatnonzero(~np.isinf(result))
-        h_lo = np.full(n, -target)
         x_cur, h_cur, d_cur = hi.copy(), h_hi.copy(), d_hi.copy()
         for _ in range(100):
             if active.size == 0:

@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=20201, help="master random seed (recorded)")
     p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty run directory")
     p.add_argument("--allow-bad-diagnostics", action="store_true", help="exit 0 even if diagnostics are flagged")
+    p.add_argument("--serial", action="store_true", help="everything in this process (by default the B-L part "
+                   "runs in a second process beside the others; same results)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("make-benchmark", help="regenerate the simulated XMASS-I benchmark dataset")
@@ -406,7 +408,7 @@ def cmd_run(args) -> int:
 
     dataset = load_dataset(args.dataset or DEFAULT_DATASET)
     out = prepare_run_dir(args.out, args.overwrite)
-    settings = RunSettings.for_mode(args.quick)
+    settings = dataclasses.replace(RunSettings.for_mode(args.quick), parallel=not args.serial)
     _log(f"bayes-xmass run: dataset {dataset.name} ({dataset.checksum[:12]}), out {out}, "
          f"{'quick' if args.quick else 'full'} mode")
     result = run_analysis(dataset, out, settings=settings, seed=args.seed, overwrite=args.overwrite, log=_log)

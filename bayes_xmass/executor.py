@@ -114,12 +114,12 @@ def background_task(fn: Callable | None, args: tuple = (), kwargs: dict | None =
         with environment({k: "1" for k in _THREAD_VARS}):  # inherited by the worker, started here
             future = pool.submit(_call_with, fn, tuple(args), dict(kwargs or {}))
         yield future
-    except BaseException:
+        pool.shutdown(wait=True)
+    except BaseException:  # also a Ctrl-C while waiting for the worker above
         for proc in list(getattr(pool, "_processes", {}).values()):
             proc.terminate()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
 
 
 def resolve_scheduler(scheduler=None) -> object:

@@ -244,10 +244,11 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
     args = {name: (name, dataset, out, settings, seed, int(first[name]), overwrite) for name in INTERACTION_ORDER}
     jobs: dict[str, dict] = {}
     background = BACKGROUND_INTERACTION if settings.parallel and (os.cpu_count() or 1) >= 2 else None
-    from .executor import background_task
+    from .executor import background_task, single_threaded_blas
 
-    with background_task(_interaction_job if background else None, args.get(background, ()),
-                         kwargs={"stream": _stream_of(log)}) as pending:
+    job = _interaction_job if background else None
+    with single_threaded_blas(), background_task(job, args.get(background, ()),
+                                                 kwargs={"stream": _stream_of(log)}) as pending:
         for name in INTERACTION_ORDER:
             if name != background:
                 jobs[name] = _interaction_job(*args[name], log=log)

@@ -164,8 +164,15 @@ class ToyLimits:
     seed: int
 
     def bands(self, threshold: str) -> dict[str, float]:
+        """Quantiles of the toy limits (a toy without a limit counts as +inf)."""
         lim = self.limits[threshold]
-        return {k: float(np.quantile(lim, q)) for k, q in BAND_QUANTILES.items()}
+        out = {}
+        for k, q in BAND_QUANTILES.items():
+            with np.errstate(invalid="ignore"):
+                value = float(np.quantile(lim, q))
+            # interpolating next to an infinite limit gives inf - inf = nan: take the upper neighbour
+            out[k] = float(np.quantile(lim, q, method="higher")) if math.isnan(value) else value
+        return out
 
     def coverage(self, threshold: str) -> tuple[float, float]:
         """Fraction of toys whose limit is >= the true x, and its binomial standard error."""

@@ -79,14 +79,17 @@ def test_unimodal_fc_statistic_equals_scalar_path(millicharge):
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
 
 
-def test_result_does_not_depend_on_batch_composition(millicharge):
-    """A toy fitted alone, in a block of 7 or among all toys: the same numbers."""
-    tpl, target, pl, bpl = millicharge
-    counts = toy_counts(pl, 0.0, 20, seed=5)
+@pytest.mark.parametrize("index, n, seed", [(0, 20, 5), (1, 100, 12)])
+def test_result_does_not_depend_on_batch_composition(dataset, index, n, seed):
+    """A toy fitted alone, in blocks of 7 or among all toys: the same numbers. (q < 0, seed 12 has
+    toys whose x is held at its bound and later released: their Hessians must not depend on the
+    other toys.)"""
+    tpl, target, pl, bpl = _fit(dataset, "millicharge", index)
+    counts = toy_counts(pl, 0.0, n, seed=seed)
     whole = batch_limits(bpl, counts)
-    part = batch_limits(bpl, counts[3:10])
+    blocks = np.concatenate([batch_limits(bpl, counts[i:i + 7]) for i in range(0, n, 7)])
     alone = batch_limits(bpl, counts[12:13])
-    np.testing.assert_allclose(part, whole[3:10], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(blocks, whole, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(alone, whole[12:13], rtol=1e-10, atol=1e-12)
 
 
@@ -127,3 +130,13 @@ def test_toy_limits_fitters_agree(millicharge):
         np.testing.assert_allclose(a.limits[k], b.limits[k], rtol=1e-5)
     with pytest.raises(ValueError, match="fitter"):
         toy_limits(tpl, fitter="minuit", **kw)
+
+
+def test_bands_with_toys_without_limit():
+    """A quantile next to an infinite toy limit is +inf, not nan."""
+    from bayes_xmass.toys import ToyLimits
+
+    lim = np.array([1.0, 2.0, 3.0, np.inf, np.inf])
+    bands = ToyLimits(0.0, np.zeros(5), {"xmass": lim}, 1).bands("xmass")
+    assert bands["median"] == 3.0 and bands["+2sigma"] == np.inf
+    assert not any(np.isnan(v) for v in bands.values())

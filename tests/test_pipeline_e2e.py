@@ -228,3 +228,35 @@ def test_rerun_without_overwrite_refused(quick_run, limits):
     assert str(quick_run.out) in lines[0]
     assert limits_path.read_bytes() == before
     assert sorted(p.relative_to(quick_run.out).as_posix() for p in quick_run.out.rglob("*")) == listing
+
+
+TIMING_KEYS = {"seconds", "step_seconds", "stage_seconds", "interaction_seconds", "background_interaction",
+               "settings", "sampling_seconds", "seconds_per_limit"}
+
+
+def _numbers_differ(a, b, path="") -> list[str]:
+    """Paths where two limits.json trees differ (timings excluded; floats to 1e-9 relative)."""
+    if isinstance(a, dict):
+        return [d for k in a if k not in TIMING_KEYS
+                for d in (_numbers_differ(a[k], b[k], f"{path}/{k}") if k in b else [f"{path}/{k} missing"])]
+    if isinstance(a, list):
+        return [f"{path} length"] if len(a) != len(b) else [
+            d for i, (u, v) in enumerate(zip(a, b)) for d in _numbers_differ(u, v, f"{path}[{i}]")]
+    if isinstance(a, float) and isinstance(b, float):
+        same = a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+        return [] if same else [f"{path}: {a} vs {b}"]
+    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
+
+
+@pytest.mark.slow  # a second quick run (~1.5 min)
+def test_serial_run_equals_the_two_process_run(quick_run, limits, tmp_path):
+    """`run --serial` (everything in one process) gives the same numbers as the default run, whose
+    B-L part runs in a second process: seeds follow the fit order, not the process."""
+    assert limits["provenance"]["background_interaction"] == "dark-photon"
+    out = tmp_path / "serial"
+    proc = subprocess.run([str(EXE), "run", "--quick", "--serial", "--out", str(out)], capture_output=True,
+                          text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    serial = json.loads((out / "limits.json").read_text())
+    assert serial["provenance"]["background_interaction"] is None
+    assert _numbers_differ(limits, serial) == []
