@@ -16,11 +16,14 @@ setup:
 run: setup
 	$(BIN)/bayes-xmass run --out $(OUT) $(RUN_ARGS)
 
+# test files are spread over TEST_WORKERS processes (pytest-xdist; a file's tests stay together)
+TEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: setup
-	$(BIN)/python -m pytest -m slow
+	$(BIN)/python -m pytest -m slow -n $(TEST_WORKERS) --dist loadfile
 
 bench:
 	@BAYES_XMASS_EXTRAS=test,bench bash scripts/bootstrap.sh

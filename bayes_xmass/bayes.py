@@ -17,7 +17,7 @@ import numpy as np
 from .analysis import FitTarget
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
 from .io import package_versions
-from .model import POI_VALUE, PoiPrior, build_model
+from .model import POI_VALUE, PoiPrior, build_model, poi_prior_data
 from .modelspec import SamplerSettings
 from .templates import TemplateSet
 
@@ -77,9 +77,10 @@ class Diagnostics:
         return d
 
 
-def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
+def model_data(tpl: TemplateSet, sign: int, likelihood: str, poi_prior: PoiPrior | None = None) -> dict:
     """The pm.Data values of :func:`build_model` for a template set (what a compiled model swaps),
-    including the nuisance prior parameters (:func:`bayes_xmass.model.nuisance_prior_data`)."""
+    including the nuisance prior parameters (:func:`bayes_xmass.model.nuisance_prior_data`) and, given
+    ``poi_prior``, the POI prior's (:func:`bayes_xmass.model.poi_prior_data`)."""
     from .likelihood import chi2_sigma
     from .model import nuisance_prior_data, template_rel_error
 
@@ -94,6 +95,7 @@ def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
         "template_rel_error": template_rel_error(tpl),
         "coupling_unit_scale": np.asarray(float(sign) * tpl.coupling_scale),
         **nuisance_prior_data(tpl),
+        **poi_prior_data(poi_prior),
     }
     if likelihood == "chi2":
         data["chi2_sigma"] = chi2_sigma(tpl.observed, tpl.background_errors)
@@ -101,11 +103,12 @@ def model_data(tpl: TemplateSet, sign: int, likelihood: str) -> dict:
 
 
 def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple:
-    """Fits with equal keys can share one compiled model (only pm.Data differ). Nuisance priors
-    enter by their structure (family, fixed or free, bounds): centres and widths are pm.Data."""
+    """Fits with equal keys can share one compiled model (only pm.Data differ). Priors enter by their
+    structure (nuisances: family, fixed or free, bounds; the POI: :meth:`PoiPrior.structure`): centres,
+    widths and the POI prior's parameters are pm.Data."""
     return (tuple(np.round(tpl.bin_edges_kev, 9)), tpl.background_names,
             tuple(p.structure() for p in tpl.background_priors), tpl.scale_prior.structure(), tpl.scale_grid.size,
-            tpl.signal_terms, poi_prior, likelihood, bool(np.any(tpl.background_errors > 0)))
+            tpl.signal_terms, poi_prior.structure(), likelihood, bool(np.any(tpl.background_errors > 0)))
 
 
 def nutpie_adaptation(sampler: SamplerSettings) -> dict:
@@ -118,8 +121,9 @@ class PosteriorSampler:
     """A model compiled once (nutpie) and sampled for many template sets / data sets.
 
     Fits of the same structure (:func:`structure_key`) differ only in pm.Data: observed counts,
-    templates, signs, coupling units and nuisance prior parameters, so swapping them avoids
-    recompiling (~7 s per model).
+    templates, signs, coupling units, nuisance and POI prior parameters, so swapping them avoids
+    recompiling (~7-20 s per model). :meth:`for_prior` gives the same compiled model with another POI
+    prior of the same structure (flat / flat_power / log_uniform).
     """
 
     def __init__(self, tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str = "poisson",
@@ -132,14 +136,27 @@ class PosteriorSampler:
             warnings.simplefilter("ignore")
             self.model = build_model(tpl, poi_prior, likelihood=likelihood)
             self.compiled = None
-            self._prior_sampler = None
             if sampler_name == "nutpie":
-                import nutpie
-
                 # per-bin deterministics are not stored per draw (faster compile, less memory); the
                 # thinned draws that need them get them from _heavy_values
-                self.compiled = nutpie.compile_pymc_model(self.model, var_names=stored_var_names(self.model))
-        self._heavy_fn = None
+                from .chain_init import with_prior_scaled_starts
+                from .nutpie_compile import compile_for_nutpie
+
+                self.compiled = with_prior_scaled_starts(
+                    compile_for_nutpie(self.model, var_names=stored_var_names(self.model)), self.model)
+        self._lazy: dict = {}  # compiled helper functions, shared with the for_prior views
+
+    def for_prior(self, poi_prior: PoiPrior) -> "PosteriorSampler":
+        """This sampler with POI prior ``poi_prior`` (same compiled model; its parameters are data)."""
+        import copy
+
+        if poi_prior == self.poi_prior:
+            return self
+        if poi_prior.structure() != self.poi_prior.structure():
+            raise ValueError(f"POI prior {poi_prior.kind!r} needs its own compiled model (not {self.poi_prior.kind!r})")
+        view = copy.copy(self)
+        view.poi_prior = poi_prior
+        return view
 
     def compatible(self, tpl: TemplateSet) -> bool:
         return structure_key(tpl, self.poi_prior, self.likelihood) == self.key
@@ -151,7 +168,9 @@ class PosteriorSampler:
                                                                          + data["bin_edges_keV"][:-1])})
 
     def draw_posterior(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False):
-        """Posterior and sample_stats only (used by toys and scans)."""
+        """Posterior and sample_stats only (used by toys and scans). The POI prior is always this
+        sampler's (its parameters are added to ``data``)."""
+        data = {**data, **poi_prior_data(self.poi_prior)}
         if self.compiled is not None:
             import nutpie
 
@@ -166,6 +185,8 @@ class PosteriorSampler:
                                      **nutpie_adaptation(sampler))
         import pymc as pm
 
+        from .chain_init import pymc_initvals
+
         self._set_data(data)
         with self.model, warnings.catch_warnings():
             for message in QUIET_WARNINGS:
@@ -173,7 +194,8 @@ class PosteriorSampler:
             return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                              cores=min(sampler.chains, 2), nuts_sampler="pymc", random_seed=seed,
                              target_accept=sampler.target_accept, progressbar=progress,
-                             compute_convergence_checks=False)
+                             compute_convergence_checks=False, init="adapt_diag",
+                             initvals=pymc_initvals(self.model, sampler.chains, seed))
 
     def sample(self, tpl: TemplateSet, target: FitTarget, *, sampler: SamplerSettings, seed: int = 1,
                progress: bool = False, provenance: dict | None = None):
@@ -184,7 +206,7 @@ class PosteriorSampler:
 
         if not self.compatible(tpl):
             raise ValueError("template set does not match the compiled model's structure")
-        data = model_data(tpl, target.sign, self.likelihood)
+        data = model_data(tpl, target.sign, self.likelihood, self.poi_prior)
         started = time.perf_counter()
         dt = self.draw_posterior(data, sampler, seed, progress)
         sampling_s = time.perf_counter() - started
@@ -217,7 +239,7 @@ class PosteriorSampler:
         from pymc.util import get_default_varnames
 
         model = self.model
-        if self._prior_sampler is None:
+        if "prior_sampler" not in self._lazy:
             names = sorted(get_default_varnames({v.name for v in model.basic_RVs + model.deterministics},
                                                 include_transformed=False))
             with warnings.catch_warnings():
@@ -226,8 +248,8 @@ class PosteriorSampler:
                                                           basic_rvs=model.basic_RVs, random_seed=0, model=model,
                                                           allow_input_downcast=True, accept_inplace=True)
             rngs = [v for v in fn.get_shared() if isinstance(v.get_value(borrow=True), np.random.Generator)]
-            self._prior_sampler = (names, fn, rngs)
-        names, fn, rngs = self._prior_sampler
+            self._lazy["prior_sampler"] = (names, fn, rngs)
+        names, fn, rngs = self._lazy["prior_sampler"]
         reseed_rngs(rngs, seed)
         values = zip(*(fn() for _ in range(draws)))
         return pm.to_inference_data(prior={k: np.stack(v) for k, v in zip(names, values)}, model=model)
@@ -259,12 +281,12 @@ class PosteriorSampler:
         from pytensor.graph.replace import graph_replace
 
         model = self.model
-        if self._heavy_fn is None:
+        if "heavy_fn" not in self._lazy:
             rvs = list(model.free_RVs)
             inputs = [rv.type(name=rv.name) for rv in rvs]
             outs = graph_replace([model["expected"], model["signal_expected"]], dict(zip(rvs, inputs)), strict=False)
-            self._heavy_fn = ([rv.name for rv in rvs], pytensor.function(inputs, outs, on_unused_input="ignore"))
-        names, fn = self._heavy_fn
+            self._lazy["heavy_fn"] = ([rv.name for rv in rvs], pytensor.function(inputs, outs, on_unused_input="ignore"))
+        names, fn = self._lazy["heavy_fn"]
         n_chain, n_draw = draws.sizes["chain"], draws.sizes["draw"]
         values = [draws[name].values for name in names]
         out = np.empty((2, n_chain, n_draw, len(model.coords["energy_bin"])))
@@ -287,14 +309,15 @@ def stored_var_names(model) -> list[str]:
 def _constant_data(model, data: dict, tpl: TemplateSet):
     import xarray as xr
 
-    from .model import PRIOR_PARAMETER_DIM, nuisance_prior_labels
+    from .model import POI_PRIOR_PARAMETER_DIM, POI_PRIOR_PARAMETER_LABELS, PRIOR_PARAMETER_DIM, nuisance_prior_labels
 
     dims = {name: model.named_vars_to_dims.get(name, ()) for name in data}
     coords = {"energy_bin": 0.5 * (tpl.bin_edges_kev[1:] + tpl.bin_edges_kev[:-1]),
               "energy_edge": tpl.bin_edges_kev, "background": list(tpl.background_names),
               "term": list(tpl.signal_terms), "spline_coefficient": [3, 2, 1, 0],
               "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
-              "scale_point": np.arange(tpl.scale_grid.size), PRIOR_PARAMETER_DIM: nuisance_prior_labels(tpl)}
+              "scale_point": np.arange(tpl.scale_grid.size), PRIOR_PARAMETER_DIM: nuisance_prior_labels(tpl),
+              POI_PRIOR_PARAMETER_DIM: list(POI_PRIOR_PARAMETER_LABELS)}
     variables = {k: (dims[k], np.asarray(v)) for k, v in data.items() if k != "observed_counts"}
     return xr.Dataset(variables, coords={k: v for k, v in coords.items()})
 
@@ -344,6 +367,7 @@ def sample_posterior(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior
         ps = PosteriorSampler(tpl, poi_prior, likelihood, sampler.name)
         if cache is not None:
             cache[key] = ps
+    ps = ps.for_prior(poi_prior)
     return ps.sample(tpl, target, sampler=sampler, seed=seed, progress=progress, provenance=provenance), ps
 
 

@@ -64,12 +64,16 @@ def validate_combination(tpls, labels, shared) -> None:
 def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
     import pymc as pm
 
+    from .chain_init import pymc_initvals, with_prior_scaled_starts
+
     if sampler.name == "nutpie":
         import nutpie
 
+        from .nutpie_compile import compile_for_nutpie
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compiled = nutpie.compile_pymc_model(model)
+            compiled = with_prior_scaled_starts(compile_for_nutpie(model), model)
             return nutpie.sample(compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                                  cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
                                  save_warmup=False, target_accept=sampler.target_accept,
@@ -79,7 +83,8 @@ def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
             warnings.filterwarnings("ignore", message=message)
         return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
                          cores=min(sampler.chains, 2), nuts_sampler="pymc", random_seed=seed,
-                         target_accept=sampler.target_accept, progressbar=progress, compute_convergence_checks=False)
+                         target_accept=sampler.target_accept, progressbar=progress, compute_convergence_checks=False,
+                         init="adapt_diag", initvals=pymc_initvals(model, sampler.chains, seed))
 
 
 def _heavy(labels, shared) -> list[str]:

@@ -115,8 +115,10 @@ class MorphingTemplates:
         return self.scale_grid.size
 
     def interval(self, scale: float) -> tuple[int, float]:
+        """Spline interval and offset of ``scale``, clipped to the grid (constant beyond its ends)."""
         if self.n_scale == 1:
             return 0, 0.0
+        scale = float(np.clip(scale, self.scale_grid[0], self.scale_grid[-1]))
         i = int(np.clip(np.searchsorted(self.scale_grid, scale, side="right") - 1, 0, self.n_scale - 2))
         return i, float(scale - self.scale_grid[i])
 

@@ -23,9 +23,12 @@ def spline_templates(coefficients, grid, scale):
     """Evaluate morphing templates at energy-scale ``scale``.
 
     ``coefficients``: (4, n_interval, n_component, n_bin), highest power first; ``grid``: (n_scale,).
-    Exact at grid points, C2 between them (numpy twin: MorphingTemplates.__call__).
+    Exact at grid points, C2 between them; constant beyond the grid's ends (the templates are known
+    only on the grid: a cubic extrapolation there made spurious modes, e.g. at s < 0), so ``scale``
+    is clipped to [grid[0], grid[-1]] (numpy twin: MorphingTemplates.__call__).
     """
     n = grid.shape[0]
+    scale = pt.clip(scale, grid[0], grid[-1])
     idx = pt.clip(pt.extra_ops.searchsorted(grid, scale, side="right") - 1, 0, pt.maximum(n - 2, 0))
     d = scale - grid[idx]
     c = coefficients[:, idx]

@@ -48,6 +48,13 @@ from .templates import TemplateSet
 
 POI_PRIOR_KINDS = ("flat", "flat_power", "log_uniform", "jeffreys", "improper")
 POI_VALUE = "x"  # name of the scaled POI variable in every model
+# flat, flat_power and log_uniform priors share one graph: x is the prior's quantile function of
+# u ~ U(0, 1) (the variable POI_QUANTILE), its parameters the pm.Data vector POI_PRIOR_PARAMETERS
+QUANTILE_PRIOR_KINDS = ("flat", "flat_power", "log_uniform")
+POI_QUANTILE = "poi_quantile"
+POI_PRIOR_PARAMETERS = "poi_prior_parameters"
+POI_PRIOR_PARAMETER_DIM = "poi_prior_parameter"
+POI_PRIOR_PARAMETER_LABELS = ("is_log_uniform", "upper", "inverse_power", "log_floor", "log_range")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,17 @@ class PoiPrior:
       x at the current nuisance values (a conditional Jeffreys/reference prior; added as a Potential,
       which prior-predictive sampling ignores: the stored prior group is then the uniform base);
     - ``improper``: no prior (flat, unbounded) -- for the frequentist profile likelihood.
+
+    The first three are sampled the same way, as u ~ U(0, 1) (``poi_quantile``) and x = F^-1(u), F the
+    prior's cumulative distribution: ``upper * u**(1/power)`` (power 1 for ``flat``) or
+    ``floor * (upper/floor)**u``; the parameters are data (:meth:`data_values`), so one compiled model
+    serves all of them (e.g. the prior-sensitivity variants). A generative form: prior predictive
+    sampling and SBC are exact.
+
+    >>> PoiPrior("flat_power", 20.0, 2.0).structure() == PoiPrior("log_uniform", 5.0, floor=0.01).structure()
+    True
+    >>> PoiPrior("flat_power", 20.0, 4.0).data_values().tolist()
+    [0.0, 20.0, 0.25, 0.0, 0.0]
     """
 
     kind: str = "flat_power"
@@ -78,6 +96,19 @@ class PoiPrior:
             raise ValueError("flat_power prior needs power > 0")
         if self.kind == "log_uniform" and not (0 < self.floor < self.upper):
             raise ValueError("log_uniform prior needs 0 < floor < upper")
+
+    def structure(self) -> tuple:
+        """What the PyMC graph fixes: priors with equal structures share a compiled model."""
+        return ("quantile",) if self.kind in QUANTILE_PRIOR_KINDS else (self.kind, self.upper)
+
+    def data_values(self) -> np.ndarray:
+        """The ``poi_prior_parameters`` vector (labels POI_PRIOR_PARAMETER_LABELS) of a quantile-form prior."""
+        if self.kind not in QUANTILE_PRIOR_KINDS:
+            raise ValueError(f"a {self.kind!r} POI prior has no data parameters")
+        if self.kind == "log_uniform":
+            return np.array([1.0, self.upper, 1.0, math.log(self.floor), math.log(self.upper / self.floor)])
+        power = self.power if self.kind == "flat_power" else 1.0
+        return np.array([0.0, self.upper, 1.0 / power, 0.0, 0.0])
 
     def describe(self) -> dict:
         out = {"kind": self.kind, "upper_scaled": self.upper}
@@ -111,19 +142,24 @@ def template_rel_error(tpl: TemplateSet) -> np.ndarray:
     return np.where(nominal > 0, err / np.maximum(nominal, 1e-300), 0.0)
 
 
+def poi_prior_data(prior: PoiPrior | None) -> dict:
+    """``{POI_PRIOR_PARAMETERS: values}`` for a quantile-form prior, else empty (what a fit swaps in)."""
+    if prior is None or prior.kind not in QUANTILE_PRIOR_KINDS:
+        return {}
+    return {POI_PRIOR_PARAMETERS: prior.data_values()}
+
+
 def _poi(pm, pt, prior: PoiPrior):
     if prior.kind == "improper":
         return pm.Flat(POI_VALUE)
-    if prior.kind == "flat":
-        return pm.Uniform(POI_VALUE, 0.0, prior.upper)
-    if prior.kind == "flat_power":
-        # uniform in x^power: u = (x / upper)^power ~ U(0, 1), a generative form (so prior
-        # predictive sampling, SBC and Potentials-free PPC are exact)
-        u = pm.Uniform("signal_fraction", 0.0, 1.0)
-        return pm.Deterministic(POI_VALUE, prior.upper * u ** (1.0 / prior.power))
-    if prior.kind == "log_uniform":
-        log_x = pm.Uniform("log_x", math.log(prior.floor), math.log(prior.upper))
-        return pm.Deterministic(POI_VALUE, pt.exp(log_x))
+    if prior.kind in QUANTILE_PRIOR_KINDS:
+        # x = F^-1(u), u ~ U(0, 1): uniform in x^power on [0, upper], or in log x on [floor, upper]
+        pm.modelcontext(None).add_coord(POI_PRIOR_PARAMETER_DIM, list(POI_PRIOR_PARAMETER_LABELS))
+        par = pm.Data(POI_PRIOR_PARAMETERS, prior.data_values(), dims=POI_PRIOR_PARAMETER_DIM)
+        u = pm.Uniform(POI_QUANTILE, 0.0, 1.0)
+        power_form = par[1] * u ** par[2]
+        log_form = pt.exp(par[3] + u * par[4])
+        return pm.Deterministic(POI_VALUE, pt.switch(par[0] > 0.5, log_form, power_form))
     return pm.Uniform(POI_VALUE, 0.0, prior.upper)  # jeffreys: a Potential is added later
 
 

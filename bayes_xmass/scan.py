@@ -119,7 +119,7 @@ def _posterior_sampler(tpl: TemplateSet, poi_prior, likelihood: str):
     from .executor import worker_cache
 
     key = ("posterior", structure_key(tpl, poi_prior, likelihood), "nutpie")
-    return worker_cache(key, lambda: PosteriorSampler(tpl, poi_prior, likelihood))
+    return worker_cache(key, lambda: PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
 
 
 RESAMPLE_SEED_STEP = 1_000_003  # seed offset of a re-run

@@ -265,7 +265,7 @@ def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign
     from .bayes import PosteriorSampler, model_data
     from .modelspec import SamplerSettings
 
-    ps = posterior_sampler or PosteriorSampler(tpl, poi_prior, likelihood)
+    ps = (posterior_sampler or PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
     settings = SamplerSettings("nutpie", chains, draws, tune, 0.95)
     base = model_data(tpl, sign, likelihood)
     out = []

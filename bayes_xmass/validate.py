@@ -99,7 +99,7 @@ def _sampler_for(tpl: TemplateSet, prior: PoiPrior, likelihood: str, sampler_nam
     from .executor import worker_cache
 
     key = ("posterior_sampler", structure_key(tpl, prior, likelihood), sampler_name)
-    return worker_cache(key, lambda: PosteriorSampler(tpl, prior, likelihood, sampler_name))
+    return worker_cache(key, lambda: PosteriorSampler(tpl, prior, likelihood, sampler_name)).for_prior(prior)
 
 
 _STATE: dict = {}  # per-process: the template set of the running study (set by _init_replicas)

@@ -86,21 +86,32 @@ def benchmark_mm():
 
 
 def test_injected_signal_is_covered(benchmark_mm, tmp_path):
-    """Asimov data on the XMASS-I benchmark with mu_nu = 1.5e-10 (nuisances nominal): the 95% central
-    credible interval contains the truth and the posterior median is within 1 sd of it."""
+    """Expected counts of the XMASS-I benchmark with mu_nu = 1.5e-10 (nuisances at the frequentist
+    start, which is not the constraints' mode: the profile-likelihood best fit of these data is x = 1.58):
+    the 95% central credible interval contains the truth, the posterior median is within 0.3 sd of the
+    best fit (a flat-in-x^2 prior moves it by ~sd^2/x = 0.06 sd), and no chain is stuck.
+
+    (Until chains started low in the POI, one chain in a few went to a far mode at energy scale ~0.65,
+    which widened the posterior enough to hide the 1-sd distance from 1.5.)"""
     import dataclasses
+
+    from bayes_xmass.bayes import diagnostics
 
     spec, tpl = benchmark_mm
     pl = ProfileLikelihood(tpl)
     x_true = 1.5
     asimov = pl.expected(x_true, pl.start)
     tpl_a = dataclasses.replace(tpl, observed=asimov)
+    best = ProfileLikelihood(tpl_a).best_fit().x
+    assert best == pytest.approx(1.58, abs=0.02)
     ps = PosteriorSampler(tpl_a, spec.poi_prior)
     dt = ps.sample(tpl_a, MM, sampler=SAMPLER, seed=9)
     x = dt.posterior["x"].values.ravel()
     lo, med, hi = np.percentile(x, [2.5, 50, 97.5])
     assert lo < x_true < hi
-    assert abs(med - x_true) < x.std()
+    assert abs(med - best) < 0.3 * x.std()
+    diag = diagnostics(dt)
+    assert diag.rhat_max <= 1.01 and diag.divergences == 0, diag.failures
 
 
 def test_outputs_and_provenance(benchmark_mm, tmp_path):

@@ -174,3 +174,68 @@ def test_shared_compiled_sampler_equals_a_fresh_compile(benchmark_mm):
     shared._set_data(model_data(tpl, 1, spec.likelihood))
     nominal = shared.prior_draws(4000, seed=7)["prior"]["energy_scale"].values.ravel()
     assert np.std(wide) / np.std(nominal) == pytest.approx(2.0, rel=0.02)
+
+
+# -- the POI prior as data -------------------------------------------------------------------------
+QUANTILE_PRIORS = [PoiPrior("flat", 20.0), PoiPrior("flat_power", 20.0, 2.0), PoiPrior("flat_power", 7.0, 4.0),
+                   PoiPrior("log_uniform", 20.0, floor=0.02)]
+
+
+def _poi_density(prior: PoiPrior, x: np.ndarray) -> np.ndarray:
+    """The prior density of x, written out by hand."""
+    if prior.kind == "log_uniform":
+        return 1.0 / (x * np.log(prior.upper / prior.floor))
+    p = prior.power if prior.kind == "flat_power" else 1.0
+    return p * x ** (p - 1.0) / prior.upper**p
+
+
+def test_flat_power_and_log_uniform_priors_share_one_structure(benchmark_mm):
+    spec, tpl = benchmark_mm
+    keys = {structure_key(tpl, p, spec.likelihood) for p in QUANTILE_PRIORS}
+    assert len(keys) == 1
+    assert structure_key(tpl, PoiPrior("jeffreys", 20.0), spec.likelihood) not in keys
+    assert structure_key(tpl, PoiPrior("jeffreys", 20.0), spec.likelihood) != structure_key(
+        tpl, PoiPrior("jeffreys", 10.0), spec.likelihood)  # its bound is in the graph
+
+
+@pytest.mark.parametrize("prior", QUANTILE_PRIORS, ids=lambda p: f"{p.kind}{p.power:g}")
+def test_swapped_poi_prior_gives_the_prior_density(benchmark_mm, prior):
+    """After swapping in a prior's parameters, x = F^-1(u) with u ~ U(0, 1) has that prior's density:
+    the change of variables |du/dx| equals the hand-written density, and the swapped model's logp
+    equals that of a model built with the prior."""
+    import pymc as pm
+    import pytensor
+
+    spec, tpl = benchmark_mm
+    shared = build_model(tpl, PoiPrior("flat_power", 3.0, 1.5), likelihood=spec.likelihood)
+    pm.set_data(model_data(tpl, 1, spec.likelihood, prior), model=shared)
+    u = shared["poi_quantile"]
+    x_of_u = pytensor.function([u], shared["x"])
+    us = np.array([0.01, 0.2, 0.5, 0.9, 0.999])
+    xs = np.array([float(x_of_u(v)) for v in us])
+    h = 1e-6
+    dudx = np.array([h / (float(x_of_u(v + h / 2)) - float(x_of_u(v - h / 2))) for v in us])
+    np.testing.assert_allclose(dudx, _poi_density(prior, xs), rtol=1e-5)
+    assert xs.min() >= (prior.floor if prior.kind == "log_uniform" else 0.0) and xs.max() <= prior.upper
+    fresh = build_model(tpl, prior, likelihood=spec.likelihood)
+    for point in _test_points(fresh, 3, 2):
+        assert float(shared.compile_logp()(point)) == pytest.approx(float(fresh.compile_logp()(point)), rel=1e-12)
+
+
+def test_one_compiled_sampler_serves_every_quantile_poi_prior(benchmark_mm):
+    """for_prior views share the compiled model; their draws equal a fresh compile's for the same seed,
+    and a Jeffreys prior (its own graph) is refused."""
+    spec, tpl = benchmark_mm
+    base = PosteriorSampler(tpl, spec.poi_prior, spec.likelihood)
+    other = PoiPrior("log_uniform", spec.poi_prior.upper, floor=1e-3 * spec.poi_prior.upper)
+    view = base.for_prior(other)
+    assert view.compiled is base.compiled and view.poi_prior == other and base.poi_prior == spec.poi_prior
+    data = model_data(tpl, 1, spec.likelihood)
+    got = view.draw_posterior(data, SAMPLER, seed=9)["posterior"]["x"].values
+    want = PosteriorSampler(tpl, other, spec.likelihood).draw_posterior(data, SAMPLER, seed=9)["posterior"]["x"].values
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    # the base sampler still samples its own prior after the view ran
+    again = base.draw_posterior(data, SAMPLER, seed=9)["posterior"]["x"].values
+    assert not np.allclose(again, got)
+    with pytest.raises(ValueError, match="own compiled model"):
+        base.for_prior(PoiPrior("jeffreys", spec.poi_prior.upper))
