@@ -29,6 +29,7 @@ bench:
 	@BAYES_XMASS_EXTRAS=test,bench bash scripts/bootstrap.sh
 	$(BIN)/python benchmarks/bench_spectra.py
 	$(BIN)/python benchmarks/bench_frequentist.py
+	$(BIN)/python benchmarks/bench_compile.py
 	$(BIN)/python benchmarks/bench_peers.py --json $(BENCH_JSON) $(BENCH_ARGS)
 
 clean:

@@ -232,7 +232,10 @@ class PosteriorSampler:
     def prior_draws(self, draws: int, seed: int):
         """Forward draws of every random variable and deterministic from the prior (a DataTree with a
         ``prior`` group), as ``pm.sample_prior_predictive`` gives, but compiled once per model: the
-        function reads the current pm.Data, so data swaps need no recompilation (~6 s saved per fit)."""
+        function reads the current pm.Data, so data swaps need no recompilation (~6 s saved per fit).
+        It is compiled in PyTensor's FAST_COMPILE mode (Python linker): 0.2 s instead of the ~10 s
+        a numba compilation of its random-variable ops takes, never cached on disk, and the ~500
+        draws cost the same ~3 ms each either way (measured, magnetic moment, 2 cores)."""
         import pymc as pm
         from pymc.pytensorf import reseed_rngs
         from pymc.sampling.forward import compile_forward_sampling_function
@@ -246,7 +249,8 @@ class PosteriorSampler:
                 warnings.filterwarnings("ignore", message="Numba will use object mode")
                 fn, _ = compile_forward_sampling_function([model[n] for n in names], vars_in_trace=[],
                                                           basic_rvs=model.basic_RVs, random_seed=0, model=model,
-                                                          allow_input_downcast=True, accept_inplace=True)
+                                                          allow_input_downcast=True, accept_inplace=True,
+                                                          mode="FAST_COMPILE")
             rngs = [v for v in fn.get_shared() if isinstance(v.get_value(borrow=True), np.random.Generator)]
             self._lazy["prior_sampler"] = (names, fn, rngs)
         names, fn, rngs = self._lazy["prior_sampler"]

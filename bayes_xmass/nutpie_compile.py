@@ -23,7 +23,6 @@ import math
 import re
 import threading
 import warnings
-from uuid import uuid4
 
 import numpy as np
 
@@ -36,7 +35,7 @@ def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list[tuple[
     ``arrays``: (user-data key, ndim) of the shared arrays the inner function takes after x, in order.
     Return codes as nutpie's: 0 ok, -1 wrong size, 1/-2 exception, 3 non-finite gradient, 4 non-finite
     log density. The source is fixed text, integers and the keys, which must be 32-digit hex (the
-    uuid4 keys of :func:`_compile_fast`): nothing else can reach the ``exec`` of :func:`_callback`.
+    index keys of :func:`_compile_fast`): nothing else can reach the ``exec`` of :func:`_callback`.
     """
     if kind not in ("logp", "expand") or not all(isinstance(v, int) and v >= 0 for v in (n_dim, n_expanded)):
         raise ValueError("kind must be 'logp' or 'expand', sizes non-negative integers")
@@ -80,10 +79,10 @@ def _callback(kind: str, fn_pt, keys: dict, shared_data: dict, record_dtype, n_d
     from nutpie.compile_pymc import address_as_void_pointer
 
     order = [keys[var] for var in fn_pt.get_shared()]
-    source = _callback_source(kind, n_dim, n_expanded, [(k, shared_data[k].ndim) for k in order])
+    source = _callback_source(kind, int(n_dim), int(n_expanded), [(k, int(shared_data[k].ndim)) for k in order])
     namespace = {"numba": numba, "math": math, "RECORD": record_dtype, "as_pointer": address_as_void_pointer,
                  "INNER": fn_pt.vm.jit_fn, **{f"DTYPE{i}": shared_data[k].dtype for i, k in enumerate(order)}}
-    exec(compile(source, f"<bayes_xmass nutpie {kind} callback>", "exec"), namespace)  # noqa: S102 - our own source
+    exec(compile(source, f"<bayes_xmass nutpie {kind} callback>", "exec"), namespace)  # noqa: S102 - our source
     double_ptr = numba.types.CPointer(numba.types.double)
     if kind == "logp":
         signature = numba.types.int64(numba.types.uint64, double_ptr, double_ptr, double_ptr, numba.types.voidptr)
@@ -102,8 +101,8 @@ def _compile_fast(model, var_names, initial_point_fn):
     shared_data: dict[str, np.ndarray] = {}
     keys: dict = {}
     for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]:
-        if var not in keys:
-            keys[var] = uuid4().hex
+        if var not in keys:  # keys of nutpie's user-data record: 32 hex digits, one per shared array
+            keys[var] = f"{len(keys):032x}"
             shared_data[keys[var]] = np.array(var.get_value(), order="C", copy=True)
     for value in shared_data.values():
         value.flags.writeable = False

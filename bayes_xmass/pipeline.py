@@ -31,7 +31,7 @@ from .plots import plot_diagnostics_overview, plot_exclusion, plot_millicharge_s
 from .report import write_datatree, write_fit_plots
 from .scan import scan_b_minus_l
 from .cli_scan import SCAN_DRAWS, SCAN_TUNE
-from .toys import bayesian_toy_limits, feldman_cousins, toy_counts, toy_limits
+from .toys import bayesian_toy_limits, feldman_cousins, shared_profile_likelihood, toy_counts, toy_limits
 
 INTERACTION_ORDER = ("magnetic-moment", "millicharge", "dark-photon")
 BACKGROUND_INTERACTION = "dark-photon"  # the job run in a second process (about half of the work)
@@ -111,10 +111,7 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
     limit = credible_limit(dt, spec.cl)
     diag = diagnostics(dt)
     steps.lap("posterior")
-    pl_key = ("profile", ps.key)
-    if pl_key not in cache:
-        cache[pl_key] = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
-    pl = cache[pl_key].load(tpl, target.sign)
+    pl = shared_profile_likelihood(tpl, target.sign, spec.likelihood)  # the toys' compiled one too
     freq = frequentist_summary(pl, spec.cl)
     steps.lap("frequentist")
     scale = tpl.coupling_scale

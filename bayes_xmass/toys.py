@@ -28,21 +28,33 @@ _WORKER = threading.local()  # the worker thread's compiled likelihood (see _ini
 FITTERS = ("batch", "scalar")  # toy fits: vectorised Newton (batchfit.py) or one L-BFGS-B fit per toy
 
 
+def _profile_key(tpl: TemplateSet, likelihood: str) -> tuple:
+    from .bayes import structure_key
+    from .model import PoiPrior
+
+    return ("profile_likelihood", structure_key(tpl, PoiPrior("improper"), likelihood))
+
+
+def shared_profile_likelihood(tpl: TemplateSet, sign: int, likelihood: str) -> ProfileLikelihood:
+    """The process's compiled profile likelihood for this structure (one per structure and worker,
+    shared with the toy fits here), with ``tpl`` and ``sign`` loaded."""
+    from .executor import worker_cache
+
+    pl = worker_cache(_profile_key(tpl, likelihood), lambda: ProfileLikelihood(tpl, sign=sign, likelihood=likelihood))
+    return pl.load(tpl, sign)
+
+
 def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
     """Worker set-up: one compiled likelihood (and its batched twin) per structure and process,
     templates swapped in."""
     import warnings
 
     from .batchfit import BatchProfileLikelihood
-    from .bayes import structure_key
     from .executor import worker_cache
-    from .model import PoiPrior
 
     warnings.simplefilter("ignore")
-    key = ("profile_likelihood", structure_key(tpl, PoiPrior("improper"), likelihood))
-    pl = worker_cache(key, lambda: ProfileLikelihood(tpl, sign=sign, likelihood=likelihood))
-    _WORKER.pl = pl.load(tpl, sign)
-    _WORKER.bpl = worker_cache(("batch",) + key, lambda: BatchProfileLikelihood(pl))
+    _WORKER.pl = pl = shared_profile_likelihood(tpl, sign, likelihood)
+    _WORKER.bpl = worker_cache(("batch",) + _profile_key(tpl, likelihood), lambda: BatchProfileLikelihood(pl))
 
 
 def _worker_limits(args):
@@ -56,23 +68,33 @@ def _worker_limits(args):
 
 
 def scalar_limits(pl: ProfileLikelihood, counts_block, cl: float = 0.9, thresholds=("xmass", "one_sided")) -> list:
-    """(best x, limit per threshold) rows by one L-BFGS-B fit per toy (the reference path)."""
+    """(best x, limit per threshold) rows by one L-BFGS-B fit per toy (the reference path); ``pl``'s
+    observed counts are restored afterwards (it may be the process's shared likelihood)."""
     out = []
-    for counts in counts_block:
-        pl.set_observed(counts)
-        best = pl.best_fit()
-        out.append([best.x] + [pl.upper_limit(cl, t, best) for t in thresholds])
+    saved = pl.observed.copy()
+    try:
+        for counts in counts_block:
+            pl.set_observed(counts)
+            best = pl.best_fit()
+            out.append([best.x] + [pl.upper_limit(cl, t, best) for t in thresholds])
+    finally:
+        pl.set_observed(saved)
     return out
 
 
 def scalar_fc_statistic(pl: ProfileLikelihood, counts_block, x: float) -> list:
-    """Feldman-Cousins statistic t(x) = -2 ln[L(x) / L(x_hat)] per toy, one L-BFGS-B fit per toy."""
+    """Feldman-Cousins statistic t(x) = -2 ln[L(x) / L(x_hat)] per toy, one L-BFGS-B fit per toy
+    (``pl``'s observed counts restored afterwards)."""
     out = []
-    for counts in counts_block:
-        pl.set_observed(counts)
-        best = pl.fit(None, x_starts=(0.0, 0.5, 2.0, x))
-        cond = pl.fit(x, best.nuisances)
-        out.append(max(cond.nll2 - min(best.nll2, cond.nll2), 0.0))
+    saved = pl.observed.copy()
+    try:
+        for counts in counts_block:
+            pl.set_observed(counts)
+            best = pl.fit(None, x_starts=(0.0, 0.5, 2.0, x))
+            cond = pl.fit(x, best.nuisances)
+            out.append(max(cond.nll2 - min(best.nll2, cond.nll2), 0.0))
+    finally:
+        pl.set_observed(saved)
     return out
 
 
@@ -96,21 +118,39 @@ def default_processes(n_toys: int = 10**9) -> int:
     return max(1, min(os.cpu_count() or 1, n_toys // MIN_TOYS_PER_PROCESS))
 
 
+_COMPILED = threading.local()  # per thread: the compiled expected-counts function (not thread-safe)
+
+
+def _compiled_expected_counts():
+    """lambda(norms, x, s, gamma, background/signal coefficients, grid, powers, sign factors), compiled
+    once per thread from the shared expected-counts functions (likelihood.py); templates are inputs."""
+    fn = getattr(_COMPILED, "fn", None)
+    if fn is None:
+        import pytensor
+        import pytensor.tensor as pt
+
+        from .likelihood import background_counts, expected_counts, signal_counts
+
+        norms, gamma, grid = pt.dvector("norms"), pt.dvector("gamma"), pt.dvector("scale_grid")
+        x, s = pt.dscalar("x"), pt.dscalar("s")
+        bkg_coef, sig_coef = pt.dtensor4("background_coefficients"), pt.dtensor4("signal_coefficients")
+        powers, signs = pt.dvector("signal_powers"), pt.dvector("signal_sign_factors")
+        bkg = background_counts(norms, bkg_coef, grid, s)
+        sig = signal_counts(x, powers, signs, sig_coef, grid, s)
+        fn = _COMPILED.fn = pytensor.function([norms, x, s, gamma, bkg_coef, sig_coef, grid, powers, signs],
+                                              expected_counts(bkg, sig, gamma))
+    return fn
+
+
 def _expected_counts_function(tpl: TemplateSet, sign: int):
-    """Compiled lambda(norms, x, s, gamma) from the shared expected-counts functions (likelihood.py)."""
-    import pytensor
-    import pytensor.tensor as pt
-
-    from .likelihood import background_counts, expected_counts, signal_counts
-
-    norms, gamma = pt.dvector("norms"), pt.dvector("gamma")
-    x, s = pt.dscalar("x"), pt.dscalar("s")
+    """lambda(norms, x, s, gamma) -> expected counts per bin of ``tpl`` (events), from the shared
+    expected-counts functions (likelihood.py), compiled once per thread for all template sets."""
+    fn = _compiled_expected_counts()
     powers = np.array(tpl.signal_powers, dtype=float)
-    signs = np.array([float(sign) ** int(p) for p in tpl.signal_powers])
-    grid = pt.as_tensor(tpl.scale_grid)
-    bkg = background_counts(norms, pt.as_tensor(tpl.backgrounds.coefficients), grid, s)
-    sig = signal_counts(x, pt.as_tensor(powers), pt.as_tensor(signs), pt.as_tensor(tpl.signal.coefficients), grid, s)
-    return pytensor.function([norms, x, s, gamma], expected_counts(bkg, sig, gamma))
+    fixed = (tpl.backgrounds.coefficients, tpl.signal.coefficients, np.asarray(tpl.scale_grid, dtype=float), powers,
+             np.array([float(sign) ** int(p) for p in tpl.signal_powers]))
+    return lambda norms, x, s, gamma: fn(np.asarray(norms, dtype=float), float(x), float(s),
+                                         np.asarray(gamma, dtype=float), *fixed)
 
 
 def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray:
@@ -119,6 +159,8 @@ def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray
     Nuisances (background normalisations, energy scale, per-bin template factors) are drawn from
     the same priors the fits use as constraints (the 'hybrid' or unconditional ensemble, Cousins &
     Highland, NIM A 320 (1992) 331), so toys and fits agree on where the constraints are centred.
+    Draws from ``seed``, in this order: every toy's normalisations (one prior after the other), energy
+    scales, template factors, then the Poisson counts.
     """
     from .model import template_rel_error
 
@@ -127,13 +169,13 @@ def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray
     fn = _expected_counts_function(tpl, pl.sign)
     delta = template_rel_error(tpl) if pl.likelihood == "poisson" else np.zeros(tpl.n_bins)
     lo, hi = float(tpl.scale_grid[0]), float(tpl.scale_grid[-1])
-    out = np.empty((n, tpl.n_bins))
-    for i in range(n):
-        norms = np.array([max(float(p.sample(rng)), 0.0) for p in tpl.background_priors])
-        s = float(np.clip(tpl.scale_prior.sample(rng), lo, hi))
-        gamma = np.maximum(1.0 + delta * rng.normal(size=tpl.n_bins), 1e-6)
-        out[i] = rng.poisson(fn(norms, float(x), s, gamma))
-    return out
+    norms = np.zeros((n, len(tpl.background_priors)))
+    for j, prior in enumerate(tpl.background_priors):
+        norms[:, j] = np.maximum(np.asarray(prior.sample(rng, size=n), dtype=float), 0.0)
+    scales = np.clip(np.asarray(tpl.scale_prior.sample(rng, size=n), dtype=float), lo, hi)
+    gamma = np.maximum(1.0 + delta * rng.normal(size=(n, tpl.n_bins)), 1e-6)
+    expected = np.array([fn(norms[i], x, scales[i], gamma[i]) for i in range(n)]).reshape(n, tpl.n_bins)
+    return rng.poisson(expected).astype(float)
 
 
 def _map(fn, blocks, tpl, sign, likelihood, processes, scheduler=None):

@@ -108,6 +108,22 @@ def test_toys_are_reproducible_and_independent_of_process_count(ten_bin_template
     assert not np.allclose(a.limits["xmass"], c.limits["xmass"])
 
 
+@pytest.mark.parametrize("fitter", ["scalar", "batch"])
+def test_toys_leave_the_shared_likelihood_on_the_observed_data(ten_bin_templates, fitter):
+    """The pipeline's profile likelihood is the toys' compiled one (one per structure and process):
+    after toy limits and a Feldman-Cousins construction it still holds the observed counts."""
+    from bayes_xmass.toys import shared_profile_likelihood
+
+    tpl = ten_bin_templates
+    pl = shared_profile_likelihood(tpl, 1, "poisson")
+    before = pl.best_fit()
+    toy_limits(tpl, n_toys=5, seed=3, processes=1, pl=pl, fitter=fitter)
+    feldman_cousins(tpl, n_toys=5, x_grid=[0.0, 1.0], seed=4, processes=1, pl=pl, fitter=fitter)
+    assert shared_profile_likelihood(tpl, 1, "poisson") is pl
+    np.testing.assert_array_equal(pl.observed, tpl.observed)
+    assert pl.best_fit().nll2 == pytest.approx(before.nll2, rel=1e-9)
+
+
 def test_feldman_cousins_close_to_wilks_in_asymptotic_regime(ten_bin_templates):
     pl = ProfileLikelihood(ten_bin_templates)
     wilks = pl.upper_limit(0.9, "xmass")

@@ -554,7 +554,7 @@ NETCDF_OPENERS = {"open_datatree", "open_dataset", "open_mfdataset", "load_datas
                   "load_dataarray", "open_groups"}
 SAFE_ENGINES = {"netcdf4", "h5netcdf"}
 # documented exceptions: {"module.py": {"what"}}. nutpie_compile.py compiles the NUTS callbacks from
-# source it writes itself (fixed text, integers, uuid4 hex keys -- checked there and in
+# source it writes itself (fixed text, integers, 32-digit hex keys -- checked there and in
 # tests/test_nutpie_compile.py); no input reaches it.
 ALLOWED: dict[str, set[str]] = {"nutpie_compile.py": {"exec", "compile"}}
 
