@@ -23,7 +23,8 @@ one, R-hat up to 2.2), on Asimov data with a signal as well as on the benchmark.
 >>> import numpy as np, pymc as pm
 >>> with pm.Model() as m:
 ...     s = pm.Normal("energy_scale", 1.0, 0.15)
->>> starts = np.array([initial_point_function(m)(seed)["energy_scale"] for seed in range(2000)])
+>>> start = initial_point_function(m)
+>>> starts = np.array([start(seed)["energy_scale"] for seed in range(2000)])
 >>> bool(abs(starts.std() - PRIOR_SHRINK * 0.15) < 0.01), bool(abs(starts.mean() - 1.0) < 0.01)
 (True, True)
 """

@@ -133,7 +133,7 @@ def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sam
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1)
+        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1, compile_kwargs={"mode": "FAST_COMPILE"})
     heavy = _heavy(labels, shared)
     post = dt["posterior"].to_dataset()
     dt["posterior_predictive"] = _predictive(post, labels, likelihood, model, seed + 2, thin=True)

@@ -230,7 +230,8 @@ def simulate_prior(tpl: TemplateSet, prior: PoiPrior, likelihood: str, n: int, s
         model = build_model(tpl, prior, sign=sign, likelihood=likelihood)  # PyMC only: no NUTS compile
     with model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        draws = pm.sample_prior_predictive(draws=n, random_seed=np.random.default_rng([seed, 1]))["prior"].to_dataset()
+        draws = pm.sample_prior_predictive(draws=n, random_seed=np.random.default_rng([seed, 1]),
+                                           compile_kwargs={"mode": "FAST_COMPILE"})["prior"].to_dataset()  # mode: see PosteriorSampler.prior_draws
     draws = draws.isel(chain=0).rename({"draw": "replica"})
     children = np.random.SeedSequence([seed, 2]).spawn(n)
     counts = np.stack([np.random.default_rng(c).poisson(draws["expected"].values[i]) for i, c in enumerate(children)])
