@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 
 from .analysis import FitTarget, analysis_view, auto_scale, rescale_signal, _round_scale
-from .bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, nutpie_adaptation
+from .bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, forward_sampling_mode, nutpie_adaptation
 from .errors import InputError
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
 from .io import package_versions
@@ -133,7 +133,7 @@ def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sam
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1, compile_kwargs={"mode": "FAST_COMPILE"})
+        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1, compile_kwargs={"mode": forward_sampling_mode()})
     heavy = _heavy(labels, shared)
     post = dt["posterior"].to_dataset()
     dt["posterior_predictive"] = _predictive(post, labels, likelihood, model, seed + 2, thin=True)

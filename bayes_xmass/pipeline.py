@@ -37,7 +37,7 @@ INTERACTION_ORDER = ("magnetic-moment", "millicharge", "dark-photon")
 BACKGROUND_INTERACTION = "dark-photon"  # the job run in a second process (about half of the work)
 # NUTS of the Bayesian toy fits (2 chains each): the band's width comes from the toy-to-toy spread
 # (12 toys), not from the few-% Monte Carlo error of each toy's 90% quantile at this length
-BAYES_TOY_TUNE, BAYES_TOY_DRAWS = 1000, 600
+BAYES_TOY_TUNE, BAYES_TOY_DRAWS = 400, 600
 
 
 class StepTimer:

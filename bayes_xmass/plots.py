@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
@@ -14,16 +16,81 @@ import numpy as np  # noqa: E402
 from .io import write_with  # noqa: E402
 
 
-def _save(fig, out: Path, overwrite: bool, dpi: int = 120, tight: bool = True) -> Path:
-    """Write ``fig`` as PNG atomically and close it. ``tight=False`` for figures with fixed margins
+PNG_COMPRESS_LEVEL = 1  # zlib level of the PNG files: lossless at every level; 6 (zlib's default) is ~2x slower
+# rendering settings of every figure: unhinted glyphs (FreeType hinting is ~40% of the time of drawing
+# the ~300 texts of one fit's plots; the text stays as legible at these sizes and dpi)
+RENDER_RC = {"text.hinting": "no_hinting"}
+
+
+def _save(fig, out: Path, overwrite: bool, dpi: int = 120, tight: bool = True, close: bool = True) -> Path:
+    """Write ``fig`` as PNG atomically and close it (pyplot figures; ``close=False`` for the reused
+    figures of :func:`_reusable_figure`). ``tight=False`` for figures with fixed margins
     (:func:`_margins_in`): bbox_inches="tight" costs an extra layout pass over every text."""
     def writer(tmp):
-        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight" if tight else None)
+        with matplotlib.rc_context(RENDER_RC):
+            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
+                        pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
 
     try:
         return write_with(out, writer, overwrite)
     finally:
-        plt.close(fig)
+        if close:
+            plt.close(fig)
+
+
+def _new_figure(figsize):
+    """A figure outside pyplot (no figure manager; closed by dropping it) with an Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+# Layouts of the per-fit plots, kept for the next plot with the same panels (every fit of a run: same
+# variables and chains): creating the axes and their ticks, and the first layout of their labels, is
+# about a third of the time of such a plot. A layout holds no data, no data limits and no per-fit text.
+# Per thread: a figure is never drawn by two threads at once.
+_LAYOUTS = threading.local()
+MAX_LAYOUTS = 8
+
+
+def _reusable_figure(key: tuple, build):
+    """``build(*key[1:])`` -> (fig, axes), or the same figure as at the previous call with this ``key``
+    reset to what ``build`` made (:func:`_clear_data`): data artists and axes legends removed, data limits
+    emptied, autoscaling on, linear scales. Axes, ticks, fixed labels and figure legends are kept; the
+    caller sets the data, scales, limits, titles and legends of each plot anew."""
+    layouts = _LAYOUTS.__dict__.setdefault("figures", {})
+    cached = layouts.pop(key, None)
+    if cached is None:
+        cached = build(*key[1:])
+    else:
+        for ax in cached[0].axes:
+            _clear_data(ax)
+    layouts[key] = cached  # most recently used last
+    while len(layouts) > MAX_LAYOUTS:
+        layouts.pop(next(iter(layouts)))
+    return cached
+
+
+def _clear_data(ax) -> None:
+    """Remove what plotting added to ``ax``; reset its data limits, autoscaling, scales (linear) and colour
+    cycle, as for a new axes (a scale is set after the data: a log axis warns of data without positive
+    values when the first artist has none)."""
+    for container in list(ax.containers):
+        container.remove()
+    for artist in [*ax.lines, *ax.texts, *ax.collections, *ax.patches, *ax.images]:
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.relim()
+    ax.set_autoscale_on(True)
+    ax.set_prop_cycle(None)
+    if ax.get_xscale() != "linear":  # setting a scale resets the axis' locators: only if needed
+        ax.set_xscale("linear")
+    if ax.get_yscale() != "linear":
+        ax.set_yscale("linear")
 
 
 def plot_recoil_spectra(t_kev, curves: dict[str, np.ndarray], sm: np.ndarray, title: str, out: Path,
@@ -51,13 +118,21 @@ def plot_recoil_spectra(t_kev, curves: dict[str, np.ndarray], sm: np.ndarray, ti
     return _save(fig, out, overwrite)
 
 
+def _poi_layout():
+    """Figure and axes of the POI posterior plot, without data, labels or legend."""
+    fig = _new_figure((6.5, 4.2))
+    ax = fig.subplots()
+    _margins_in(fig, left=0.75, right=0.2, top=0.35, bottom=0.6, hspace=0.0)
+    ax.grid(alpha=0.3)
+    return fig, ax
+
+
 def plot_poi_posterior(samples, limit: float, *, cl: float, unit: str, label: str, out: Path,
                        profile: tuple[np.ndarray, np.ndarray] | None = None, freq_limit: float | None = None,
                        overwrite: bool = False) -> Path:
     """Marginal posterior of |coupling| with the credible limit marked; optionally the profile
     likelihood exp(-Delta chi2 / 2) (scaled to the posterior's peak) and the frequentist limit."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    _margins_in(fig, left=0.75, right=0.2, top=0.35, bottom=0.6, hspace=0.0)
+    fig, ax = _reusable_figure(("poi",), _poi_layout)
     samples = np.asarray(samples).ravel()
     ax.hist(samples, bins=80, density=True, histtype="stepfilled", alpha=0.35, color="C0",
             label="marginal posterior")
@@ -72,8 +147,21 @@ def plot_poi_posterior(samples, limit: float, *, cl: float, unit: str, label: st
     ax.set_ylabel(f"posterior density [1/{unit}]")
     ax.set_title(label)
     ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return _save(fig, out, overwrite, tight=False)
+    return _save(fig, out, overwrite, tight=False, close=False)
+
+
+def _spectrum_layout(figsize: tuple[float, float]):
+    """Figure and (spectrum, residual) axes, shared energy axis, and the fixed axis labels of the spectrum
+    plots (:func:`plot_ppc_spectrum`, :func:`plot_spectrum_fit`; log rate scale set after the data)."""
+    fig = _new_figure(figsize)
+    ax, axr = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    _margins_in(fig, left=0.8, right=0.15, top=0.35, bottom=0.55, hspace=0.15, nrows=2)
+    ax.set_ylabel("rate [events / (keV kg day)]")
+    axr.set_ylabel("residual [σ]")
+    axr.set_xlabel("reconstructed energy [keV]")
+    for a in (ax, axr):
+        a.grid(alpha=0.3)
+    return fig, (ax, axr)
 
 
 def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_at_limit, *, label: str,
@@ -86,8 +174,7 @@ def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_a
     norm = 1.0 / (exposure_kg_day * width)
     obs = np.asarray(observed, dtype=float)
     q = np.percentile(np.asarray(ppc_counts), [2.5, 16, 50, 84, 97.5], axis=0)
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(7, 5.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    _margins_in(fig, left=0.8, right=0.15, top=0.35, bottom=0.55, hspace=0.15, nrows=2)
+    fig, (ax, axr) = _reusable_figure(("spectrum", (7, 5.5)), _spectrum_layout)
     ax.fill_between(edges, np.append(q[0], q[0][-1]) * np.append(norm, norm[-1]),
                     np.append(q[4], q[4][-1]) * np.append(norm, norm[-1]), step="post", color="C0", alpha=0.2,
                     label="posterior predictive 95%")
@@ -100,18 +187,13 @@ def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_a
     ax.errorbar(centre, obs * norm, yerr=np.sqrt(np.maximum(obs, 1.0)) * norm, fmt="o", ms=2.5, color="k",
                 label="data")
     ax.set_yscale("log")
-    ax.set_ylabel("rate [events / (keV kg day)]")
     ax.set_title(label)
     ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
     resid = (obs - q[2]) / np.sqrt(np.maximum(q[2], 1.0))
     axr.axhline(0, color="k", lw=0.8)
     axr.plot(centre, resid, "o", ms=2.5, color="k", label="(data - median) / sqrt(median)")
-    axr.set_ylabel("residual [σ]")
-    axr.set_xlabel("reconstructed energy [keV]")
     axr.legend(fontsize=7)
-    axr.grid(alpha=0.3)
-    return _save(fig, out, overwrite, tight=False)
+    return _save(fig, out, overwrite, tight=False, close=False)
 
 
 def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signal_at_limit, *, label: str,
@@ -122,8 +204,7 @@ def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signa
     width = np.diff(edges)
     centre = 0.5 * (edges[1:] + edges[:-1])
     norm = 1.0 / (exposure_kg_day * width)
-    fig, (ax, axr) = plt.subplots(2, 1, figsize=(7.5, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    _margins_in(fig, left=0.8, right=0.15, top=0.35, bottom=0.55, hspace=0.15, nrows=2)
+    fig, (ax, axr) = _reusable_figure(("spectrum", (7.5, 6)), _spectrum_layout)
     order = sorted(backgrounds, key=lambda k: np.sum(backgrounds[k]))
     stack = np.zeros_like(centre, dtype=float)
     floor = 1e-7
@@ -140,19 +221,14 @@ def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signa
                 label="data")
     ax.set_yscale("log")
     ax.set_ylim(bottom=max(floor, 0.3 * np.min(total[total > 0] * norm[total > 0])) if np.any(total > 0) else floor)
-    ax.set_ylabel("rate [events / (keV kg day)]")
     ax.set_title(label)
     ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
     resid = (obs - total) / np.sqrt(np.maximum(total, 1.0))
     axr.axhline(0, color="k", lw=0.8)
     axr.plot(centre, resid, "o", ms=2.5, color="k", label="(data - background) / sqrt(background)")
     axr.plot(centre, sig / np.sqrt(np.maximum(total, 1.0)), color="C3", lw=1.2, label="signal at the limit")
-    axr.set_xlabel("reconstructed energy [keV]")
-    axr.set_ylabel("residual [σ]")
     axr.legend(fontsize=7)
-    axr.grid(alpha=0.3)
-    return _save(fig, out, overwrite, tight=False)
+    return _save(fig, out, overwrite, tight=False, close=False)
 
 
 def plot_exclusion(masses, bayes, freq, *, published: dict[float, float], cl: float, out: Path,
@@ -297,10 +373,12 @@ def plot_coverage(result: dict, *, out: Path, overwrite: bool = False) -> Path:
 RANK_TABLE_MAX_DRAWS = 2000  # per chain; the tables hold (draws + 1)^2 doubles each
 
 
+@lru_cache(maxsize=2)  # every fit of a run has the same chains x (thinned) draws: computed once
 def _hypergeom_tables(n_chains: int, n_draws: int) -> tuple[np.ndarray, np.ndarray]:
     """pmf and cdf of hypergeom(M = n_chains * n_draws, n = n_draws, N = k_i) at x = 0..n_draws for the
     k_i = floor(i / (n_draws + 1) * M), i = 1..n_draws, of the multi-chain rank test (rows i, columns x).
-    One log-factorial table instead of scipy's per-point evaluation (same values to ~1e-12)."""
+    One log-factorial table instead of scipy's per-point evaluation (same values to ~1e-12). Read-only
+    arrays (cached)."""
     from scipy.special import gammaln
 
     total = n_chains * n_draws
@@ -317,6 +395,8 @@ def _hypergeom_tables(n_chains: int, n_draws: int) -> tuple[np.ndarray, np.ndarr
     pmf = np.exp(np.where(ok, log_pmf, -np.inf))
     pmf /= pmf.sum(axis=1, keepdims=True)
     cdf = np.clip(np.cumsum(pmf, axis=1), 0.0, 1.0)
+    pmf.setflags(write=False)
+    cdf.setflags(write=False)
     return pmf, cdf
 
 
@@ -378,6 +458,11 @@ def _margins_in(fig, *, left: float, right: float, top: float, bottom: float, hs
                         hspace=hspace / ax_h, wspace=wspace / ax_w if ncols > 1 else 0.2)
 
 
+def _chain_colors(n_chains: int) -> list[str]:
+    """Colour of each chain (matplotlib's default cycle)."""
+    return [f"C{c % 10}" for c in range(n_chains)]
+
+
 def _chain_legend(fig, colors) -> None:
     from matplotlib.lines import Line2D
 
@@ -387,54 +472,111 @@ def _chain_legend(fig, colors) -> None:
                frameon=False)
 
 
+# per chain and variable: 2 per block of draws, blocks of >= 1/2 px on the 551 px trace axis (fewer points make
+# the dense band visibly lighter: each pixel column is then crossed by fewer segments)
+TRACE_MAX_POINTS = 2200
+
+
+def envelope_indices(values: np.ndarray, max_points: int = TRACE_MAX_POINTS) -> tuple[np.ndarray, int]:
+    """Indices (in draw order) of the draws that a trace line of ``values`` (one chain) is drawn through
+    if it has more than ``max_points`` draws: the minimum and the maximum of every block of ``block``
+    consecutive draws (and every draw of a last, partial block). Every excursion is kept; with blocks
+    narrower than a pixel each pixel column spans the same range as through every draw. Returns
+    (indices, block); block 1 = every draw."""
+    n = len(values)
+    block = max(1, -(-2 * n // max(max_points, 2)))
+    if block == 1:
+        return np.arange(n), 1
+    full = n // block * block
+    starts = np.arange(0, full, block)
+    blocks = np.asarray(values[:full]).reshape(-1, block)
+    idx = np.concatenate([starts + blocks.argmin(axis=1), starts + blocks.argmax(axis=1), np.arange(full, n)])
+    return np.unique(idx), block
+
+
+def _trace_layout(n: int, n_chains: int):
+    """Figure and (n, 2) axes of a trace plot of n variables and n_chains chains, everything but the data,
+    the names and the titles: margins, tick styles and locators, spines, chain legend."""
+    fig = _new_figure((10, 1.25 * n + 1.0))
+    axes = fig.subplots(n, 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.6]})
+    _margins_in(fig, left=0.15, right=0.15, top=0.75, bottom=0.45, hspace=0.5, wspace=0.75, nrows=n, ncols=2)
+    for i, (ad, at) in enumerate(axes):
+        ad.set_yticks([])
+        ad.spines[["left", "right", "top"]].set_visible(False)
+        for ax in (ad, at):  # few ticks: creating tick artists is most of the cost of drawing 2n panels
+            ax.tick_params(labelsize=7, pad=2)
+        ad.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6, steps=_TICK_STEPS))
+        at.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3, steps=_TICK_STEPS))
+        if i < n - 1:  # same draw axis in every row: ticks on the bottom one only
+            at.xaxis.set_major_locator(matplotlib.ticker.NullLocator())
+    axes[-1, 1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(8, steps=_TICK_STEPS, integer=True))
+    axes[-1, 1].set_xlabel("draw", fontsize=8)
+    axes[0, 0].set_title("posterior density per chain (KDE)", fontsize=9)
+    _chain_legend(fig, _chain_colors(n_chains))
+    return fig, axes
+
+
 def plot_trace(samples: dict[str, np.ndarray], *, title: str, out: Path, diverging=None,
                overwrite: bool = False) -> Path:
     """Per variable: the posterior density of each chain (left; arviz-stats KDE with boundary
-    correction, as ``arviz.plot_trace_dist``) and the trace of each chain (right, every draw), chains
-    by colour; divergent transitions, if any, as black ticks under both. ``samples`` maps names to
-    (chain, draw) arrays."""
+    correction, as ``arviz.plot_trace_dist``, from every draw) and the trace of each chain (right;
+    through the minimum and maximum of each block of draws, :func:`envelope_indices`, if there are
+    more than ``TRACE_MAX_POINTS`` draws), chains by colour; divergent transitions, if any, as black
+    ticks under both, at their draws. ``samples`` maps names to (chain, draw) arrays."""
     from arviz_stats.base import array_stats
 
     names = list(samples)
-    n = max(len(names), 1)
     n_chains, n_draws = np.shape(samples[names[0]]) if names else (0, 0)
-    colors = [f"C{c % 10}" for c in range(n_chains)]
-    fig, axes = plt.subplots(n, 2, figsize=(10, 1.25 * n + 1.0), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.6]})
-    _margins_in(fig, left=0.15, right=0.15, top=0.75, bottom=0.45, hspace=0.5, wspace=0.75, nrows=n, ncols=2)
+    colors = _chain_colors(n_chains)
+    fig, axes = _reusable_figure(("trace", max(len(names), 1), n_chains), _trace_layout)
     div = None if diverging is None else np.asarray(diverging, dtype=bool)
     if div is not None and not div.any():
         div = None
     draws = np.arange(n_draws)
+    block = 1
     for i, name in enumerate(names):
         a = np.asarray(samples[name], dtype=float)
         ad, at = axes[i]
         grid, pdf, _ = array_stats.kde(a, axis=-1)
         for c in range(n_chains):
             ad.plot(grid[c], pdf[c], color=colors[c], lw=1.2)
-            at.plot(draws, a[c], color=colors[c], lw=0.4)
+            kept, block = envelope_indices(a[c])
+            at.plot(kept, a[c, kept], color=colors[c], lw=0.4)
         if div is not None:
             ad.plot(a[div], np.zeros(int(div.sum())), "|", color="k", ms=8)
             at.plot(draws[np.nonzero(div)[1]], np.full(int(div.sum()), np.min(a)), "|", color="k", ms=8)
-        ad.set_yticks([])
-        ad.spines[["left", "right", "top"]].set_visible(False)
         ad.set_xlabel(name, fontsize=9, labelpad=1)
         at.set_ylabel(name, fontsize=8)
-        for ax in (ad, at):  # few ticks: creating tick artists is most of the cost of drawing 2n panels
-            ax.tick_params(labelsize=7, pad=2)
-        ad.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(6, steps=_TICK_STEPS))
-        at.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3, steps=_TICK_STEPS))
         at.set_xlim(0, max(n_draws - 1, 1))
-        if i < len(names) - 1:  # same draw axis in every row: ticks on the bottom one only
-            at.xaxis.set_major_locator(matplotlib.ticker.NullLocator())
-    axes[-1, 1].xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(8, steps=_TICK_STEPS, integer=True))
-    axes[-1, 1].set_xlabel("draw", fontsize=8)
-    axes[0, 0].set_title("posterior density per chain (KDE)", fontsize=9)
-    axes[0, 1].set_title(f"trace ({n_chains} chains x {n_draws} draws)"
+    axes[0, 1].set_title(f"trace ({n_chains} chains x {n_draws} draws"
+                         + (f"; lines through min and max of every {block} draws)" if block > 1 else ")")
                          + ("; black ticks: divergences" if div is not None else ""), fontsize=9)
     fig.suptitle(title, fontsize=10, x=0.02, ha="left")
-    _chain_legend(fig, colors)
-    return _save(fig, out, overwrite, dpi=100, tight=False)
+    return _save(fig, out, overwrite, dpi=100, tight=False, close=False)
+
+
+RANK_XTICKS = ([0.0, 0.25, 0.5, 0.75, 1.0], ["0", "0.25", "0.5", "0.75", "1"])
+
+
+def _rank_layout(n: int, n_chains: int):
+    """Figure and axes grid (up to 4 columns) of a rank plot of n variables and n_chains chains, everything
+    but the data, the names and the title: margins, ticks, spines, chain legend; unused cells hidden."""
+    ncols = min(4, n)
+    nrows = -(-n // ncols)
+    fig = _new_figure((3.2 * ncols, 2.0 * nrows + 0.7))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    _margins_in(fig, left=0.15, right=0.15, top=0.85, bottom=0.45, hspace=0.75, wspace=0.3, nrows=nrows,
+                ncols=ncols)
+    for ax in axes.flat[:n]:
+        ax.set_yticks([])
+        ax.spines[["left", "right", "top"]].set_visible(False)
+        ax.set_xlabel("fractional ranks", fontsize=8, labelpad=1)
+        ax.tick_params(labelsize=7, pad=2)
+        ax.set_xticks(*RANK_XTICKS)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    _chain_legend(fig, _chain_colors(n_chains))
+    return fig, axes
 
 
 def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: float = 0.01,
@@ -444,17 +586,12 @@ def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: f
     p < alpha the points that drive the rejection are ringed. ``samples`` maps names to (chain, draw)
     arrays."""
     names = list(samples)
-    n = max(len(names), 1)
-    ncols = min(4, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 2.0 * nrows + 0.7), squeeze=False)
-    _margins_in(fig, left=0.15, right=0.15, top=0.85, bottom=0.45, hspace=0.75, wspace=0.3, nrows=nrows,
-                ncols=ncols)
     n_chains, n_draws = np.shape(samples[names[0]]) if names else (0, 0)
+    fig, axes = _reusable_figure(("rank", max(len(names), 1), n_chains), _rank_layout)
     tables = (_hypergeom_tables(n_chains, n_draws) if names and n_chains > 1 and n_draws <= RANK_TABLE_MAX_DRAWS
               else None)
     u = np.linspace(0.0, 1.0, n_draws)
-    colors = [f"C{c % 10}" for c in range(n_chains)]
+    colors = _chain_colors(n_chains)
     eps_expected = np.sqrt(np.log(2 / alpha) / (2 * n_draws)) * 1.3 if n_draws else 1.0
     for i, name in enumerate(names):
         ax = axes.flat[i]
@@ -477,14 +614,6 @@ def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: f
                     color="C3" if p < alpha else "k", va="center")
         ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(-eps, eps)
-        ax.set_yticks([])
-        ax.spines[["left", "right", "top"]].set_visible(False)
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("fractional ranks", fontsize=8, labelpad=1)
-        ax.tick_params(labelsize=7, pad=2)
-        ax.set_xticks([0.0, 0.25, 0.5, 0.75, 1.0], ["0", "0.25", "0.5", "0.75", "1"])
-    for ax in axes.flat[len(names):]:
-        ax.set_visible(False)
     fig.suptitle(title, fontsize=10, x=0.02, ha="left")
-    _chain_legend(fig, colors)
-    return _save(fig, out, overwrite, dpi=100, tight=False)
+    return _save(fig, out, overwrite, dpi=100, tight=False, close=False)

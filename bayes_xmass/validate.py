@@ -221,6 +221,7 @@ def simulate_prior(tpl: TemplateSet, prior: PoiPrior, likelihood: str, n: int, s
     generator per replica (seeded from ``seed``, so replicas do not depend on execution order)."""
     import pymc as pm
 
+    from .bayes import forward_sampling_mode
     from .model import build_model
 
     if prior.kind in ("jeffreys", "improper"):
@@ -231,7 +232,7 @@ def simulate_prior(tpl: TemplateSet, prior: PoiPrior, likelihood: str, n: int, s
     with model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         draws = pm.sample_prior_predictive(draws=n, random_seed=np.random.default_rng([seed, 1]),
-                                           compile_kwargs={"mode": "FAST_COMPILE"})["prior"].to_dataset()  # mode: see PosteriorSampler.prior_draws
+                                           compile_kwargs={"mode": forward_sampling_mode()})["prior"].to_dataset()
     draws = draws.isel(chain=0).rename({"draw": "replica"})
     children = np.random.SeedSequence([seed, 2]).spawn(n)
     counts = np.stack([np.random.default_rng(c).poisson(draws["expected"].values[i]) for i, c in enumerate(children)])

@@ -73,3 +73,36 @@ def test_callback_source_accepts_only_hex_keys(arrays):
     """Only fixed text, integers and hex keys reach the exec-ed source."""
     with pytest.raises(ValueError, match="32 hex digits"):
         _callback_source("logp", 3, 5, arrays)
+
+
+def test_callbacks_are_loaded_from_the_disk_cache_with_the_same_draws(monkeypatch):
+    """A second compilation of the same model loads both callbacks from numba's cache (PyTensor's
+    cache directory) instead of compiling them; the sampler's draws are identical."""
+    monkeypatch.delenv("BAYES_XMASS_NO_CACHE", raising=False)
+    first = compile_for_nutpie(_small_model())
+    second = compile_for_nutpie(_small_model())
+    assert second.compiled_logp_func.cache_hits == 1 and second.compiled_expand_func.cache_hits == 1
+    a, b = _draws(first), _draws(second)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_callback_cache_follows_the_no_cache_switch(monkeypatch):
+    monkeypatch.setenv("BAYES_XMASS_NO_CACHE", "1")
+    compiled = compile_for_nutpie(_small_model())
+    assert compiled.compiled_logp_func.cache_hits == 0
+
+
+def test_callback_cache_key_separates_layouts():
+    """Different shared-array dtypes or record layouts never share a cache entry."""
+    from bayes_xmass.nutpie_compile import _callback_cache_key
+
+    compiled = compile_for_nutpie(_small_model())
+    inner = compiled.logp_func.vm.jit_fn
+    src = _callback_source("logp", 3, 5, [])
+    rec = compiled.user_data.dtype
+    k = _callback_cache_key(src, inner, rec, [np.dtype("float64")])
+    assert k is not None and len(k) == 64
+    assert k != _callback_cache_key(src, inner, rec, [np.dtype("float32")])
+    assert k != _callback_cache_key(src + "\n", inner, rec, [np.dtype("float64")])
+    assert _callback_cache_key(src, lambda: None, rec, [np.dtype("float64")]) is None  # not a cached inner fn
