@@ -17,7 +17,8 @@ import numpy as np
 from .analysis import FitTarget
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
 from .io import package_versions
-from .model import POI_VALUE, PoiPrior, build_model, poi_prior_data
+from .model import POI_REFERENCE, POI_VALUE, PoiPrior, build_model, poi_prior_data
+from .poi_transform import poi_reference
 from .modelspec import SamplerSettings
 from .templates import TemplateSet
 
@@ -94,12 +95,19 @@ def model_data(tpl: TemplateSet, sign: int, likelihood: str, poi_prior: PoiPrior
         "signal_sign_factors": np.array([float(sign) ** int(p) for p in tpl.signal_powers]),
         "template_rel_error": template_rel_error(tpl),
         "coupling_unit_scale": np.asarray(float(sign) * tpl.coupling_scale),
+        POI_REFERENCE: np.asarray(poi_reference(tpl)),  # quantile-form POI priors only (data_of_model)
         **nuisance_prior_data(tpl),
         **poi_prior_data(poi_prior),
     }
     if likelihood == "chi2":
         data["chi2_sigma"] = chi2_sigma(tpl.observed, tpl.background_errors)
     return data
+
+
+def data_of_model(model, data: dict) -> dict:
+    """The entries of ``data`` that are pm.Data of ``model`` (:func:`model_data` also gives
+    ``poi_reference``, which models with a Jeffreys or no POI prior do not have)."""
+    return {k: v for k, v in data.items() if k in model.named_vars}
 
 
 def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple:
@@ -164,8 +172,8 @@ class PosteriorSampler:
     def _set_data(self, data: dict) -> None:
         import pymc as pm
 
-        pm.set_data(data, model=self.model, coords={"energy_bin": 0.5 * (data["bin_edges_keV"][1:]
-                                                                         + data["bin_edges_keV"][:-1])})
+        pm.set_data(data_of_model(self.model, data), model=self.model,
+                    coords={"energy_bin": 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])})
 
     def draw_posterior(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False):
         """Posterior and sample_stats only (used by toys and scans). The POI prior is always this

@@ -14,7 +14,7 @@ R-hat needs, but on the priors' own scale. Every prior parameter is read from th
 pm.Data, so a compiled model gets the starts of whatever priors it was last given.
 
 The POI is the exception: it starts in the lowest percent of its prior, at a uniform fraction in
-POI_START_FRACTION of its range (``poi_quantile``, or x for a Jeffreys prior). The priors are wide by
+POI_START_FRACTION of its range (``poi_quantile_scaled``, or x for a Jeffreys prior). The priors are wide by
 design, so their middle is a huge signal (x = 14 for the magnetic moment, 9 times its limit); chains
 started there moved the energy scale to 0.3 and the normalisations to extremes during the first
 warm-up steps to get rid of that signal, and some stayed in a far mode (log p 25-33 below the main
@@ -38,7 +38,8 @@ import numpy as np
 
 PRIOR_SHRINK = 0.5  # starts spread over half the prior's width (in the unconstrained space)
 POI_START_FRACTION = (0.001, 0.01)  # POI starts: this fraction of its prior range (uniform within)
-POI_START_VARIABLES = ("poi_quantile_interval__", "x_interval__")  # u ~ U(0, 1), or x ~ U(0, upper)
+POI_START_VARIABLES = ("x_interval__",)  # x ~ U(0, upper) (Jeffreys prior): logit coordinate
+POI_SOFT_START_VARIABLE = "poi_quantile_scaled_softinterval__"  # v ~ U(0, K): poi_transform.SoftInterval
 
 
 def initial_point_function(model, shrink: float = PRIOR_SHRINK) -> Callable[[int], dict[str, np.ndarray]]:
@@ -63,6 +64,13 @@ def initial_point_function(model, shrink: float = PRIOR_SHRINK) -> Callable[[int
             if k in out and k not in explicit:  # an interval transform: log(f / (1 - f)) for fraction f
                 f = np.random.default_rng(seed).uniform(*POI_START_FRACTION)
                 out[k] = np.asarray(np.log(f / (1.0 - f)))
+        k = POI_SOFT_START_VARIABLE
+        if k in out and k not in explicit:  # its centre K / 2 is w = K / 2: start at v = f K
+            from .poi_transform import forward_numpy
+
+            f = np.random.default_rng(seed).uniform(*POI_START_FRACTION)
+            size = 2.0 * float(c[k])
+            out[k] = np.asarray(forward_numpy(f * size, size))
         return out
 
     return starts

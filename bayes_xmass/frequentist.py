@@ -132,15 +132,14 @@ class ProfileLikelihood:
         """Swap in another template set of the same structure (and its sign) without recompiling."""
         import pymc as pm
 
-        from .bayes import model_data
-
-        from .bayes import structure_key
+        from .bayes import data_of_model, model_data, structure_key
 
         if structure_key(tpl, PoiPrior("improper"), self.likelihood) != self._key:
             raise ValueError("template set does not match the compiled likelihood's structure")
         data = model_data(tpl, sign, self.likelihood)
         edges = data["bin_edges_keV"]
-        pm.set_data(data, model=self.model, coords={"energy_bin": 0.5 * (edges[1:] + edges[:-1])})
+        pm.set_data(data_of_model(self.model, data), model=self.model,
+                    coords={"energy_bin": 0.5 * (edges[1:] + edges[:-1])})
         self.tpl, self.sign = tpl, sign
         return self
 

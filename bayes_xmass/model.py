@@ -44,6 +44,7 @@ from .likelihood import (
     signal_counts,
     spline_templates,
 )
+from .poi_transform import SoftInterval, poi_reference, quantile_range
 from .templates import TemplateSet
 
 POI_PRIOR_KINDS = ("flat", "flat_power", "log_uniform", "jeffreys", "improper")
@@ -52,6 +53,8 @@ POI_VALUE = "x"  # name of the scaled POI variable in every model
 # u ~ U(0, 1) (the variable POI_QUANTILE), its parameters the pm.Data vector POI_PRIOR_PARAMETERS
 QUANTILE_PRIOR_KINDS = ("flat", "flat_power", "log_uniform")
 POI_QUANTILE = "poi_quantile"
+POI_QUANTILE_SCALED = "poi_quantile_scaled"  # the sampled variable: K * poi_quantile ~ U(0, K)
+POI_REFERENCE = "poi_reference"  # pm.Data: x_ref of poi_transform.poi_reference (sets K only)
 POI_PRIOR_PARAMETERS = "poi_prior_parameters"
 POI_PRIOR_PARAMETER_DIM = "poi_prior_parameter"
 POI_PRIOR_PARAMETER_LABELS = ("is_log_uniform", "upper", "inverse_power", "log_floor", "log_range")
@@ -149,14 +152,18 @@ def poi_prior_data(prior: PoiPrior | None) -> dict:
     return {POI_PRIOR_PARAMETERS: prior.data_values()}
 
 
-def _poi(pm, pt, prior: PoiPrior):
+def _poi(pm, pt, prior: PoiPrior, x_reference: float = 1.0):
     if prior.kind == "improper":
         return pm.Flat(POI_VALUE)
     if prior.kind in QUANTILE_PRIOR_KINDS:
         # x = F^-1(u), u ~ U(0, 1): uniform in x^power on [0, upper], or in log x on [floor, upper]
         pm.modelcontext(None).add_coord(POI_PRIOR_PARAMETER_DIM, list(POI_PRIOR_PARAMETER_LABELS))
+        # sampled as v = K u ~ U(0, K) in a coordinate linear in the signal rate (poi_transform.py)
         par = pm.Data(POI_PRIOR_PARAMETERS, prior.data_values(), dims=POI_PRIOR_PARAMETER_DIM)
-        u = pm.Uniform(POI_QUANTILE, 0.0, 1.0)
+        x_ref = pm.Data(POI_REFERENCE, np.asarray(float(x_reference)))
+        k = quantile_range(par, x_ref)
+        v = pm.Uniform(POI_QUANTILE_SCALED, 0.0, k, default_transform=None, transform=SoftInterval())
+        u = pm.Deterministic(POI_QUANTILE, v / k)
         power_form = par[1] * u ** par[2]
         log_form = pt.exp(par[3] + u * par[4])
         return pm.Deterministic(POI_VALUE, pt.switch(par[0] > 0.5, log_form, power_form))
@@ -321,7 +328,7 @@ def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int
     _check_build_args(likelihood, sign, gammas)
     with pm.Model(coords=_coords(tpl)) as model:
         data = _dataset_data(pm, tpl, sign)
-        x = _poi(pm, pt, poi_prior)
+        x = _poi(pm, pt, poi_prior, poi_reference(tpl))
         unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpl.coupling_scale))
         pm.Deterministic("coupling", unit * x)
         _dataset_likelihood(pm, pt, tpl, data, x, prefix="", likelihood=likelihood, gammas=gammas,
@@ -414,7 +421,7 @@ def build_combined_model(tpls, labels, poi_prior: PoiPrior = PoiPrior(), *, sign
     nuisances = _Nuisances(shared)
     with pm.Model(coords=coords) as model:
         data = [_dataset_data(pm, t, sign, dataset_prefix(lab)) for lab, t in zip(labels, tpls)]
-        x = _poi(pm, pt, poi_prior)
+        x = _poi(pm, pt, poi_prior, poi_reference(list(tpls)))
         unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpls[0].coupling_scale))
         pm.Deterministic("coupling", unit * x)
         fisher = [_dataset_likelihood(pm, pt, t, dd, x, prefix=dataset_prefix(lab), likelihood=likelihood,

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
+from bayes_xmass.poi_transform import SoftInterval
 from bayes_xmass.chain_init import (POI_START_FRACTION, PRIOR_SHRINK, initial_point_function, pymc_initvals,
                                     with_prior_scaled_starts)
 
@@ -19,7 +20,7 @@ def _toy_model():
         pm.TruncatedNormal("norm_t", 1.0, 0.2, lower=0.0)
         pm.Normal("gamma_z", 0.0, 1.0, dims="bin")
         pm.Uniform("u", 0.0, 1.0, initval=0.25)
-        pm.Uniform("poi_quantile", 0.0, 1.0)
+        pm.Uniform("poi_quantile_scaled", 0.0, 40.0, default_transform=None, transform=SoftInterval())
     return m
 
 
@@ -44,7 +45,9 @@ def test_starts_follow_the_prior_scale_not_a_unit_jitter():
     default = make_initial_point_fn(model=m, jitter_rvs=set(m.free_RVs), return_transformed=True)
     assert np.std([default(s)["energy_scale"] for s in range(500)]) > 0.5
     # the POI starts in the lowest percent of its prior (a small signal), uniformly within
-    f = np.array([1.0 / (1.0 + np.exp(-float(s["poi_quantile_interval__"]))) for s in starts])
+    size = 40.0  # K of v = K u ~ U(0, K)
+    soft = [float(s["poi_quantile_scaled_softinterval__"]) for s in starts]
+    f = np.array([(np.logaddexp(0, w) - np.logaddexp(0, w - size)) / size for w in soft])
     assert f.min() >= POI_START_FRACTION[0] and f.max() <= POI_START_FRACTION[1]
     assert np.mean(f) == pytest.approx(np.mean(POI_START_FRACTION), rel=0.03)
     assert fn(7)["energy_scale"] == fn(7)["energy_scale"]  # seeded
@@ -80,8 +83,8 @@ def test_pymc_initvals_are_the_constrained_points():
     inits = pymc_initvals(m, chains=3, seed=5)
     assert len(inits) == 3
     for init in inits:
-        assert set(init) == {"energy_scale", "norm", "norm_t", "gamma_z", "u", "poi_quantile"}
-        assert POI_START_FRACTION[0] <= float(init["poi_quantile"]) <= POI_START_FRACTION[1]
+        assert set(init) == {"energy_scale", "norm", "norm_t", "gamma_z", "u", "poi_quantile_scaled"}
+        assert POI_START_FRACTION[0] <= float(init["poi_quantile_scaled"]) / 40.0 <= POI_START_FRACTION[1]
         assert init["norm"] > 0 and init["norm_t"] > 0 and float(init["u"]) == pytest.approx(0.25)
         assert init["gamma_z"].shape == (3,)
         assert abs(float(init["energy_scale"]) - 1.0) < 5 * 0.075

@@ -13,6 +13,7 @@ from bayes_xmass.datasets import load_dataset
 from bayes_xmass.frequentist import ProfileLikelihood
 from bayes_xmass.likelihood import profiled_gamma, spline_templates
 from bayes_xmass.model import PoiPrior, build_model
+from bayes_xmass.poi_transform import forward_numpy, poi_reference
 from bayes_xmass.templates import build_templates
 
 from conftest import write_toy_dataset
@@ -60,6 +61,8 @@ def test_model_logp_equals_independent_numpy(toy_templates):
     model = build_model(tpl, PoiPrior("flat", upper=50.0))
     logp = model.compile_logp(jacobian=False, mode="FAST_COMPILE")  # a graph check: compile fast
     rng = np.random.default_rng(3)
+    # v = K u ~ U(0, K) is sampled (poi_transform.py): K = 10 / u_ref, u_ref = x_ref / upper for a flat prior
+    size = float(np.clip(10.0 / (poi_reference(tpl) / 50.0), 10.0, 1e6))
     delta = np.sqrt(np.sum(tpl.background_errors**2, axis=0)) / tpl.backgrounds(1.0).sum(axis=0)
     for _ in range(5):
         x, n_flat, n_fall, s = 3 * rng.random(), 0.8 + 0.4 * rng.random(), 0.5 + rng.random(), 0.9 + 0.2 * rng.random()
@@ -68,8 +71,8 @@ def test_model_logp_equals_independent_numpy(toy_templates):
         mu = gamma * (n_flat * tpl.backgrounds(s)[0] + n_fall * tpl.backgrounds(s)[1]) + x**2 * tpl.signal(s)[0]
         expected = (stats.poisson.logpmf(tpl.observed, mu).sum() + stats.norm.logpdf(z).sum()
                     + tpl.background_priors[0].logpdf(n_flat) + tpl.background_priors[1].logpdf(n_fall)
-                    + tpl.scale_prior.logpdf(s) + stats.uniform.logpdf(x / 50.0, 0, 1))  # x = 50 u, u ~ U(0, 1)
-        point = {"poi_quantile_interval__": np.log(x / (50.0 - x)), "norm_flat": n_flat,
+                    + tpl.scale_prior.logpdf(s) + stats.uniform.logpdf(size * x / 50.0, 0, size))  # x = 50 v / K
+        point = {"poi_quantile_scaled_softinterval__": forward_numpy(size * x / 50.0, size), "norm_flat": n_flat,
                  "norm_falling_log__": np.log(n_fall),
                  "energy_scale": s, "gamma_z": z}
         assert float(logp(point)) == pytest.approx(float(expected), rel=1e-9)

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from bayes_xmass.analysis import FitTarget
-from bayes_xmass.bayes import PosteriorSampler, model_data, structure_key
+from bayes_xmass.bayes import PosteriorSampler, data_of_model, model_data, structure_key
 from bayes_xmass.datasets import load_dataset
 from bayes_xmass.model import PoiPrior, build_model, nuisance_prior_labels
 from bayes_xmass.modelspec import SamplerSettings
@@ -134,12 +134,12 @@ def test_swapped_prior_data_equals_the_scaled_model(benchmark_mm, gammas):
     for f in FACTORS:
         scaled = scale_nuisance_priors(tpl, f)
         fresh = build_model(scaled, poi, likelihood=spec.likelihood, gammas=gammas)
-        pm.set_data(model_data(scaled, 1, spec.likelihood), model=shared)
+        pm.set_data(data_of_model(shared, model_data(scaled, 1, spec.likelihood)), model=shared)
         swapped = [float(fn(p)) for fn in fns for p in points]
         refs = [float(fresh.compile_logp(jacobian=j, mode=FAST)(p)) for j in (True, False) for p in points]
         assert swapped == pytest.approx(refs, rel=1e-12)
         assert not np.allclose(swapped, baseline_values, rtol=1e-6)  # the swap did change the priors
-    pm.set_data(model_data(tpl, 1, spec.likelihood), model=shared)
+    pm.set_data(data_of_model(shared, model_data(tpl, 1, spec.likelihood)), model=shared)
     assert [float(fn(p)) for fn in fns for p in points] == pytest.approx(baseline_values, rel=1e-12)
 
 
