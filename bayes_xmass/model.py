@@ -77,7 +77,8 @@ class PoiPrior:
     prior's cumulative distribution: ``upper * u**(1/power)`` (power 1 for ``flat``) or
     ``floor * (upper/floor)**u``; the parameters are data (:meth:`data_values`), so one compiled model
     serves all of them (e.g. the prior-sensitivity variants). A generative form: prior predictive
-    sampling and SBC are exact.
+    sampling and SBC are exact. NUTS samples u as v = K u ~ U(0, K) (``poi_quantile_scaled``) in a
+    coordinate linear in the signal rate (:mod:`bayes_xmass.poi_transform`).
 
     >>> PoiPrior("flat_power", 20.0, 2.0).structure() == PoiPrior("log_uniform", 5.0, floor=0.01).structure()
     True
