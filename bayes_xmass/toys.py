@@ -4,8 +4,9 @@ Toys are Poisson draws around the expected counts at a hypothesis x, with nuisan
 their priors for each toy (see :func:`toy_counts`). Toys are drawn here from the master seed and
 fitted in fixed blocks of ``TOYS_PER_TASK``: by default all toys of a block at once
 (:mod:`bayes_xmass.batchfit`, the likelihood graph vectorised over toys), in this process for
-small jobs, or spread over local processes or a dask cluster (:mod:`bayes_xmass.executor`, one
-compiled likelihood per worker and structure). Results do not depend on the backend or worker count.
+small jobs (then blocks merged into batches of up to ``BATCH_TOYS``), or spread over local
+processes or a dask cluster (:mod:`bayes_xmass.executor`, one compiled likelihood per worker and
+structure). Results do not depend on the backend or worker count.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def scalar_fc_statistic(pl: ProfileLikelihood, counts_block, x: float) -> list:
 
 
 def _worker_fc(args):
-    """Feldman-Cousins statistic t(x) for a block of toys generated at x."""
+    """Feldman-Cousins statistic t(x) for a block of toys generated at x (the batched fitter: x per
+    toy, (n,), also accepted)."""
     counts_block, x, fitter = args
     if fitter == "batch":
         from .batchfit import batch_fc_statistic
@@ -191,6 +193,19 @@ def _blocks(counts: np.ndarray, size: int = TOYS_PER_TASK) -> list[np.ndarray]:
     return [counts[i:i + size] for i in range(0, len(counts), size)]
 
 
+BATCH_TOYS = 2000  # batched fits in this process: toys per batch (blocks merged; memory ~ toys x starts)
+
+
+def _one_batch(fitter: str, processes: int, scheduler) -> bool:
+    """Batched fits in this process: blocks merged into batches of up to ``BATCH_TOYS`` toys (fewer,
+    larger batches; a toy's result does not depend on the other toys of its batch, so the numbers
+    are the same as in blocks)."""
+    from .executor import resolve_scheduler
+
+    s = resolve_scheduler(scheduler)
+    return fitter == "batch" and processes == 1 and isinstance(s, str) and s == "local"
+
+
 def _check_fitter(fitter: str) -> None:
     if fitter not in FITTERS:
         raise ValueError(f"unknown toy fitter {fitter!r}; known: {', '.join(FITTERS)}")
@@ -244,7 +259,8 @@ def toy_limits(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", 
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
     counts = toy_counts(pl, x_true, n_toys, seed)
     processes = processes or default_processes(n_toys if fitter == "batch" else 20 * n_toys)
-    tasks = [(b, cl, tuple(thresholds), fitter) for b in _blocks(counts)]
+    blocks = _blocks(counts, BATCH_TOYS if _one_batch(fitter, processes, scheduler) else TOYS_PER_TASK)
+    tasks = [(b, cl, tuple(thresholds), fitter) for b in blocks]
     rows = [r for block in _map(_worker_limits, tasks, tpl, sign, likelihood, processes, scheduler) for r in block]
     arr = np.array(rows)
     return ToyLimits(x_true, arr[:, 0], {t: arr[:, i + 1] for i, t in enumerate(thresholds)}, seed)
@@ -274,10 +290,15 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
     for j, x in enumerate(x_grid):
         counts = toy_counts(pl, float(x), n_toys, seed + 1000 * j)
         tasks += [(b, float(x), fitter) for b in _blocks(counts)]
+    if _one_batch(fitter, processes, scheduler):  # the grid points' toys together, x per toy
+        xs = np.concatenate([np.full(len(t[0]), t[1]) for t in tasks])
+        tasks = [(b, xb, fitter) for b, xb in zip(_blocks(np.concatenate([t[0] for t in tasks]), BATCH_TOYS),
+                                                  _blocks(xs, BATCH_TOYS))]
     results = _map(_worker_fc, tasks, tpl, sign, likelihood, processes, scheduler)
     per_x: dict[float, list] = {}
-    for (_, x, _), res in zip(tasks, results):
-        per_x.setdefault(x, []).extend(res)
+    for (block, x, _), res in zip(tasks, results):
+        for xi, t in zip(np.broadcast_to(x, (len(block),)), res):
+            per_x.setdefault(float(xi), []).append(t)
     critical = np.array([np.quantile(per_x[float(x)], cl) for x in x_grid])
     accepted = t_obs <= critical
     lower, upper = _interval_edges(x_grid, t_obs - critical, accepted)

@@ -140,3 +140,69 @@ def test_bands_with_toys_without_limit():
     bands = ToyLimits(0.0, np.zeros(5), {"xmass": lim}, 1).bands("xmass")
     assert bands["median"] == 3.0 and bands["+2sigma"] == np.inf
     assert not any(np.isnan(v) for v in bands.values())
+
+
+def test_saddle_free_step_fast_path_equals_eigendecomposition(monkeypatch):
+    """The Cholesky shortcut for well-conditioned positive definite Hessians gives the saddle-free
+    Newton step of the eigendecomposition; ill-conditioned and indefinite ones take the latter."""
+    from bayes_xmass import batchfit
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(30, 6, 6))
+    h = a @ np.swapaxes(a, 1, 2) + 0.1 * np.eye(6)  # positive definite
+    h[10:20] = a[10:20] + np.swapaxes(a[10:20], 1, 2)  # indefinite
+    w, v = np.linalg.eigh(h[20:])
+    w[:, 0] = 1e-13 * w[:, -1]  # floored eigenvalue
+    h[20:] = np.einsum("nij,nj,nkj->nik", v, w, v)
+    g = rng.normal(size=(30, 6))
+
+    def reference(h, g):
+        w, v = np.linalg.eigh(h)
+        wf = np.maximum(np.abs(w), batchfit.EIGEN_FLOOR * np.max(np.abs(w), axis=1, keepdims=True))
+        return -np.einsum("nij,nj->ni", v, np.einsum("nji,nj->ni", v, g) / wf), w[:, 0] <= 0
+
+    ref_step, ref_indefinite = reference(h, g)
+    for gufunc in (batchfit._CHOLESKY_GUFUNC, None):  # numpy's gufunc, or bisection of the stack
+        monkeypatch.setattr(batchfit, "_CHOLESKY_GUFUNC", gufunc)
+        step, indefinite = batchfit._saddle_free_step(h, g)
+        np.testing.assert_allclose(step, ref_step, rtol=1e-8, atol=1e-12)
+        np.testing.assert_array_equal(indefinite, ref_indefinite)
+        assert indefinite[10:20].any() and not indefinite[:10].any()
+
+
+def test_evaluation_and_stacked_fits_independent_of_blocking(millicharge):
+    """Rows are evaluated in blocks and several fits share one batch: the same numbers as alone."""
+    tpl, target, pl, bpl = millicharge
+    counts = toy_counts(pl, 0.0, 9, seed=8)
+    theta = np.tile(np.concatenate([[0.3], pl.start]), (9, 1))
+    v, g = bpl.value_and_grad(theta, counts)
+    chunk = bpl.eval_chunk
+    try:
+        bpl.eval_chunk = 2
+        v2, g2 = bpl.value_and_grad(theta, counts)
+    finally:
+        bpl.eval_chunk = chunk
+    np.testing.assert_array_equal(v2, v)
+    np.testing.assert_array_equal(g2, g)
+    specs = [(0.0, None, 0.5), (None, None, 0.5), (0.7, None, 0.5)]
+    many = bpl._fit_many(counts, specs)
+    for (x, start, x_start), fit in zip(specs, many):
+        alone = bpl.fit(counts, x, start=start, x_start=x_start)
+        for field in ("x", "nll2", "nuisances", "converged", "grad"):
+            np.testing.assert_array_equal(getattr(fit, field), getattr(alone, field))
+
+
+def test_limits_are_roots_of_the_profile(millicharge):
+    """Each limit: Delta chi2 at it (conditional fit from the best fit's nuisances) equals the
+    threshold; the shared search of two thresholds gives each threshold's limit found alone."""
+    from bayes_xmass.frequentist import delta_chi2_threshold
+
+    tpl, target, pl, bpl = millicharge
+    counts = toy_counts(pl, 0.0, 12, seed=10)
+    best = bpl.best_fit(counts)
+    both = bpl.upper_limits(counts, best)
+    for t in ("xmass", "one_sided"):
+        alone = bpl.upper_limits(counts, best, thresholds=(t,))[t]
+        np.testing.assert_allclose(alone, both[t], rtol=1e-6)
+        delta, _ = bpl.profile_delta(counts, both[t], best)
+        np.testing.assert_allclose(delta, delta_chi2_threshold(0.9, t), atol=2e-5)
