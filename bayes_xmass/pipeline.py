@@ -29,7 +29,7 @@ from .io import package_versions, write_json, write_text, write_with
 from .modelspec import ModelSpec, model_spec_for
 from .plots import plot_diagnostics_overview, plot_exclusion, plot_millicharge_summary, plot_spectrum_fit
 from .report import write_datatree, write_fit_plots
-from .scan import scan_b_minus_l
+from .scan import row_from_fit, scan_b_minus_l
 from .cli_scan import SCAN_DRAWS, SCAN_TUNE
 from .toys import bayesian_toy_limits, feldman_cousins, shared_profile_likelihood, toy_counts, toy_limits
 
@@ -137,6 +137,7 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
         bayes_toys = bayesian_toy_limits(tpl, toy_counts(pl, 0.0, settings.n_bayes_toys, seed + 202),
                                          poi_prior=spec.poi_prior, sign=target.sign, likelihood=spec.likelihood,
                                          cl=spec.cl, seed=seed + 303, tune=BAYES_TOY_TUNE, draws=BAYES_TOY_DRAWS,
+                                         target_accept=spec.sampler.target_accept,
                                          posterior_sampler=ps if ps.compiled is not None else None)
         steps.lap("bayesian_toys")
         bayes_bands = {k: float(np.quantile(bayes_toys * scale, q))
@@ -217,9 +218,13 @@ def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettin
     scan = None
     if spec.interaction == "b_minus_l":
         masses = np.geomspace(1e-3, 10.0, settings.scan_masses)
+        # masses of the fits (XMASS's points, the grid's ends): the fits' results, not a shorter re-run
+        n_draws = spec.sampler.chains * spec.sampler.draws
+        known = {i: row_from_fit(r, n_draws) for r in records for i, m in enumerate(masses)
+                 if r.get("mass_MeV") is not None and math.isclose(m, r["mass_MeV"], rel_tol=1e-9)}
         scan = scan_b_minus_l(spec, dataset, masses, seed=seed + 77, log=log, cache=cache, tune=settings.scan_tune,
                               draws=settings.scan_draws, chains=spec.sampler.chains,
-                              max_resample=0 if settings.quick else 2)
+                              max_resample=0 if settings.quick else 2, known=known)
         write_with(out / "b_minus_l_scan.nc", lambda p: scan.to_netcdf(p), overwrite)
         write_text(out / "b_minus_l_scan.csv", scan.to_dataframe().to_csv(), overwrite)
     return {"records": records, "sensitivity": sensitivity, "scan": scan, "log": lines,

@@ -186,8 +186,10 @@ def _scan_point(index, mass, tpl, ps) -> dict:
 
 
 def run_scan(spec: ModelSpec, dataset: Dataset, masses, settings: PointSettings, *, done: dict | None = None,
-             scheduler=None, processes: int | None = 1, on_point=None, log=print) -> list[dict]:
-    """Rows (one dict per mass, in mass order) for the points not already in ``done`` (index -> row).
+             scheduler=None, processes: int | None = 1, on_point=None, log=print,
+             done_reason: str = "resuming") -> list[dict]:
+    """Rows (one dict per mass, in mass order) for the points not already in ``done`` (index -> row;
+    ``done_reason`` says where they came from in the log).
 
     ``on_point(index, row)`` is called in this process as each point finishes (to persist it).
     """
@@ -198,7 +200,8 @@ def run_scan(spec: ModelSpec, dataset: Dataset, masses, settings: PointSettings,
     log(f"[b_minus_l scan] templates for {masses.size} masses in {time.perf_counter() - started:.1f} s")
     todo = [i for i in range(masses.size) if i not in done]
     if done:
-        log(f"[b_minus_l scan] resuming: {len(done)} of {masses.size} points already done")
+        log(f"[b_minus_l scan] {done_reason}: {len(done)} of {masses.size} points already done "
+            f"(M = {', '.join(f'{masses[i]:.3g}' for i in sorted(done))} MeV)")
     tasks = [(i, float(masses[i]), tpls[i], settings) for i in todo]
 
     def finished(k, row):
@@ -235,10 +238,13 @@ def scan_dataset(masses, rows: list[dict], attrs: dict | None = None):
 def scan_b_minus_l(spec: ModelSpec, dataset: Dataset, masses, *, bayesian: bool = True, seed: int = 1,
                    draws: int | None = None, tune: int | None = None, chains: int | None = None, log=print,
                    cache: dict | None = None, n_toys: int = 0, scheduler=None, processes: int | None = 1,
-                   max_resample: int = 2):
+                   max_resample: int = 2, known: dict | None = None):
     """Bayesian and frequentist limits on g at each mass; returns an xarray Dataset (dim ``mass``).
 
     ``max_resample``: NUTS re-runs (doubled draws, new seed) for a mass whose diagnostics fail.
+
+    ``known``: {mass index: row} of points already computed elsewhere (e.g. :func:`row_from_fit`),
+    taken as they are; their masses are listed in the attribute ``masses_taken_from_fits_MeV``.
 
     ``cache``: compiled models shared with other fits of this process (used when running here).
     """
@@ -252,10 +258,25 @@ def scan_b_minus_l(spec: ModelSpec, dataset: Dataset, masses, *, bayesian: bool 
 
     if bayesian and cache is not None and processes == 1 and resolve_scheduler(scheduler) == "local":
         _share_compiled(spec, dataset, masses, cache)  # points run here: reuse the caller's compiled model
-    rows = run_scan(spec, dataset, masses, settings, scheduler=scheduler, processes=processes, log=log)
-    return scan_dataset(masses, rows, {"cl": spec.cl, "poi_prior": str(spec.poi_prior.describe()),
-                                       "dataset_checksum": dataset.checksum, "seed": seed,
-                                       "seconds": round(time.perf_counter() - started, 2)})
+    known = dict(known or {})
+    rows = run_scan(spec, dataset, masses, settings, done=known, scheduler=scheduler, processes=processes, log=log,
+                    done_reason="taken from the fits at these masses")
+    attrs = {"cl": spec.cl, "poi_prior": str(spec.poi_prior.describe()), "dataset_checksum": dataset.checksum,
+             "seed": seed, "seconds": round(time.perf_counter() - started, 2)}
+    if known:
+        attrs["masses_taken_from_fits_MeV"] = [float(masses[i]) for i in sorted(known)]
+    return scan_dataset(masses, rows, attrs)
+
+
+def row_from_fit(record: dict, nuts_draws: int) -> dict:
+    """A scan row (as :func:`scan_point` makes) from a pipeline fit record at the same mass: the fit's
+    own posterior (its longer chains) and profile-likelihood limits, so curve and table agree."""
+    d, f, scale = record["diagnostics"], record["frequentist"], record["coupling_scale"]
+    return {"mass": float(record["mass_MeV"]), "scale": scale, "best_fit": f["best_fit"],
+            "freq_xmass": f["limit_xmass_scaled"] * scale, "freq_one_sided": f["limit_one_sided_scaled"] * scale,
+            "bayes": record["bayes"]["limit"], "bayes_mcse": record["bayes"]["mcse"], "rhat_max": d["rhat_max"],
+            "poi_ess_bulk": d["poi_ess_bulk"], "divergences": float(d["divergences"]),
+            "diagnostics_ok": bool(d["ok"]), "nuts_draws": float(nuts_draws)}
 
 
 def _share_compiled(spec, dataset, masses, cache: dict) -> None:

@@ -323,13 +323,14 @@ def _interval_edges(x, diff, accepted):
 
 def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign: int = 1,
                         likelihood: str = "poisson", cl: float = 0.9, draws: int = 1000, tune: int = 700,
-                        chains: int = 2, seed: int = 1, posterior_sampler=None) -> np.ndarray:
-    """Credible limits (scaled units) on toy data sets: one compiled model, data swapped per toy."""
+                        chains: int = 2, seed: int = 1, posterior_sampler=None, target_accept: float = 0.95) -> np.ndarray:
+    """Credible limits (scaled units) on toy data sets: one compiled model, data swapped per toy
+    (NUTS with a diagonal mass matrix: low-rank adaptation needs longer tuning than toys get)."""
     from .bayes import PosteriorSampler, model_data
     from .modelspec import SamplerSettings
 
     ps = (posterior_sampler or PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
-    settings = SamplerSettings("nutpie", chains, draws, tune, 0.95)
+    settings = SamplerSettings("nutpie", chains, draws, tune, target_accept)
     base = model_data(tpl, sign, likelihood)
     out = []
     for i, c in enumerate(counts):

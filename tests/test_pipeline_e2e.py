@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 EXE = Path(sys.executable).with_name("bayes-xmass")
@@ -190,6 +191,23 @@ def test_scan_files_consistent(quick_run, limits):
     lines = (quick_run.out / "b_minus_l_scan.csv").read_text().strip().splitlines()
     assert len(lines) == len(scan["mass_MeV"]) + 1
     assert "bayes" in lines[0] and "freq_xmass" in lines[0]
+
+
+def test_scan_takes_the_fits_at_their_masses(quick_run, limits):
+    """The exclusion curve passes through the B-L fits at XMASS's masses (the grid's ends): the scan
+    takes those fits' results instead of re-running shorter chains there."""
+    import xarray as xr
+
+    scan = limits["b_minus_l_scan"]
+    fits = {r["mass_MeV"]: r for r in limits["fits"] if r["interaction"] == "b_minus_l"}
+    assert sorted(fits) == [scan["mass_MeV"][0], scan["mass_MeV"][-1]]
+    for i in (0, -1):
+        fit = fits[scan["mass_MeV"][i]]
+        assert scan["bayes"][i] == fit["bayes"]["limit"]
+        assert scan["freq_xmass"][i] == fit["frequentist"]["limit_xmass_scaled"] * fit["coupling_scale"]
+    with xr.open_dataset(quick_run.out / "b_minus_l_scan.nc") as ds:
+        assert list(ds.attrs["masses_taken_from_fits_MeV"]) == sorted(fits)
+        assert np.isnan(ds["seconds"].values[[0, -1]]).all() and np.isfinite(ds["seconds"].values[1:-1]).all()
 
 
 def test_comparison_csv_has_every_fit(quick_run, limits):
