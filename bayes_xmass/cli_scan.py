@@ -51,6 +51,9 @@ def execution_env(args):
 
     # small fits: one BLAS thread is ~10x faster and reproducible
     with environment(values), single_threaded_blas():
+        from .graph_cache import enable
+
+        enable()  # rewritten PyTensor graphs from the on-disk cache (unless --no-cache)
         yield
 
 

@@ -213,7 +213,10 @@ def _run_pool(fn, tasks, n, init, init_args, on_result):
 def _pool_init(init, init_args):
     import warnings
 
+    from .graph_cache import enable
+
     warnings.simplefilter("ignore")
+    enable()  # as in the parent (the CLI): rewritten graphs from the on-disk cache
     if init is not None:
         with single_threaded_blas():
             init(*init_args)
@@ -229,6 +232,9 @@ class _Payload:
 def _dask_call(token, init, payload, fn, task):
     """Run on a dask worker: ``init`` once per worker thread and token, then ``fn(task)``."""
     state = _state()
+    from .graph_cache import enable
+
+    enable()
     if init is not None and token not in state.initialised:
         _pool_init(init, payload.value)
         state.initialised.add(token)

@@ -18,9 +18,13 @@ def shared_path() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _template_cache_in_tmp(tmp_path_factory):
-    """Keep the on-disk template cache of the test session out of the user's ~/.cache."""
+    """Keep the on-disk template (and rewritten-graph) cache of the test session out of the user's
+    ~/.cache; the graph cache is on, as in the CLI."""
+    from bayes_xmass import graph_cache
+
     saved = os.environ.get("BAYES_XMASS_CACHE")
     os.environ["BAYES_XMASS_CACHE"] = str(tmp_path_factory.mktemp("template_cache"))
+    graph_cache.enable()
     yield
     if saved is None:
         os.environ.pop("BAYES_XMASS_CACHE", None)
