@@ -16,10 +16,12 @@ Measured (magnetic-moment model, 2 cores): the nutpie model compiles in ~1.5 s i
 profile likelihood in ~1 s instead of ~3 s; the numbers are the same, bit for bit
 (``tests/test_graph_cache.py``).
 
-Entries live in ``<cache dir>/graphs/`` (:func:`bayes_xmass.cache.cache_dir`), written atomically,
-as pickles of PyTensor graphs without data (shared variables become placeholders): the same trust
-as PyTensor's own numba cache, which also unpickles. Disabled with the template cache
-(``BAYES_XMASS_NO_CACHE=1``, ``--no-cache``).
+Entries live in ``<cache dir>/graphs/`` (:func:`bayes_xmass.cache.cache_dir`), written atomically
+(mode 0600), as pickles of PyTensor graphs without data (shared variables become placeholders).
+Only this user's entries that nobody else can write are read (:func:`_trusted`): the same trust as
+PyTensor's own compile and numba caches in the user's home, which also unpickle and run native
+code. Nothing the user passes (datasets, TOML, NetCDF) is ever unpickled. Disabled with the
+template cache (``BAYES_XMASS_NO_CACHE=1``, ``--no-cache``).
 """
 
 from __future__ import annotations
@@ -223,7 +225,7 @@ def _store(key: str, fgraph) -> None:
         return
     path = _entry(key)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
@@ -232,12 +234,26 @@ def _store(key: str, fgraph) -> None:
         pass
 
 
+def _trusted(path: Path) -> bool:
+    """Only a regular file of this user's, not writable by others, in a directory that is neither
+    (an entry is unpickled: nobody else may have written it)."""
+    try:
+        uid = os.getuid()
+        for item in (path.parent, path):
+            st = item.lstat()
+            if st.st_uid != uid or st.st_mode & 0o022:
+                return False
+        return path.is_file() and not path.is_symlink()
+    except (OSError, AttributeError):  # missing, or no POSIX ownership (then: not trusted)
+        return False
+
+
 def _load_into(key: str, fgraph, rewriter) -> bool:
     """Replace ``fgraph``'s outputs by the stored rewritten graph; False (graph untouched) if unusable."""
     from pytensor.graph.basic import clone_get_equiv
 
     path = _entry(key)
-    if not path.is_file():
+    if not _trusted(path):
         return False
     try:
         placeholders, outs = pickle.loads(path.read_bytes())

@@ -155,3 +155,22 @@ def test_model_functions_hit_with_the_same_numbers(fresh_cache):
     theta = np.concatenate([[0.4], plain.start])
     for a, b in zip(cached.value_and_grad(theta), plain.value_and_grad(theta)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX ownership")
+def test_entries_others_can_write_are_not_read(fresh_cache):
+    """An entry (or the directory) writable by group or others is never unpickled: rewritten again."""
+    _compile()
+    (entry,) = fresh_cache.glob("*.pkl")
+    for target in (entry, fresh_cache):
+        mode = target.stat().st_mode
+        target.chmod(mode | 0o020)
+        try:
+            before = dict(graph_cache.stats)
+            _compile()
+            assert _delta(before)["hits"] == 0 and _delta(before)["misses"] == 1
+        finally:
+            target.chmod(mode)
+    before = dict(graph_cache.stats)
+    _compile()
+    assert _delta(before)["hits"] == 1
