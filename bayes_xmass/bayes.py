@@ -17,7 +17,7 @@ import numpy as np
 from .analysis import FitTarget
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
 from .io import package_versions
-from .model import POI_REFERENCE, POI_VALUE, PoiPrior, build_model, poi_prior_data
+from .model import LOG_FACTORIAL, POI_REFERENCE, POI_VALUE, PoiPrior, build_model, poi_prior_data
 from .poi_transform import poi_reference
 from .modelspec import SamplerSettings
 from .templates import TemplateSet
@@ -142,7 +142,7 @@ class PosteriorSampler:
         self.key = structure_key(tpl, poi_prior, likelihood)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model = build_model(tpl, poi_prior, likelihood=likelihood)
+            self.model = build_model(tpl, poi_prior, likelihood=likelihood, log_factorial_data=True)
             self.compiled = None
             if sampler_name == "nutpie":
                 # per-bin deterministics are not stored per draw (faster compile, less memory); the
@@ -169,16 +169,25 @@ class PosteriorSampler:
     def compatible(self, tpl: TemplateSet) -> bool:
         return structure_key(tpl, self.poi_prior, self.likelihood) == self.key
 
+    def _with_derived(self, data: dict) -> dict:
+        """``data`` plus what is computed from it: log k! of the observed counts (LOG_FACTORIAL)."""
+        if LOG_FACTORIAL in self.model.named_vars and "observed_counts" in data:
+            from .likelihood import log_factorial_counts
+
+            data = {**data, LOG_FACTORIAL: log_factorial_counts(data["observed_counts"])}
+        return data
+
     def _set_data(self, data: dict) -> None:
         import pymc as pm
 
+        data = self._with_derived(data)
         pm.set_data(data_of_model(self.model, data), model=self.model,
                     coords={"energy_bin": 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])})
 
     def draw_posterior(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False):
         """Posterior and sample_stats only (used by toys and scans). The POI prior is always this
         sampler's (its parameters are added to ``data``)."""
-        data = {**data, **poi_prior_data(self.poi_prior)}
+        data = self._with_derived({**data, **poi_prior_data(self.poi_prior)})
         if self.compiled is not None:
             import nutpie
 

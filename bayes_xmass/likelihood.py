@@ -80,9 +80,18 @@ def gamma_log_penalty(gamma, rel_error):
     return pt.sum(pt.switch(pt.gt(rel_error, 0), -0.5 * ((gamma - 1.0) / safe) ** 2, 0.0))
 
 
-def poisson_log_likelihood(observed, expected):
-    """sum_i [k_i log mu_i - mu_i - log k_i!]; k may be non-integer (Asimov data)."""
-    return pt.sum(observed * pt.log(expected) - expected - pt.gammaln(observed + 1.0))
+def poisson_log_likelihood(observed, expected, log_factorial=None):
+    """sum_i [k_i log mu_i - mu_i - log k_i!]; k may be non-integer (Asimov data). ``log_factorial``:
+    log k_i! = lgamma(k_i + 1) given as data (:func:`log_factorial_counts`), not computed in the graph."""
+    log_k_factorial = pt.gammaln(observed + 1.0) if log_factorial is None else log_factorial
+    return pt.sum(observed * pt.log(expected) - expected - log_k_factorial)
+
+
+def log_factorial_counts(observed) -> np.ndarray:
+    """log k! = lgamma(k + 1) per bin (NumPy), for :func:`poisson_log_likelihood`'s data form."""
+    from scipy.special import gammaln
+
+    return gammaln(np.asarray(observed, dtype="float64") + 1.0)
 
 
 def gaussian_log_likelihood(observed, expected, sigma):
