@@ -348,7 +348,9 @@ def batched_forward_function(model, names: list[str], draws: int):
             outs = vectorize_graph(base, replace=replace)
             # a variable no random variable reaches (e.g. a stack of fixed nuisances) stays unbatched
             outs = [o if o.ndim > b.ndim else pt.broadcast_to(o[None], (draws, *o.shape)) for o, b in zip(outs, base)]
-            return compile_pytensor([], outs, random_seed=0, mode=forward_sampling_mode()), True
+            # one call per fit: the Python linker (no C modules to load; the same draws, measured:
+            # 0.9 s instead of 1.4-1.6 s to compile and run, magnetic moment)
+            return compile_pytensor([], outs, random_seed=0, mode="FAST_COMPILE"), True
         except NotImplementedError:  # an op without a vectorised form: draw by draw
             pass
     fn, _ = compile_forward_sampling_function([model[n] for n in names], vars_in_trace=[], basic_rvs=rvs,

@@ -837,7 +837,7 @@ def run_prior_sensitivity(specs: dict, dataset, records: list[dict], out: Path, 
         target = FitTarget(interaction, rec["sign"], rec.get("flavours"), rec.get("mass_MeV"))
         tpl = target_templates(spec, dataset, target)
         base_dt = open_datatree(Path(out) / rec["netcdf"])
-        sampler = dataclasses.replace(spec.sampler, draws=min(spec.sampler.draws, 3000))  # refit only
+        sampler = dataclasses.replace(spec.sampler, draws=min(spec.sampler.draws, 2000))  # refit only
         sens = prior_sensitivity(tpl, target, spec.poi_prior, cl=spec.cl, likelihood=spec.likelihood,
                                  method="reweight" if quick else "hybrid", base_dt=base_dt, sampler=sampler,
                                  seed=seed, cache=cache)
