@@ -189,17 +189,7 @@ class PosteriorSampler:
         sampler's (its parameters are added to ``data``)."""
         data = self._with_derived({**data, **poi_prior_data(self.poi_prior)})
         if self.compiled is not None:
-            import nutpie
-
-            self._set_data(data)  # nutpie's initial points (e.g. a log-normal's mean) read the model's data
-            known = {var.name for var in self.compiled.shared_var_keys}
-            cm = self.compiled.with_data(**{k: v for k, v in data.items() if k in known})
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return nutpie.sample(cm, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                                     cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
-                                     save_warmup=False, target_accept=sampler.target_accept,
-                                     **nutpie_adaptation(sampler))
+            return self._nutpie(data, sampler, seed, progress)
         import pymc as pm
 
         from .chain_init import pymc_initvals
@@ -213,6 +203,37 @@ class PosteriorSampler:
                              target_accept=sampler.target_accept, progressbar=progress,
                              compute_convergence_checks=False, init="adapt_diag",
                              initvals=pymc_initvals(self.model, sampler.chains, seed))
+
+    def _nutpie(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False, raw: bool = False):
+        """nutpie's run on ``data`` (complete: :meth:`draw_posterior` adds the derived entries): a DataTree,
+        or with ``raw`` nutpie's own results (Arrow tables per chain, tuning rows included)."""
+        import nutpie
+
+        self._set_data(data)  # nutpie's initial points (e.g. a log-normal's mean) read the model's data
+        known = {var.name for var in self.compiled.shared_var_keys}
+        cm = self.compiled.with_data(**{k: v for k, v in data.items() if k in known})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return nutpie.sample(cm, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                                 cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
+                                 save_warmup=False, target_accept=sampler.target_accept,
+                                 return_raw_trace=raw, **nutpie_adaptation(sampler))
+
+    def poi_draws(self, data: dict, sampler: SamplerSettings, seed: int) -> np.ndarray:
+        """Posterior draws of the scaled POI x, (chain, draw): the same run as :meth:`draw_posterior`
+        with the same seed, without building the full DataTree (~25 ms per run, which is a tenth of
+        a toy's fit). Toys need nothing else."""
+        data = self._with_derived({**data, **poi_prior_data(self.poi_prior)})
+        if self.compiled is None:
+            return np.asarray(self.draw_posterior(data, sampler, seed).posterior[POI_VALUE].values)
+        draw_tables, stat_tables = self._nutpie(data, sampler, seed, raw=True).get_arrow_trace()
+        chains = []
+        for draws, stats in zip(draw_tables, stat_tables):
+            tuning = np.asarray(stats.column("tuning").to_numpy(), dtype=bool)
+            chains.append(np.asarray(draws.column(POI_VALUE).to_numpy(), dtype="float64")[~tuning])
+        if len({c.size for c in chains}) != 1:
+            raise RuntimeError(f"nutpie returned chains of unequal length: {[c.size for c in chains]}")
+        return np.stack(chains)
 
     def sample(self, tpl: TemplateSet, target: FitTarget, *, sampler: SamplerSettings, seed: int = 1,
                progress: bool = False, provenance: dict | None = None):

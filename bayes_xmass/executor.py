@@ -95,30 +95,58 @@ def _call_with(fn, args, kwargs):
         return fn(*args, **kwargs)
 
 
-@contextmanager
-def background_task(fn: Callable | None, args: tuple = (), kwargs: dict | None = None):
-    """Run ``fn(*args, **kwargs)`` in one spawned worker process while the ``with`` block runs.
-
-    Yields a ``concurrent.futures.Future`` (``None`` if ``fn`` is None: nothing to do). The worker
-    uses one BLAS thread. Leaving the block normally waits for the worker; leaving it by an
-    exception (or Ctrl-C) terminates the worker, so no orphan keeps running.
-    """
-    if fn is None:
-        yield None
-        return
+def start_background_worker(modules: Sequence[str] = ()):
+    """A one-process spawn pool whose worker starts now and imports ``modules``, for a later
+    :func:`background_task` (``worker=``): the worker's imports (~2 s) then overlap the caller's own.
+    The worker uses one BLAS/OpenMP thread."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_pool_init, initargs=(None, ()))
+    with environment({k: "1" for k in _THREAD_VARS}):  # inherited by the worker, spawned by this submit
+        pool.submit(_import_modules, tuple(modules))
+    return pool
+
+
+def _import_modules(modules: tuple[str, ...]) -> None:
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+
+
+def stop_background_worker(pool) -> None:
+    """End a worker of :func:`start_background_worker` that was not handed to :func:`background_task`
+    (terminated at once: it holds no results)."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def background_task(fn: Callable | None, args: tuple = (), kwargs: dict | None = None, worker=None):
+    """Run ``fn(*args, **kwargs)`` in one spawned worker process while the ``with`` block runs.
+
+    Yields a ``concurrent.futures.Future`` (``None`` if ``fn`` is None: nothing to do). The worker
+    uses one BLAS thread. Leaving the block normally does not wait for the worker process to exit
+    (take the future's result inside the block): after its task it only tears down its Python
+    objects (~2 s with compiled models), which overlaps the caller's remaining work; Python's exit
+    joins it. Leaving the block by an exception (or Ctrl-C) terminates the worker, so no orphan
+    keeps running. ``worker``: a pool of :func:`start_background_worker` to run ``fn`` in (this
+    function then owns it; with ``fn`` None it is stopped); default: a worker started here.
+    """
+    if fn is None:
+        if worker is not None:
+            stop_background_worker(worker)
+        yield None
+        return
+    pool = worker if worker is not None else start_background_worker()
     try:
-        with environment({k: "1" for k in _THREAD_VARS}):  # inherited by the worker, started here
-            future = pool.submit(_call_with, fn, tuple(args), dict(kwargs or {}))
+        future = pool.submit(_call_with, fn, tuple(args), dict(kwargs or {}))
         yield future
-        pool.shutdown(wait=True)
+        pool.shutdown(wait=False)
     except BaseException:  # also a Ctrl-C while waiting for the worker above
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        stop_background_worker(pool)
         raise
 
 
@@ -211,15 +239,36 @@ def _run_pool(fn, tasks, n, init, init_args, on_result):
 
 
 def _pool_init(init, init_args):
+    import atexit
     import warnings
 
     from .graph_cache import enable
 
     warnings.simplefilter("ignore")
     enable()  # as in the parent (the CLI): rewritten graphs from the on-disk cache
+    # registered first, so it runs after every other exit handler of the worker
+    atexit.register(_exit_without_teardown)
     if init is not None:
         with single_threaded_blas():
             init(*init_args)
+
+
+def _exit_without_teardown() -> None:
+    """End a pool worker after its exit handlers, without Python's teardown of its objects.
+
+    A worker leaves only when its pool shuts down, its results delivered and its files closed;
+    multiprocessing has already run its own exit function and flushed the streams. What would
+    remain is deleting the compiled models' objects (PyTensor graphs, numba dispatchers, LLVM
+    modules) one by one, ~2 s after a run's B-L part, for which the parent's exit would wait.
+    """
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
 
 
 class _Payload:

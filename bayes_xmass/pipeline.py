@@ -237,8 +237,10 @@ def _stream_of(log) -> str | None:
 
 
 def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: int = 20201,
-                 overwrite: bool = False, log=print) -> dict:
-    """Everything, into ``out``. Returns the limits.json content."""
+                 overwrite: bool = False, log=print, worker=None) -> dict:
+    """Everything, into ``out``. Returns the limits.json content. ``worker``: a background worker
+    already started (:func:`bayes_xmass.executor.start_background_worker`) for the B-L part; this
+    function owns it from here (it is stopped if the run needs none)."""
     started = time.perf_counter()
     stages = StepTimer()
     specs = {name: _spec(name, settings) for name in INTERACTION_ORDER}
@@ -249,8 +251,8 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
     from .executor import background_task, single_threaded_blas
 
     job = _interaction_job if background else None
-    with single_threaded_blas(), background_task(job, args.get(background, ()),
-                                                 kwargs={"stream": _stream_of(log)}) as pending:
+    with single_threaded_blas(), background_task(job, args.get(background, ()), kwargs={"stream": _stream_of(log)},
+                                                 worker=worker) as pending:
         for name in INTERACTION_ORDER:
             if name != background:
                 jobs[name] = _interaction_job(*args[name], log=log)

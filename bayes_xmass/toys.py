@@ -339,8 +339,7 @@ def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign
             from .likelihood import chi2_sigma
 
             data["chi2_sigma"] = chi2_sigma(c, tpl.background_errors)
-        trace = ps.draw_posterior(data, settings, seed + i)
-        out.append(float(np.quantile(trace.posterior["x"].values.ravel(), cl)))
+        out.append(float(np.quantile(ps.poi_draws(data, settings, seed + i).ravel(), cl)))
     return np.array(out)
 
 

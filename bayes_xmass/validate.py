@@ -587,11 +587,16 @@ def _numpy_expected(tpl: TemplateSet, sign: int, post, idx) -> tuple[np.ndarray,
     powers = np.array(tpl.signal_powers, dtype=float)
     sf = np.array([float(sign) ** int(p) for p in tpl.signal_powers])
     mu, dmu = np.empty((len(idx), tpl.n_bins)), np.empty((len(idx), tpl.n_bins))
-    for i in range(len(idx)):
-        sig_t = tpl.signal(float(s[i]))
-        mu[i] = gamma[i] * (norm[i] @ tpl.backgrounds(float(s[i]))) + (sf * x[i] ** powers) @ sig_t
-        dmu[i] = (powers * sf * np.maximum(x[i], 1e-12) ** (powers - 1.0)) @ sig_t
+    for lo in range(0, len(idx), _DRAWS_PER_PASS):  # templates of a chunk of draws at once (bounded memory)
+        k = slice(lo, lo + _DRAWS_PER_PASS)
+        sig_t, bkg_t = tpl.signal.at(s[k]), tpl.backgrounds.at(s[k])
+        mu[k] = (gamma[k] * np.einsum("nc,ncb->nb", norm[k], bkg_t)
+                 + np.einsum("nt,ntb->nb", sf * x[k, None] ** powers, sig_t))
+        dmu[k] = np.einsum("nt,ntb->nb", powers * sf * np.maximum(x[k, None], 1e-12) ** (powers - 1.0), sig_t)
     return np.maximum(mu, 1e-9), dmu
+
+
+_DRAWS_PER_PASS = 128
 
 
 def _poi_log_density(prior: PoiPrior, x: np.ndarray, fisher: np.ndarray | None) -> np.ndarray:

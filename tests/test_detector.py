@@ -92,3 +92,18 @@ def test_morphing_exact_at_grid_points_and_continuous():
 def test_single_point_grid_is_constant():
     morph = MorphingTemplates.from_grid([1.0], np.ones((1, 2, 3)))
     np.testing.assert_array_equal(morph(1.3), np.ones((2, 3)))
+
+
+def test_vectorised_evaluation_equals_one_value_at_a_time():
+    """MorphingTemplates.at (used for whole posteriors) gives the scalar path's numbers, including
+    values on knots, between knots and clipped beyond both ends of the grid."""
+    rng = np.random.default_rng(5)
+    grid = np.linspace(0.7, 1.3, 9)
+    morph = MorphingTemplates.from_grid(grid, rng.uniform(1.0, 2.0, (grid.size, 3, 7)))
+    scales = np.concatenate([grid, rng.uniform(0.5, 1.5, 40)])
+    many = morph.at(scales)
+    assert many.shape == (scales.size, 3, 7)
+    for s, v in zip(scales, many):
+        np.testing.assert_allclose(v, morph(s), rtol=1e-14, atol=0)
+    single = MorphingTemplates.from_grid([1.0], np.ones((1, 2, 3)))
+    np.testing.assert_array_equal(single.at([0.9, 1.3]), np.ones((2, 2, 3)))

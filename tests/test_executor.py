@@ -118,3 +118,20 @@ def test_background_task_is_terminated_when_the_caller_fails():
             time.sleep(0.5)
             raise KeyboardInterrupt
     assert time.perf_counter() - t0 < 30  # did not wait for the 600-s task
+
+
+def test_background_task_runs_in_a_worker_started_earlier():
+    """``run`` starts the B-L worker before its own imports: the task runs in that very process
+    (one BLAS thread), and a worker the run turns out not to need is stopped."""
+    worker = executor.start_background_worker(("json",))
+    started = set(worker._processes)  # the worker process exists from the start
+    with executor.background_task(_square_plus, (3.0,), {"offset": 1.0}, worker=worker) as future:
+        pass
+    value, pid, blas = future.result()
+    assert value == 10.0 and blas == "1" and started == {pid}
+    unused = executor.start_background_worker()
+    proc = next(iter(unused._processes.values()))
+    with executor.background_task(None, worker=unused) as nothing:
+        assert nothing is None
+    proc.join(timeout=30)
+    assert not proc.is_alive()

@@ -239,6 +239,8 @@ def test_one_compiled_sampler_serves_every_quantile_poi_prior(benchmark_mm):
     got = view.draw_posterior(data, SAMPLER, seed=9)["posterior"]["x"].values
     want = PosteriorSampler(tpl, other, spec.likelihood).draw_posterior(data, SAMPLER, seed=9)["posterior"]["x"].values
     np.testing.assert_allclose(got, want, rtol=1e-9)
+    # the toys' fast path (POI draws straight from nutpie's tables) is the same run, draw for draw
+    np.testing.assert_array_equal(view.poi_draws(data, SAMPLER, seed=9), got)
     # the base sampler still samples its own prior after the view ran
     again = base.draw_posterior(data, SAMPLER, seed=9)["posterior"]["x"].values
     assert not np.allclose(again, got)
