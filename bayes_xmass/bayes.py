@@ -142,7 +142,9 @@ class PosteriorSampler:
         self.key = structure_key(tpl, poi_prior, likelihood)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model = build_model(tpl, poi_prior, likelihood=likelihood, log_factorial_data=True)
+            # prior parameters are validated where they enter, so NUTS's log density skips re-checking them
+            self.model = build_model(tpl, poi_prior, likelihood=likelihood, log_factorial_data=True,
+                                     check_bounds=False)
             self.compiled = None
             if sampler_name == "nutpie":
                 # per-bin deterministics are not stored per draw (faster compile, less memory); the

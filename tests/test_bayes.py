@@ -178,9 +178,10 @@ def test_jeffreys_prior_one_bin_equals_analytic(tmp_path):
 
 
 def test_log_factorial_data_follows_the_counts(benchmark_mm):
-    """NUTS's model takes log k! of the counts as data (not lgamma in the graph): after a swap to
-    other counts its log density equals, at the same point, that of the plain model (lgamma in the
-    graph) built on those counts -- so the derived data can never be stale."""
+    """NUTS's model takes log k! of the counts as data (not lgamma in the graph) and skips PyMC's
+    parameter checks: after a swap to other counts its log density equals, at the same point, that
+    of the plain model (lgamma in the graph, checks on) built on those counts -- so the derived data
+    can never be stale."""
     import dataclasses
 
     from bayes_xmass.bayes import model_data
@@ -189,6 +190,7 @@ def test_log_factorial_data_follows_the_counts(benchmark_mm):
     spec, tpl = benchmark_mm
     ps = PosteriorSampler(tpl, spec.poi_prior, spec.likelihood, sampler_name="pymc")
     assert LOG_FACTORIAL in ps.model.named_vars
+    assert not ps.model.check_bounds  # no per-evaluation prior-parameter checks; same density (below)
     counts = np.random.default_rng(5).poisson(tpl.observed + 3.0).astype(float)
     ps._set_data({**model_data(tpl, 1, spec.likelihood, spec.poi_prior), "observed_counts": counts})
     plain = build_model(dataclasses.replace(tpl, observed=counts), spec.poi_prior, likelihood=spec.likelihood)
