@@ -150,6 +150,49 @@ def background_task(fn: Callable | None, args: tuple = (), kwargs: dict | None =
         raise
 
 
+class WorkClaims:
+    """First come, first served claims on named pieces of work, shared by the processes of one
+    machine: a claim is the exclusive creation of a file in a private directory (atomic on local
+    file systems), so two processes can never both take the same piece. Picklable (a path).
+
+    >>> claims = WorkClaims.create()
+    >>> claims.take("fit_a"), claims.take("fit_a"), claims.taken("fit_a"), claims.taken("fit_b")
+    (True, False, True, False)
+    >>> claims.remove()
+    """
+
+    def __init__(self, directory):
+        self.directory = str(directory)
+
+    @classmethod
+    def create(cls) -> "WorkClaims":
+        import tempfile
+
+        return cls(tempfile.mkdtemp(prefix="bayes_xmass_claims_"))
+
+    def _path(self, name: str) -> str:
+        if not name or os.sep in name or name.startswith("."):
+            raise ValueError(f"claim name {name!r} must be a plain file name")
+        return os.path.join(self.directory, name)
+
+    def take(self, name: str) -> bool:
+        """True if this call claimed ``name``; False if it was claimed before (by anyone)."""
+        try:
+            fd = os.open(self._path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return False
+        os.close(fd)
+        return True
+
+    def taken(self, name: str) -> bool:
+        return os.path.exists(self._path(name))
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def resolve_scheduler(scheduler=None) -> object:
     """The scheduler actually used: argument, else ``$BAYES_XMASS_SCHEDULER``, else ``"local"``."""
     if scheduler is None or scheduler == "":

@@ -24,7 +24,7 @@ from .bayes import credible_limit, diagnostics, sample_posterior
 from .compare import comparison_row, csv_text, markdown_table, terminal_table
 from .datasets import Dataset
 from .frequentist import ProfileLikelihood, frequentist_summary
-from .interactions import CHARGE_CONVENTION, INTERACTIONS
+from .interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
 from .io import package_versions, write_json, write_text, write_with
 from .modelspec import ModelSpec, model_spec_for
 from .plots import plot_diagnostics_overview, plot_exclusion, plot_millicharge_summary, plot_spectrum_fit
@@ -193,24 +193,42 @@ def _spectrum_plot(dt, tpl, pl, limit, out, label, overwrite):
                              overwrite=overwrite)
 
 
+SHARED_INTERACTION = "millicharge"  # its fits without toys may be taken by the background process
+MIN_SHARED_FITS = 3  # ... if at least this many are left: compiling its models there costs ~2 fits
+
+
+def _shareable(target: FitTarget) -> bool:
+    """Fits the background process may take: the shared interaction's fits without toys (the
+    headline fits and the prior-sensitivity baseline always stay with the main process)."""
+    return target.interaction == get_interaction(SHARED_INTERACTION).name and not _headline(target)
+
+
+def _job_log(log, stream: str | None, lines: list[str]):
+    import sys
+
+    if log is not None:
+        return log
+    return (lambda m: print(m, file=getattr(sys, stream), flush=True)) if stream else lines.append
+
+
 def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettings, seed: int, first_index: int,
-                     overwrite: bool, log=None, stream: str | None = None) -> dict:
+                     overwrite: bool, log=None, stream: str | None = None, claims=None) -> dict:
     """Fits, prior-sensitivity table and (B-L) mass scan of one interaction, written into ``out``.
 
     Fit i of the run (``first_index`` + position) gets seed ``seed + 1000 i`` wherever it runs.
     Without ``log`` (a worker process) lines are printed as they come to ``stream`` ("stdout" or
-    "stderr"), or returned under ``"log"`` if it is None, so that the caller can show them."""
-    import sys
-
+    "stderr"), or returned under ``"log"`` if it is None, so that the caller can show them.
+    ``claims`` (:class:`bayes_xmass.executor.WorkClaims`): shareable fits are done only if claimed
+    here; the others are left to whoever claimed them (:func:`_take_shared_fits`)."""
     started = time.perf_counter()
     lines: list[str] = []
-    if log is None:
-        log = (lambda m: print(m, file=getattr(sys, stream), flush=True)) if stream else lines.append
+    log = _job_log(log, stream, lines)
     spec = _spec(name, settings)
     cache: dict = {}  # compiled models shared by fits of the same structure
     records = [run_fit(spec, dataset, target, out, settings, seed=seed + 1000 * (first_index + k),
                        overwrite=overwrite, log=log, cache=cache)
-               for k, target in enumerate(fit_targets(spec))]
+               for k, target in enumerate(fit_targets(spec))
+               if claims is None or not _shareable(target) or claims.take(target.label)]
     from .validate import run_prior_sensitivity  # one table per interaction (quick: PSIS reweighting)
 
     sensitivity = run_prior_sensitivity({spec.interaction: spec}, dataset, records, out, quick=settings.quick,
@@ -231,6 +249,34 @@ def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettin
             "seconds": round(time.perf_counter() - started, 1)}
 
 
+def _take_shared_fits(name: str, dataset: Dataset, out: Path, settings: RunSettings, seed: int, first_index: int,
+                      overwrite: bool, claims, log=None, stream: str | None = None) -> dict:
+    """Shareable fits of interaction ``name`` not yet claimed by the main process, taken from the
+    last one backwards while the claims succeed (the main process claims from the first one
+    forwards), if at least MIN_SHARED_FITS are left. Same seeds as in the main process, so the
+    results do not depend on who fits."""
+    started = time.perf_counter()
+    lines: list[str] = []
+    log = _job_log(log, stream, lines)
+    spec = _spec(name, settings)
+    todo = [(k, t) for k, t in enumerate(fit_targets(spec)) if _shareable(t)][::-1]
+    records: list[dict] = []
+    if sum(not claims.taken(t.label) for _, t in todo) >= MIN_SHARED_FITS:
+        cache: dict = {}
+        for k, target in todo:
+            if not claims.take(target.label):
+                break  # the main process has got here: the ones before are its own
+            records.append(run_fit(spec, dataset, target, out, settings, seed=seed + 1000 * (first_index + k),
+                                   overwrite=overwrite, log=log, cache=cache))
+    return {"records": records[::-1], "log": lines, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _background_job(jobs: list[tuple], stream: str | None = None) -> list[dict]:
+    """The background process's work: ``(function, args, kwargs)`` in order (the B-L interaction,
+    then the main process's shareable fits that are still left)."""
+    return [fn(*args, stream=stream, **kwargs) for fn, args, kwargs in jobs]
+
+
 def _stream_of(log) -> str | None:
     """'stdout' / 'stderr' if ``log`` just prints there (a worker can then print itself), else None."""
     return "stdout" if log is print else getattr(log, "stream", None)
@@ -248,20 +294,33 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
     args = {name: (name, dataset, out, settings, seed, int(first[name]), overwrite) for name in INTERACTION_ORDER}
     jobs: dict[str, dict] = {}
     background = BACKGROUND_INTERACTION if settings.parallel and (os.cpu_count() or 1) >= 2 else None
-    from .executor import background_task, single_threaded_blas
+    from .executor import WorkClaims, background_task, single_threaded_blas
 
-    job = _interaction_job if background else None
-    with single_threaded_blas(), background_task(job, args.get(background, ()), kwargs={"stream": _stream_of(log)},
-                                                 worker=worker) as pending:
-        for name in INTERACTION_ORDER:
-            if name != background:
-                jobs[name] = _interaction_job(*args[name], log=log)
-        stages.lap("interactions")
-        if background:
-            jobs[background] = pending.result()
-            for line in jobs[background]["log"]:  # lines not yet shown (custom log callables)
-                log(line)
+    # the background process does B-L, then takes shareable fits the main process has not reached
+    claims = WorkClaims.create() if background else None
+    shared = {}
+    bg_jobs = [(_interaction_job, args[background], {}),
+               (_take_shared_fits, args[SHARED_INTERACTION], {"claims": claims})] if background else []
+    try:
+        with single_threaded_blas(), background_task(_background_job if background else None, (bg_jobs,),
+                                                     kwargs={"stream": _stream_of(log)}, worker=worker) as pending:
+            for name in INTERACTION_ORDER:
+                if name != background:
+                    jobs[name] = _interaction_job(*args[name], log=log,
+                                                  claims=claims if name == SHARED_INTERACTION else None)
+            stages.lap("interactions")
+            if background:
+                jobs[background], shared = pending.result()
+                for line in jobs[background]["log"] + shared["log"]:  # lines not yet shown (custom log callables)
+                    log(line)
+    finally:
+        if claims is not None:
+            claims.remove()
     stages.lap("waiting_for_background")
+    if shared.get("records"):  # in the order of the fits
+        order = {t.label: i for i, t in enumerate(fit_targets(specs[SHARED_INTERACTION]))}
+        jobs[SHARED_INTERACTION]["records"] = sorted(jobs[SHARED_INTERACTION]["records"] + shared["records"],
+                                                     key=lambda r: order[r["fit"]])
     records = [r for name in INTERACTION_ORDER for r in jobs[name]["records"]]
     sensitivity = [t for name in INTERACTION_ORDER for t in jobs[name]["sensitivity"]]
     specs = {spec.interaction: spec for spec in specs.values()}
@@ -288,7 +347,9 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
                        "package_versions": package_versions(), "seconds": round(seconds, 1),
                        "stage_seconds": stages.as_dict(),
                        "interaction_seconds": {k: v["seconds"] for k, v in jobs.items()},
-                       "background_interaction": background},
+                       "background_interaction": background,
+                       "fits_taken_by_background": [r["fit"] for r in shared.get("records", [])],
+                       "background_shared_fit_seconds": shared.get("seconds")},
         "fits": records,
         "comparison": rows,
         "b_minus_l_scan": {"mass_MeV": masses.tolist(), "bayes": scan["bayes"].values.tolist(),
