@@ -116,11 +116,18 @@ def _import_modules(modules: tuple[str, ...]) -> None:
 
 
 def stop_background_worker(pool) -> None:
-    """End a worker of :func:`start_background_worker` that was not handed to :func:`background_task`
-    (terminated at once: it holds no results)."""
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+    """End the worker process of a pool (:func:`start_background_worker`, or one running a task whose
+    caller failed) at once: SIGTERM, then SIGKILL if it is still there after a few seconds (a process
+    signalled while it is being spawned can miss the first). Its results, if any, are lost."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
         proc.terminate()
     pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
 
 
 @contextmanager
