@@ -404,18 +404,18 @@ def cmd_run(args) -> int:
     """The full analysis on a dataset (default: the bundled XMASS-I benchmark)."""
     import os
 
+    from .datasets import DEFAULT_DATASET, load_dataset
     from .executor import start_background_worker, stop_background_worker
+    from .io import prepare_run_dir
 
-    # the B-L part's worker process starts first, so that its imports overlap this process's own
+    dataset = load_dataset(args.dataset or DEFAULT_DATASET)  # bad input fails here, before any process starts
+    out = prepare_run_dir(args.out, args.overwrite)
+    # the B-L part's worker process starts now, so that its imports overlap this process's own
     worker = (start_background_worker(("bayes_xmass.pipeline",))
               if not args.serial and (os.cpu_count() or 1) >= 2 else None)
     try:
-        from .datasets import load_dataset
         from .pipeline import RunSettings, run_analysis
-        from .runs import DEFAULT_DATASET, prepare_run_dir
 
-        dataset = load_dataset(args.dataset or DEFAULT_DATASET)
-        out = prepare_run_dir(args.out, args.overwrite)
         settings = dataclasses.replace(RunSettings.for_mode(args.quick), parallel=not args.serial)
         _log(f"bayes-xmass run: dataset {dataset.name} ({dataset.checksum[:12]}), out {out}, "
              f"{'quick' if args.quick else 'full'} mode")

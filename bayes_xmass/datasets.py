@@ -29,6 +29,8 @@ import numpy as np
 
 from .constants import DAYS_PER_YEAR, KG_PER_TONNE, kg_day_to_tonne_year, tonne_year_to_kg_day
 from .errors import InputError
+
+DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "xmass_i"  # the bundled XMASS-I benchmark
 from .priors import Prior, parse_prior
 
 __all__ = [

@@ -119,3 +119,18 @@ def package_versions() -> dict[str, str]:
         except PackageNotFoundError:
             pass
     return out
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> Path:
+    """Create the run directory; refuse a non-empty one unless ``overwrite``."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out", "exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise InputError(out, "--out", "exists and is not empty; refusing to overwrite (pass --overwrite)")
+    try:
+        (out / "plots").mkdir(parents=True, exist_ok=True)
+        (out / "limits.json").unlink(missing_ok=True)  # the completion marker goes first, is written last
+    except OSError as exc:  # a parent is a file, read-only file system, permission denied
+        raise InputError(out, "--out", f"cannot create run directory: {exc.strerror or exc}") from None
+    return out

@@ -13,14 +13,13 @@ from pathlib import Path
 
 from .analysis import FitTarget, fit_targets, target_templates
 from .bayes import Diagnostics, credible_limit, diagnostics, sample_posterior
-from .datasets import Dataset
+from .datasets import DEFAULT_DATASET, Dataset  # noqa: F401 - DEFAULT_DATASET re-exported
 from .errors import InputError
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
-from .io import package_versions, write_json, write_text
+from .io import package_versions, prepare_run_dir, write_json, write_text  # noqa: F401 - prepare_run_dir re-exported
 from .modelspec import ModelSpec
 from .report import markdown_section, write_datatree, write_fit_plots
 
-DEFAULT_DATASET = Path(__file__).resolve().parent.parent / "data" / "xmass_i"
 
 
 @dataclass
@@ -44,21 +43,6 @@ class FitResult:
             "bayes": self.limit, "diagnostics": self.diagnostics.as_dict(), "netcdf": self.netcdf.name,
             "seconds": round(self.seconds, 2), **self.extra,
         }
-
-
-def prepare_run_dir(out: Path, overwrite: bool) -> Path:
-    """Create the run directory; refuse a non-empty one unless ``overwrite``."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "--out", "exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(out, "--out", "exists and is not empty; refusing to overwrite (pass --overwrite)")
-    try:
-        (out / "plots").mkdir(parents=True, exist_ok=True)
-        (out / "limits.json").unlink(missing_ok=True)  # the completion marker goes first, is written last
-    except OSError as exc:  # a parent is a file, read-only file system, permission denied
-        raise InputError(out, "--out", f"cannot create run directory: {exc.strerror or exc}") from None
-    return out
 
 
 def run_bayesian_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, *, seed: int,
