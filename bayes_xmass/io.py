@@ -121,13 +121,20 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def prepare_run_dir(out: Path, overwrite: bool) -> Path:
-    """Create the run directory; refuse a non-empty one unless ``overwrite``."""
+def check_out_dir(out: Path, overwrite: bool) -> Path:
+    """``out`` as a Path; InputError (field ``--out``) if it is a file, or a non-empty folder and
+    not ``overwrite`` (no silent overwrite)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out", "exists and is not a directory")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(out, "--out", "exists and is not empty; refusing to overwrite (pass --overwrite)")
+    return out
+
+
+def prepare_run_dir(out: Path, overwrite: bool) -> Path:
+    """Create the run directory; refuse a non-empty one unless ``overwrite``."""
+    out = check_out_dir(out, overwrite)
     try:
         (out / "plots").mkdir(parents=True, exist_ok=True)
         (out / "limits.json").unlink(missing_ok=True)  # the completion marker goes first, is written last

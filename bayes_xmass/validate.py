@@ -29,7 +29,7 @@ import numpy as np
 from .analysis import FitTarget, fit_targets, target_templates
 from .errors import InputError
 from .interactions import CHARGE_CONVENTION, INTERACTIONS
-from .io import package_versions, write_json, write_text, write_with
+from .io import check_out_dir, package_versions, write_json, write_text, write_with
 from .model import POI_VALUE, PoiPrior, template_rel_error
 from .modelspec import ModelSpec, SamplerSettings
 from .priors import Prior
@@ -83,11 +83,7 @@ def _provenance(spec: ModelSpec, tpl: TemplateSet, target: FitTarget, seed: int,
 
 def prepare_out_dir(out: Path, overwrite: bool) -> Path:
     """Create the output folder; refuse a non-empty one unless ``overwrite`` (no silent overwrite)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, "--out", "exists and is not a directory")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(out, "--out", "exists and is not empty; refusing to overwrite (pass --overwrite)")
+    out = check_out_dir(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
