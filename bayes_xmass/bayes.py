@@ -454,14 +454,33 @@ def sample_posterior(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior
                      likelihood: str = "poisson", seed: int = 1, progress: bool = False,
                      provenance: dict | None = None, cache: dict | None = None):
     """Sample one fit (compiling, or reusing a compatible model from ``cache``). Returns (DataTree, sampler)."""
-    key = (structure_key(tpl, poi_prior, likelihood), sampler.name)
+    ps = _cached_sampler(tpl, poi_prior, likelihood, sampler.name, cache)
+    return ps.sample(tpl, target, sampler=sampler, seed=seed, progress=progress, provenance=provenance), ps
+
+
+def _cached_sampler(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str, sampler_name: str,
+                    cache: dict | None) -> "PosteriorSampler":
+    key = (structure_key(tpl, poi_prior, likelihood), sampler_name)
     ps = cache.get(key) if cache is not None else None
     if ps is None:
-        ps = PosteriorSampler(tpl, poi_prior, likelihood, sampler.name)
+        ps = PosteriorSampler(tpl, poi_prior, likelihood, sampler_name)
         if cache is not None:
             cache[key] = ps
-    ps = ps.for_prior(poi_prior)
-    return ps.sample(tpl, target, sampler=sampler, seed=seed, progress=progress, provenance=provenance), ps
+    return ps.for_prior(poi_prior)
+
+
+def posterior_only(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior, sampler: SamplerSettings,
+                   likelihood: str = "poisson", seed: int = 1, cache: dict | None = None):
+    """The posterior and sample_stats of :func:`sample_posterior` (same draws for the same seed), without
+    its prior and predictive draws and provenance: a DataTree for :func:`credible_limit` and R-hat
+    (refits that only report a limit, e.g. prior-sensitivity variants)."""
+    ps = _cached_sampler(tpl, poi_prior, likelihood, sampler.name, cache)
+    if not ps.compatible(tpl):
+        raise ValueError("template set does not match the compiled model's structure")
+    dt = ps.draw_posterior(model_data(tpl, target.sign, likelihood, poi_prior), sampler, seed)
+    dt.attrs.update(coupling_scale=tpl.coupling_scale, coupling_unit=INTERACTIONS[target.interaction].coupling_unit,
+                    poi_prior=json.dumps(poi_prior.describe(), default=str))
+    return dt
 
 
 def credible_limit(dt, cl: float = 0.9) -> dict:

@@ -405,7 +405,7 @@ def cmd_run(args) -> int:
     import os
 
     from .datasets import DEFAULT_DATASET, load_dataset
-    from .executor import start_background_worker, stop_background_worker
+    from .executor import settle_garbage_collector, start_background_worker, stop_background_worker
     from .io import prepare_run_dir
 
     dataset = load_dataset(args.dataset or DEFAULT_DATASET)  # bad input fails here, before any process starts
@@ -416,6 +416,7 @@ def cmd_run(args) -> int:
     try:
         from .pipeline import RunSettings, run_analysis
 
+        settle_garbage_collector()
         settings = dataclasses.replace(RunSettings.for_mode(args.quick), parallel=not args.serial)
         _log(f"bayes-xmass run: dataset {dataset.name} ({dataset.checksum[:12]}), out {out}, "
              f"{'quick' if args.quick else 'full'} mode")

@@ -113,6 +113,26 @@ def _import_modules(modules: tuple[str, ...]) -> None:
 
     for name in modules:
         importlib.import_module(name)
+    settle_garbage_collector()
+
+
+# Python's default (700, 10, 10) runs a young collection every 700 net allocations; building and
+# compiling PyTensor graphs, xarray objects and figures allocates millions of objects
+GC_THRESHOLDS = (20_000, 20, 20)
+
+
+def settle_garbage_collector() -> None:
+    """For a long job in a process of its own, once its modules are imported: the objects alive now
+    (modules, classes, functions: ~10^6 after PyMC, PyTensor, numba, matplotlib) go to the collector's
+    permanent generation, which its full collections do not scan again, and collections run less
+    often (``GC_THRESHOLDS``). Cyclic garbage is still collected. ~10% less CPU time for a run's fits
+    (a millicharge fit sequence, measured: 17-18 s instead of 19-21 s). Only where this package owns
+    the process (``bayes-xmass run`` and its worker), never on import."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def stop_background_worker(pool) -> None:

@@ -31,13 +31,15 @@ from .plots import plot_diagnostics_overview, plot_exclusion, plot_millicharge_s
 from .report import write_datatree, write_fit_plots
 from .scan import row_from_fit, scan_b_minus_l
 from .cli_scan import SCAN_DRAWS, SCAN_TUNE
-from .toys import bayesian_toy_limits, feldman_cousins, shared_profile_likelihood, toy_counts, toy_limits
+from .toys import (FC_WINDOW, bayesian_toy_limits, fc_edges_inside, fc_window_grid, feldman_cousins,
+                   shared_profile_likelihood, toy_counts, toy_limits)
 
 INTERACTION_ORDER = ("magnetic-moment", "millicharge", "dark-photon")
 BACKGROUND_INTERACTION = "dark-photon"  # the job run in a second process (about half of the work)
 # NUTS of the Bayesian toy fits (2 chains each): the band's width comes from the toy-to-toy spread
 # (12 toys), not from the few-% Monte Carlo error of each toy's 90% quantile at this length
 BAYES_TOY_TUNE, BAYES_TOY_DRAWS = 400, 600
+FC_FULL_GRID = 13  # FC grid points from 0 to 1.6 x the asymptotic limit, where the window grid does not do
 
 
 class StepTimer:
@@ -66,7 +68,7 @@ class RunSettings:
     chains: int | None = None
     n_freq_toys: int = 300
     n_bayes_toys: int = 12
-    fc_grid: int = 13
+    fc_grid: int = 7  # x = 0 and 6 points around the asymptotic limit (pipeline: fc_window_grid)
     fc_toys: int = 100
     scan_masses: int = 16
     scan_draws: int = SCAN_DRAWS  # per chain; a mass whose diagnostics fail is re-sampled (scan.py)
@@ -152,11 +154,18 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
             f"Bayesian {bayes_bands['median']:.3g} {unit} ({settings.n_freq_toys}/{settings.n_bayes_toys} toys)")
     if target.interaction == "magnetic_moment":
         top = freq["limit_xmass_scaled"] if math.isfinite(freq["limit_xmass_scaled"]) else spec.poi_prior.upper
-        fc = feldman_cousins(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=settings.fc_toys,
-                             x_grid=np.linspace(0.0, 1.6 * top, settings.fc_grid), seed=seed + 404, cl=spec.cl, pl=pl)
+        # toys only where the edges can be (x = 0 and around the asymptotic limit); if they are not
+        # there (a signal-like excess, or FC far from Wilks), the full grid from 0 to 1.6 x that limit
+        fc_args = dict(sign=target.sign, likelihood=spec.likelihood, n_toys=settings.fc_toys, seed=seed + 404,
+                       cl=spec.cl, pl=pl)
+        fc = feldman_cousins(tpl, x_grid=fc_window_grid(top, settings.fc_grid), **fc_args)
+        grid = "x = 0 and the window " + "-".join(f"{w:g}" for w in FC_WINDOW) + " x the Delta chi2 = 2.71 limit"
+        if not fc_edges_inside(fc):
+            fc = feldman_cousins(tpl, x_grid=np.linspace(0.0, 1.6 * top, FC_FULL_GRID), **fc_args)
+            grid = "0 to 1.6 x the Delta chi2 = 2.71 limit (the window did not bracket the interval)"
         steps.lap("feldman_cousins")
         record["feldman_cousins"] = {"lower": fc["lower"] * scale, "upper": fc["upper"] * scale,
-                                     "n_toys": fc["n_toys"], "grid_points": settings.fc_grid}
+                                     "n_toys": fc["n_toys"], "grid_points": len(fc["x_grid"]), "grid": grid}
         log(f"[{target.label}] Feldman-Cousins {spec.cl:.0%} interval [{fc['lower'] * scale:.3g}, "
             f"{fc['upper'] * scale:.3g}] {unit}")
     # frequentist results next to the posterior in the same file

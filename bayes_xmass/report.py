@@ -16,6 +16,9 @@ from .io import write_with
 from .plots import plot_poi_posterior, plot_ppc_spectrum, plot_rank, plot_trace
 
 DIAGNOSTIC_VARS_EXCLUDE = ("gamma_z", "gamma", "expected", "signal_expected", "norm", "coupling")
+# the POI's sampler coordinates: monotone functions of x, so their rank plots are x's and their traces
+# x's on another axis (their R-hat and ESS are still checked: bayes.diagnostics)
+PLOT_VARS_EXCLUDE = ("poi_quantile", "poi_quantile_scaled")
 
 
 COMPRESSED_GROUPS = ("posterior", "prior", "sample_stats", "posterior_predictive", "prior_predictive")
@@ -62,7 +65,10 @@ def open_datatree(path: Path):
 
 
 def _scalar_vars(dt) -> list[str]:
-    return [v for v in dt.posterior.data_vars if v not in DIAGNOSTIC_VARS_EXCLUDE and dt.posterior[v].ndim == 2]
+    """Scalar sampled parameters shown in the trace and rank plots (x, not its sampler coordinates)."""
+    post = dt.posterior
+    return [v for v in post.data_vars if v not in DIAGNOSTIC_VARS_EXCLUDE and post[v].ndim == 2
+            and not (v in PLOT_VARS_EXCLUDE and "x" in post.data_vars)]
 
 
 RANK_PLOT_DRAWS = 1000

@@ -307,6 +307,30 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
             "wilks_threshold": delta_chi2_threshold(cl, "xmass")}
 
 
+FC_WINDOW = (0.55, 1.45)  # where the FC upper edge is looked for, in units of the Delta chi2 = 2.71 limit
+
+
+def fc_window_grid(top: float, n_points: int) -> np.ndarray:
+    """FC grid for an upper limit: x = 0 (the lower edge of a null result) and ``n_points - 1`` points
+    spanning ``FC_WINDOW`` x ``top`` (``top``: the asymptotic Delta chi2 = 2.71 limit, near which the
+    FC upper edge lies). Use :func:`fc_edges_inside` to check that the edges fell where assumed.
+
+    >>> fc_window_grid(2.0, 4).round(2).tolist()
+    [0.0, 1.1, 2.0, 2.9]
+    """
+    if n_points < 3:
+        raise ValueError("an FC window grid needs >= 3 points")
+    return np.concatenate([[0.0], np.linspace(FC_WINDOW[0] * top, FC_WINDOW[1] * top, n_points - 1)])
+
+
+def fc_edges_inside(fc: dict) -> bool:
+    """Whether a :func:`fc_window_grid` result brackets the interval as assumed: x = 0 and the first
+    window point accepted (so the lower edge is 0), the last point rejected, and one accepted run."""
+    acc = np.asarray(fc["accepted"], dtype=bool)
+    run = np.flatnonzero(acc)
+    return bool(acc[0] and acc[1] and not acc[-1] and run.size and np.all(np.diff(run) == 1))
+
+
 def _interval_edges(x, diff, accepted):
     """Interval edges by linear interpolation of t_obs - critical between grid points."""
     idx = np.flatnonzero(accepted)

@@ -135,3 +135,17 @@ def test_background_task_runs_in_a_worker_started_earlier():
         assert nothing is None
     proc.join(timeout=30)
     assert not proc.is_alive()
+
+
+def test_settle_garbage_collector_in_a_process_of_its_own():
+    """Thresholds raised and the objects alive at the call frozen (run in a child: never in this one)."""
+    import subprocess
+    import sys
+
+    code = ("import gc; from bayes_xmass.executor import settle_garbage_collector, GC_THRESHOLDS; "
+            "before = gc.get_freeze_count(); settle_garbage_collector(); "
+            "assert gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold(); "
+            "assert gc.get_freeze_count() > max(before, 10000), gc.get_freeze_count(); "
+            "a = []; a.append(a); del a; assert gc.collect() >= 1; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

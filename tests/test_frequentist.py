@@ -143,3 +143,25 @@ def test_discovery_significance_of_injected_signal(ten_bin_templates):
     assert z > 2.0
     best = pl.best_fit()
     assert best.x == pytest.approx(1.5 * ProfileLikelihood(ten_bin_templates).upper_limit(0.9, "xmass"), rel=1e-3)
+
+
+def test_fc_window_grid_and_its_bracketing_check():
+    """The run's Feldman-Cousins grid: x = 0 plus the window around the asymptotic limit; a result is
+    used only if the interval starts at 0 and ends inside the window (else the pipeline takes the
+    full grid)."""
+    import numpy as np
+
+    from bayes_xmass.toys import FC_WINDOW, fc_edges_inside, fc_window_grid
+
+    grid = fc_window_grid(3.0, 7)
+    assert grid[0] == 0.0 and len(grid) == 7
+    assert grid[1] == pytest.approx(FC_WINDOW[0] * 3.0) and grid[-1] == pytest.approx(FC_WINDOW[1] * 3.0)
+    assert np.all(np.diff(grid) > 0)
+    with pytest.raises(ValueError):
+        fc_window_grid(3.0, 2)
+    ok = [True, True, True, True, False, False, False]
+    assert fc_edges_inside({"accepted": ok})
+    assert not fc_edges_inside({"accepted": [True] * 7})  # upper edge beyond the window
+    assert not fc_edges_inside({"accepted": [True, False] + [False] * 5})  # edge between 0 and the window
+    assert not fc_edges_inside({"accepted": [False, True, True, False, False, False, False]})  # x = 0 excluded
+    assert not fc_edges_inside({"accepted": [True, True, False, True, False, False, False]})  # not one interval

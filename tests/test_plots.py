@@ -111,3 +111,20 @@ def test_rank_tables_are_cached_and_read_only():
     assert plots._hypergeom_tables(2, 50)[0] is pmf
     assert not pmf.flags.writeable and not cdf.flags.writeable
     assert np.allclose(pmf.sum(axis=1), 1.0) and np.allclose(cdf[:, -1], 1.0)
+
+
+def test_trace_and_rank_plots_show_x_not_its_sampler_coordinates():
+    """poi_quantile(_scaled) are monotone in x: identical ranks, the same trace on another axis."""
+    import numpy as np
+    import xarray as xr
+
+    from bayes_xmass.report import _scalar_vars
+
+    draws = np.zeros((2, 5))
+    post = xr.Dataset({name: (("chain", "draw"), draws) for name in
+                       ("x", "poi_quantile", "poi_quantile_scaled", "energy_scale", "coupling")})
+    post["gamma_z"] = (("chain", "draw", "energy_bin"), np.zeros((2, 5, 3)))
+    assert _scalar_vars(xr.DataTree.from_dict({"posterior": post})) == ["x", "energy_scale"]
+    # a model without x (none here) keeps its POI coordinate in the plots
+    alone = post.drop_vars("x")
+    assert "poi_quantile" in _scalar_vars(xr.DataTree.from_dict({"posterior": alone}))

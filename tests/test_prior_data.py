@@ -246,3 +246,21 @@ def test_one_compiled_sampler_serves_every_quantile_poi_prior(benchmark_mm):
     assert not np.allclose(again, got)
     with pytest.raises(ValueError, match="own compiled model"):
         base.for_prior(PoiPrior("jeffreys", spec.poi_prior.upper))
+
+
+def test_posterior_only_is_sample_posteriors_run(benchmark_mm):
+    """The prior-sensitivity refits' lean path: same compiled model (from the cache), same draws and
+    the same credible limit as the full DataTree of sample_posterior for the same seed."""
+    from bayes_xmass.bayes import credible_limit, posterior_only, sample_posterior
+
+    spec, tpl = benchmark_mm
+    wide = scale_nuisance_priors(tpl, 2.0)
+    cache: dict = {}
+    full, ps = sample_posterior(wide, MM, poi_prior=spec.poi_prior, sampler=SAMPLER, likelihood=spec.likelihood,
+                                seed=21, cache=cache)
+    lean = posterior_only(wide, MM, poi_prior=spec.poi_prior, sampler=SAMPLER, likelihood=spec.likelihood,
+                          seed=21, cache=cache)
+    assert len(cache) == 1 and set(lean.children) == {"posterior", "sample_stats"}
+    np.testing.assert_array_equal(lean.posterior["x"].values, full.posterior["x"].values)
+    for key in ("limit", "mcse", "limit_scaled"):
+        assert credible_limit(lean, 0.9)[key] == pytest.approx(credible_limit(full, 0.9)[key], rel=1e-12)
