@@ -347,24 +347,28 @@ def _interval_edges(x, diff, accepted):
 
 def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign: int = 1,
                         likelihood: str = "poisson", cl: float = 0.9, draws: int = 1000, tune: int = 700,
-                        chains: int = 2, seed: int = 1, posterior_sampler=None, target_accept: float = 0.95) -> np.ndarray:
+                        chains: int = 2, seed: int = 1, posterior_sampler=None, target_accept: float = 0.95,
+                        return_divergences: bool = False):
     """Credible limits (scaled units) on toy data sets: one compiled model, data swapped per toy
-    (NUTS with a diagonal mass matrix: low-rank adaptation needs longer tuning than toys get)."""
+    (NUTS with a diagonal mass matrix: low-rank adaptation needs longer tuning than toys get).
+    ``return_divergences``: (limits, divergent transitions per toy)."""
     from .bayes import PosteriorSampler, model_data
     from .modelspec import SamplerSettings
 
     ps = (posterior_sampler or PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
     settings = SamplerSettings("nutpie", chains, draws, tune, target_accept)
     base = model_data(tpl, sign, likelihood)
-    out = []
+    out, divergences = [], []
     for i, c in enumerate(counts):
         data = {**base, "observed_counts": np.asarray(c, dtype="float64")}
         if likelihood == "chi2":
             from .likelihood import chi2_sigma
 
             data["chi2_sigma"] = chi2_sigma(c, tpl.background_errors)
-        out.append(float(np.quantile(ps.poi_draws(data, settings, seed + i).ravel(), cl)))
-    return np.array(out)
+        draws, divergent = ps.poi_draws(data, settings, seed + i, with_divergences=True)
+        out.append(float(np.quantile(draws.ravel(), cl)))
+        divergences.append(divergent)
+    return (np.array(out), np.array(divergences, dtype=int)) if return_divergences else np.array(out)
 
 
 def coverage_study(tpl: TemplateSet, x_values, *, poi_prior=None, sign: int = 1, likelihood: str = "poisson",

@@ -264,3 +264,20 @@ def test_posterior_only_is_sample_posteriors_run(benchmark_mm):
     np.testing.assert_array_equal(lean.posterior["x"].values, full.posterior["x"].values)
     for key in ("limit", "mcse", "limit_scaled"):
         assert credible_limit(lean, 0.9)[key] == pytest.approx(credible_limit(full, 0.9)[key], rel=1e-12)
+
+
+def test_poi_draws_counts_the_runs_divergences(benchmark_mm):
+    """The toys' divergence count (nutpie's tables, tuning rows dropped) is sample_stats' count of the
+    same run; a run with almost no tuning is made to diverge so that the count is not trivially 0."""
+    spec, tpl = benchmark_mm
+    ps = PosteriorSampler(tpl, spec.poi_prior, spec.likelihood)
+    data = model_data(tpl, 1, spec.likelihood)
+    rough = SamplerSettings("nutpie", chains=2, draws=150, tune=3, target_accept=0.6)
+    counts = []
+    for seed in (1, 2, 3):
+        draws, n_div = ps.poi_draws(data, rough, seed=seed, with_divergences=True)
+        full = ps.draw_posterior(data, rough, seed=seed)
+        np.testing.assert_array_equal(draws, full.posterior["x"].values)
+        assert n_div == int(full.sample_stats["diverging"].sum())
+        counts.append(n_div)
+    assert max(counts) > 0, counts
