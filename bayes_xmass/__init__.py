@@ -5,4 +5,4 @@ magnetic moment and a U(1)_B-L dark photon, Bayesian (PyMC/NUTS) and frequentist
 Data flow: physics -> response -> templates -> likelihood -> inference -> report.
 """
 
-__version__ = "0.1.0"
+from bayes_xmass.version import __version__

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_compile.py [--repeat 2]
 
 For every interaction (the model of its first fit on the XMASS-I benchmark, as ``run`` builds it):
-seconds of ``nutpie.compile_pymc_model`` and of ``bayes_xmass.nutpie_compile.compile_for_nutpie``
+seconds of ``nutpie.compile_pymc_model`` and of ``bayes_xmass.runtime.nutpie_compile.compile_for_nutpie``
 (each run ``--repeat`` times in this process, alternating; PyTensor's numba cache warm after the
 first), and whether 2 chains x 300 draws from both are identical for the same seed.
 """
@@ -20,13 +20,13 @@ warnings.simplefilter("ignore")
 
 import numpy as np  # noqa: E402
 
-from bayes_xmass.analysis import fit_targets, target_templates  # noqa: E402
-from bayes_xmass.bayes import stored_var_names  # noqa: E402
-from bayes_xmass.datasets import load_dataset  # noqa: E402
-from bayes_xmass.model import build_model  # noqa: E402
-from bayes_xmass.modelspec import model_spec_for  # noqa: E402
-from bayes_xmass.nutpie_compile import compile_for_nutpie  # noqa: E402
-from bayes_xmass.runs import DEFAULT_DATASET  # noqa: E402
+from bayes_xmass.model.targets import fit_targets, target_templates  # noqa: E402
+from bayes_xmass.infer.bayes import stored_var_names  # noqa: E402
+from bayes_xmass.datasets.dataset import load_dataset  # noqa: E402
+from bayes_xmass.model.build import build_model  # noqa: E402
+from bayes_xmass.model.spec import model_spec_for  # noqa: E402
+from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie  # noqa: E402
+from bayes_xmass.workflows.fits import DEFAULT_DATASET  # noqa: E402
 
 
 def _draws(compiled) -> np.ndarray:

@@ -85,10 +85,10 @@ def _quiet_log(lines):
 
 
 def mm_inputs(dataset=None):
-    from bayes_xmass.analysis import fit_targets, target_templates
-    from bayes_xmass.datasets import load_dataset
-    from bayes_xmass.modelspec import model_spec_for
-    from bayes_xmass.runs import DEFAULT_DATASET
+    from bayes_xmass.model.targets import fit_targets, target_templates
+    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.model.spec import model_spec_for
+    from bayes_xmass.workflows.fits import DEFAULT_DATASET
 
     ds = dataset or load_dataset(DEFAULT_DATASET)
     spec = model_spec_for("magnetic-moment")
@@ -103,8 +103,8 @@ def section_a(args, out: dict) -> None:
     import nutpie
     import numpy as np
 
-    from bayes_xmass.bayes import PosteriorSampler, credible_limit, diagnostics, model_data
-    from bayes_xmass.model import build_model
+    from bayes_xmass.infer.bayes import PosteriorSampler, credible_limit, diagnostics, model_data
+    from bayes_xmass.model.build import build_model
 
     print("(a) magnetic-moment sampling: bayes_xmass vs bare nutpie", flush=True)
     with Timer() as t:
@@ -115,8 +115,8 @@ def section_a(args, out: dict) -> None:
               save_warmup=False, adaptation="low_rank", target_accept=s.target_accept)
     record("a", f"settings: {s.chains} chains x {s.draws} draws + {s.tune} tune, low-rank", "", unit="")
     # warm the on-disk compile caches (PyTensor C / numba) once, untimed, so neither path pays them;
-    # the bare path runs without our rewritten-graph cache (bayes_xmass.graph_cache), ours with it
-    from bayes_xmass import graph_cache
+    # the bare path runs without our rewritten-graph cache (bayes_xmass.runtime.graph_cache), ours with it
+    from bayes_xmass.runtime import graph_cache
 
     graph_cache.disable()
     nutpie.compile_pymc_model(build_model(tpl, spec.poi_prior, likelihood=spec.likelihood))
@@ -144,7 +144,7 @@ def section_a(args, out: dict) -> None:
     record("a", "ours:   of which nutpie.sample (draw_posterior)", nuts_s)
     # where the rest goes: repeat the pieces of PosteriorSampler.sample (same calls, same sizes)
     data = model_data(tpl, target.sign, spec.likelihood)
-    from bayes_xmass.bayes import PPC_DRAWS
+    from bayes_xmass.infer.bayes import PPC_DRAWS
 
     with Timer() as t_prior, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -178,7 +178,7 @@ def section_a(args, out: dict) -> None:
 
 
 def _variant_dataset(ds, variant: str):
-    from bayes_xmass.priors import make_prior
+    from bayes_xmass.datasets.priors import make_prior
 
     ds = dataclasses.replace(ds, energy_scale_prior=make_prior("fixed", value=1.0))
     if variant in ("no_gamma", "exact"):
@@ -210,11 +210,11 @@ def section_b(args, out: dict) -> None:
     from threadpoolctl import threadpool_limits
 
     import peers_pyhf as P
-    from bayes_xmass.frequentist import ProfileLikelihood, cls_upper_limit
+    from bayes_xmass.infer.frequentist import ProfileLikelihood, cls_upper_limit
 
     print("(b) frequentist CLs upper limit vs pyhf (energy-scale systematic OFF in both)", flush=True)
     ds0, spec, target, _ = mm_inputs()
-    from bayes_xmass.analysis import target_templates
+    from bayes_xmass.model.targets import target_templates
 
     out["b"] = {}
     for variant in args.pyhf_variants.split(","):
@@ -279,11 +279,11 @@ def section_b(args, out: dict) -> None:
 
 
 def _call_scan(spec, ds, masses, bayesian: bool, cache, seed: int, lines):
-    from bayes_xmass import scan as scan_mod
+    from bayes_xmass.infer import scan as scan_mod
 
     fn = scan_mod.scan_b_minus_l
     params = inspect.signature(fn).parameters
-    from bayes_xmass.cli_scan import SCAN_DRAWS, SCAN_TUNE
+    from bayes_xmass.cli.scan import SCAN_DRAWS, SCAN_TUNE
 
     # the `scan` command's defaults (draws/tune per chain; failed masses re-sampled)
     kw = {"bayesian": bayesian, "seed": seed, "log": _quiet_log(lines), "cache": cache, "draws": SCAN_DRAWS,
@@ -300,16 +300,16 @@ def _call_scan(spec, ds, masses, bayesian: bool, cache, seed: int, lines):
 def section_c(args, out: dict) -> None:
     import numpy as np
 
-    from bayes_xmass.datasets import load_dataset
-    from bayes_xmass.modelspec import model_spec_for
-    from bayes_xmass.runs import DEFAULT_DATASET
+    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.model.spec import model_spec_for
+    from bayes_xmass.workflows.fits import DEFAULT_DATASET
 
     n = args.scan_masses
     print(f"(c) B-L scan, {n} masses log-spaced 1e-3..10 MeV", flush=True)
     ds = load_dataset(DEFAULT_DATASET)
     spec = model_spec_for("dark-photon")
     masses = np.geomspace(1e-3, 10.0, n)
-    from bayes_xmass.cli_scan import SCAN_DRAWS, SCAN_TUNE
+    from bayes_xmass.cli.scan import SCAN_DRAWS, SCAN_TUNE
 
     record("c", f"Bayesian settings: {spec.sampler.chains} chains x {SCAN_DRAWS} draws + {SCAN_TUNE} tune "
                 "(failed masses re-sampled)", "", unit="")
@@ -337,7 +337,7 @@ def section_c(args, out: dict) -> None:
 
 
 def section_d(args, out: dict) -> None:
-    from bayes_xmass.toys import default_processes, toy_limits
+    from bayes_xmass.infer.toys import default_processes, toy_limits
 
     print(f"(d) {args.toys} frequentist toys (toy_limits: best fit + 2 limits each)", flush=True)
     _, spec, target, tpl = mm_inputs()
@@ -419,12 +419,12 @@ def section_budget(args, out: dict) -> None:
     import numpy as np
     import xarray as xr
 
-    from bayes_xmass import pipeline
-    from bayes_xmass.bayes import PosteriorSampler, credible_limit, diagnostics
-    from bayes_xmass.frequentist import ProfileLikelihood, frequentist_summary
-    from bayes_xmass.io import write_with
-    from bayes_xmass.report import write_datatree, write_fit_plots
-    from bayes_xmass.toys import bayesian_toy_limits, feldman_cousins, toy_counts, toy_limits
+    from bayes_xmass.workflows import run as pipeline
+    from bayes_xmass.infer.bayes import PosteriorSampler, credible_limit, diagnostics
+    from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
+    from bayes_xmass.runtime.io import write_with
+    from bayes_xmass.outputs.report import write_datatree, write_fit_plots
+    from bayes_xmass.infer.toys import bayesian_toy_limits, feldman_cousins, toy_counts, toy_limits
 
     print("(budget) one magnetic-moment fit with the full default settings, step by step", flush=True)
     settings = pipeline.RunSettings()
@@ -440,7 +440,7 @@ def section_budget(args, out: dict) -> None:
         return v
 
     ds, _, target, _ = mm_inputs()
-    from bayes_xmass.analysis import target_templates
+    from bayes_xmass.model.targets import target_templates
 
     tpl = step("templates", lambda: target_templates(spec, ds, target))
     ps = step("model build + nutpie compile", lambda: PosteriorSampler(tpl, spec.poi_prior, spec.likelihood,
@@ -525,7 +525,7 @@ def main() -> int:
     import numpy as np
     import psutil
 
-    from bayes_xmass import graph_cache
+    from bayes_xmass.runtime import graph_cache
 
     graph_cache.enable()  # as the CLI does (section a turns it off for the bare-nutpie path)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
@@ -549,7 +549,7 @@ def main() -> int:
             record(s, "FAILED", repr(exc)[:200], unit="")
     print_table()
     if args.json:
-        from bayes_xmass.io import package_versions
+        from bayes_xmass.runtime.io import package_versions
 
         doc = {"figures": FIGURES, "summary": out, "args": {k: str(v) for k, v in vars(args).items()},
                "machine": {"cores": os.cpu_count(), "node": platform.node()},

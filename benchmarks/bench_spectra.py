@@ -11,9 +11,9 @@ import tracemalloc
 
 import numpy as np
 
-from bayes_xmass import spectra
-from bayes_xmass.atomic import AtomicModel
-from bayes_xmass.spectra import PhysicsConfig, b_minus_l_mass_grid, basis_spectra, sm_rate
+from bayes_xmass.physics import spectra
+from bayes_xmass.physics.atomic import AtomicModel
+from bayes_xmass.physics.spectra import PhysicsConfig, b_minus_l_mass_grid, basis_spectra, sm_rate
 
 
 def measure(label, fn, repeat=3):

@@ -20,7 +20,7 @@ def shared_path() -> Path:
 def _template_cache_in_tmp(tmp_path_factory):
     """Keep the on-disk template (and rewritten-graph) cache of the test session out of the user's
     ~/.cache; the graph cache is on, as in the CLI."""
-    from bayes_xmass import graph_cache
+    from bayes_xmass.runtime import graph_cache
 
     saved = os.environ.get("BAYES_XMASS_CACHE")
     os.environ["BAYES_XMASS_CACHE"] = str(tmp_path_factory.mktemp("template_cache"))

@@ -14,12 +14,12 @@ import warnings
 import numpy as np
 import pytest
 
-from bayes_xmass.batchfit import BatchProfileLikelihood, batch_fc_statistic, batch_limits
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.frequentist import ProfileLikelihood
-from bayes_xmass.pipeline import RunSettings, _spec, fit_targets, target_templates
-from bayes_xmass.runs import DEFAULT_DATASET
-from bayes_xmass.toys import scalar_fc_statistic, toy_counts, toy_limits
+from bayes_xmass.infer.batchfit import BatchProfileLikelihood, batch_fc_statistic, batch_limits
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.workflows.run import RunSettings, _spec, fit_targets, target_templates
+from bayes_xmass.workflows.fits import DEFAULT_DATASET
+from bayes_xmass.infer.toys import scalar_fc_statistic, toy_counts, toy_limits
 
 N_TOYS = 30  # unimodal comparison
 N_MULTI = 24  # multimodal comparison
@@ -134,7 +134,7 @@ def test_toy_limits_fitters_agree(millicharge):
 
 def test_bands_with_toys_without_limit():
     """A quantile next to an infinite toy limit is +inf, not nan."""
-    from bayes_xmass.toys import ToyLimits
+    from bayes_xmass.infer.toys import ToyLimits
 
     lim = np.array([1.0, 2.0, 3.0, np.inf, np.inf])
     bands = ToyLimits(0.0, np.zeros(5), {"xmass": lim}, 1).bands("xmass")
@@ -145,7 +145,7 @@ def test_bands_with_toys_without_limit():
 def test_saddle_free_step_fast_path_equals_eigendecomposition(monkeypatch):
     """The Cholesky shortcut for well-conditioned positive definite Hessians gives the saddle-free
     Newton step of the eigendecomposition; ill-conditioned and indefinite ones take the latter."""
-    from bayes_xmass import batchfit
+    from bayes_xmass.infer import batchfit
 
     rng = np.random.default_rng(1)
     a = rng.normal(size=(30, 6, 6))
@@ -195,7 +195,7 @@ def test_evaluation_and_stacked_fits_independent_of_blocking(millicharge):
 def test_limits_are_roots_of_the_profile(millicharge):
     """Each limit: Delta chi2 at it (conditional fit from the best fit's nuisances) equals the
     threshold; the shared search of two thresholds gives each threshold's limit found alone."""
-    from bayes_xmass.frequentist import delta_chi2_threshold
+    from bayes_xmass.infer.frequentist import delta_chi2_threshold
 
     tpl, target, pl, bpl = millicharge
     counts = toy_counts(pl, 0.0, 12, seed=10)

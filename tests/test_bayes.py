@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from scipy import optimize, special, stats
 
-from bayes_xmass.analysis import FitTarget
-from bayes_xmass.bayes import Diagnostics, PosteriorSampler, credible_limit, diagnostics, sample_posterior
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.frequentist import ProfileLikelihood
-from bayes_xmass.model import PoiPrior
-from bayes_xmass.modelspec import SamplerSettings
-from bayes_xmass.report import open_datatree, write_datatree
-from bayes_xmass.templates import build_templates
+from bayes_xmass.model.targets import FitTarget
+from bayes_xmass.infer.bayes import Diagnostics, PosteriorSampler, credible_limit, diagnostics, sample_posterior
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.model.build import PoiPrior
+from bayes_xmass.model.spec import SamplerSettings
+from bayes_xmass.outputs.report import open_datatree, write_datatree
+from bayes_xmass.response.templates import build_templates
 
 from conftest import REPO_ROOT, write_toy_dataset
 
@@ -78,8 +78,8 @@ def test_flat_prior_posterior_mode_equals_mle(tmp_path):
 
 @pytest.fixture(scope="module")
 def benchmark_mm():
-    from bayes_xmass.analysis import target_templates
-    from bayes_xmass.modelspec import model_spec_for
+    from bayes_xmass.model.targets import target_templates
+    from bayes_xmass.model.spec import model_spec_for
 
     spec = model_spec_for("magnetic-moment")
     return spec, target_templates(spec, load_dataset(REPO_ROOT / "data" / "xmass_i"), MM)
@@ -95,7 +95,7 @@ def test_injected_signal_is_covered(benchmark_mm, tmp_path):
     which widened the posterior enough to hide the 1-sd distance from 1.5.)"""
     import dataclasses
 
-    from bayes_xmass.bayes import diagnostics
+    from bayes_xmass.infer.bayes import diagnostics
 
     spec, tpl = benchmark_mm
     pl = ProfileLikelihood(tpl)
@@ -184,8 +184,8 @@ def test_log_factorial_data_follows_the_counts(benchmark_mm):
     can never be stale."""
     import dataclasses
 
-    from bayes_xmass.bayes import model_data
-    from bayes_xmass.model import LOG_FACTORIAL, build_model
+    from bayes_xmass.infer.bayes import model_data
+    from bayes_xmass.model.build import LOG_FACTORIAL, build_model
 
     spec, tpl = benchmark_mm
     ps = PosteriorSampler(tpl, spec.poi_prior, spec.likelihood, sampler_name="pymc")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_xmass.benchmark import ENERGY_SCALE_SIGMA, TOTAL_RATE_AT_5KEV, make_benchmark
-from bayes_xmass.datasets import dataset_checksum, load_dataset
-from bayes_xmass.templates import build_templates
+from bayes_xmass.converters.benchmark import ENERGY_SCALE_SIGMA, TOTAL_RATE_AT_5KEV, make_benchmark
+from bayes_xmass.datasets.dataset import dataset_checksum, load_dataset
+from bayes_xmass.response.templates import build_templates
 
 from pathlib import Path
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_xmass import cache
-from bayes_xmass.analysis import FitTarget, target_templates
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.modelspec import load_model_spec
-from bayes_xmass.spectra import PhysicsConfig
-from bayes_xmass.templates import b_minus_l_templates_cached, build_templates_cached
+from bayes_xmass.runtime import cache
+from bayes_xmass.model.targets import FitTarget, target_templates
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.model.spec import load_model_spec
+from bayes_xmass.physics.spectra import PhysicsConfig
+from bayes_xmass.response.templates import b_minus_l_templates_cached, build_templates_cached
 from scan_fixtures import small_bl_setup
 
 

@@ -1,4 +1,4 @@
-"""Starting points of the NUTS chains (bayes_xmass.chain_init): on the priors' scale, in nutpie's
+"""Starting points of the NUTS chains (bayes_xmass.infer.chain_init): on the priors' scale, in nutpie's
 layout, the same points for the PyMC sampler, and the stuck-chain fit they fixed."""
 
 import warnings
@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from bayes_xmass.poi_transform import SoftInterval
-from bayes_xmass.chain_init import (POI_START_FRACTION, PRIOR_SHRINK, initial_point_function, pymc_initvals,
+from bayes_xmass.model.poi_transform import SoftInterval
+from bayes_xmass.infer.chain_init import (POI_START_FRACTION, PRIOR_SHRINK, initial_point_function, pymc_initvals,
                                     with_prior_scaled_starts)
 
 
@@ -96,11 +96,11 @@ def test_b_minus_l_1kev_fit_that_had_a_stuck_chain_now_converges():
     """With PyMC's default starts (U(-1, 1) jitter around the prior centres, the POI at its prior's
     middle), seed 29201 (the run's B-L 1e-3 MeV fit) left one chain at energy scale 0.64 (R-hat 1.53,
     2909 divergences)."""
-    from bayes_xmass.analysis import fit_targets, target_templates
-    from bayes_xmass.bayes import credible_limit, diagnostics, sample_posterior
-    from bayes_xmass.datasets import load_dataset
-    from bayes_xmass.modelspec import model_spec_for
-    from bayes_xmass.runs import DEFAULT_DATASET
+    from bayes_xmass.model.targets import fit_targets, target_templates
+    from bayes_xmass.infer.bayes import credible_limit, diagnostics, sample_posterior
+    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.model.spec import model_spec_for
+    from bayes_xmass.workflows.fits import DEFAULT_DATASET
 
     spec = model_spec_for("dark-photon")
     target = [t for t in fit_targets(spec) if t.mass_mev == pytest.approx(1e-3)][0]

@@ -19,15 +19,15 @@ import math
 import numpy as np
 import pytest
 
-from bayes_xmass.analysis import FitTarget
-from bayes_xmass.bayes import PosteriorSampler, credible_limit, model_data
-from bayes_xmass.combined import dataset_labels, sample_combined
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.detector import MorphingTemplates
-from bayes_xmass.frequentist import CombinedProfileLikelihood, ProfileLikelihood
-from bayes_xmass.model import PoiPrior, build_combined_model, build_model
-from bayes_xmass.modelspec import SamplerSettings
-from bayes_xmass.templates import build_templates
+from bayes_xmass.model.targets import FitTarget
+from bayes_xmass.infer.bayes import PosteriorSampler, credible_limit, model_data
+from bayes_xmass.infer.combined import dataset_labels, sample_combined
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.response.detector import MorphingTemplates
+from bayes_xmass.infer.frequentist import CombinedProfileLikelihood, ProfileLikelihood
+from bayes_xmass.model.build import PoiPrior, build_combined_model, build_model
+from bayes_xmass.model.spec import SamplerSettings
+from bayes_xmass.response.templates import build_templates
 
 from conftest import write_toy_dataset
 
@@ -124,7 +124,7 @@ def test_combined_model_names_dims_and_sharing(toys):
     with pytest.raises(ValueError, match="different priors"):
         build_combined_model([toys["h1"], toys["full_narrow"]], ["a", "b"], shared=("norm_flat",))
     with pytest.raises(ValueError, match="coupling scale"):
-        from bayes_xmass.analysis import rescale_signal
+        from bayes_xmass.model.targets import rescale_signal
 
         build_combined_model([toys["h1"], rescale_signal(toys["h2"], 2e-10)], ["a", "b"])
     with pytest.raises(ValueError, match="unique"):
@@ -181,7 +181,7 @@ def _halves_on_disk(root):
     (["--window", "40", "50"], "does not overlap"),
 ])
 def test_combine_bad_input_exit_2_nothing_written(tmp_path, capsys, extra, message):
-    from bayes_xmass.cli import main
+    from bayes_xmass.cli.main import main
 
     h1, h2 = _halves_on_disk(tmp_path)
     datasets = ["--dataset", str(h1)] + ([] if not extra else ["--dataset", str(h2)])
@@ -194,7 +194,7 @@ def test_combine_bad_input_exit_2_nothing_written(tmp_path, capsys, extra, messa
 
 
 def test_combine_needs_one_fit_target(tmp_path, capsys):
-    from bayes_xmass.cli import main
+    from bayes_xmass.cli.main import main
 
     h1, h2 = _halves_on_disk(tmp_path)
     code = main(["combine", "millicharge", "--dataset", str(h1), "--dataset", str(h2), "--out", str(tmp_path / "o")])
@@ -204,8 +204,8 @@ def test_combine_needs_one_fit_target(tmp_path, capsys):
 @pytest.mark.slow
 def test_combine_cli_writes_run_directory(tmp_path, capsys):
     """End to end (slow: one NUTS compilation): run directory with combined NetCDF, limits and comparison."""
-    from bayes_xmass.cli import main
-    from bayes_xmass.report import open_datatree
+    from bayes_xmass.cli.main import main
+    from bayes_xmass.outputs.report import open_datatree
 
     h1, h2 = _halves_on_disk(tmp_path)
     out = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""The vectorised R-hat / bulk ESS / tail ESS (bayes_xmass.convergence) reproduce ArviZ, which stays the
+"""The vectorised R-hat / bulk ESS / tail ESS (bayes_xmass.infer.convergence) reproduce ArviZ, which stays the
 reference: ``az.rhat`` (rank), ``az.ess(method="bulk")`` and ``az.ess(method="tail")`` per variable."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 import xarray as xr
 from arviz_base import from_dict
 
-from bayes_xmass.bayes import diagnostics
-from bayes_xmass.convergence import dataset_rhat_ess, rhat_ess
+from bayes_xmass.infer.bayes import diagnostics
+from bayes_xmass.infer.convergence import dataset_rhat_ess, rhat_ess
 
 RTOL = 1e-10
 

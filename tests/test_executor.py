@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_xmass import executor
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.modelspec import load_model_spec
-from bayes_xmass.scan import PointSettings, mass_templates, run_scan
-from bayes_xmass.toys import toy_limits
+from bayes_xmass.runtime import executor
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.model.spec import load_model_spec
+from bayes_xmass.infer.scan import PointSettings, mass_templates, run_scan
+from bayes_xmass.infer.toys import toy_limits
 from scan_fixtures import small_bl_setup
 
 _STATE: dict = {}
@@ -142,7 +142,7 @@ def test_settle_garbage_collector_in_a_process_of_its_own():
     import subprocess
     import sys
 
-    code = ("import gc; from bayes_xmass.executor import settle_garbage_collector, GC_THRESHOLDS; "
+    code = ("import gc; from bayes_xmass.runtime.executor import settle_garbage_collector, GC_THRESHOLDS; "
             "before = gc.get_freeze_count(); settle_garbage_collector(); "
             "assert gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold(); "
             "assert gc.get_freeze_count() > max(before, 10000), gc.get_freeze_count(); "

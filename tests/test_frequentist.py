@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.special import lambertw
 
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.frequentist import ProfileLikelihood, cls_upper_limit, delta_chi2_threshold
-from bayes_xmass.templates import build_templates
-from bayes_xmass.toys import feldman_cousins, toy_limits
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.infer.frequentist import ProfileLikelihood, cls_upper_limit, delta_chi2_threshold
+from bayes_xmass.response.templates import build_templates
+from bayes_xmass.infer.toys import feldman_cousins, toy_limits
 
 from conftest import write_toy_dataset
 
@@ -112,7 +112,7 @@ def test_toys_are_reproducible_and_independent_of_process_count(ten_bin_template
 def test_toys_leave_the_shared_likelihood_on_the_observed_data(ten_bin_templates, fitter):
     """The pipeline's profile likelihood is the toys' compiled one (one per structure and process):
     after toy limits and a Feldman-Cousins construction it still holds the observed counts."""
-    from bayes_xmass.toys import shared_profile_likelihood
+    from bayes_xmass.infer.toys import shared_profile_likelihood
 
     tpl = ten_bin_templates
     pl = shared_profile_likelihood(tpl, 1, "poisson")
@@ -151,7 +151,7 @@ def test_fc_window_grid_and_its_bracketing_check():
     full grid)."""
     import numpy as np
 
-    from bayes_xmass.toys import FC_WINDOW, fc_edges_inside, fc_window_grid
+    from bayes_xmass.infer.toys import FC_WINDOW, fc_edges_inside, fc_window_grid
 
     grid = fc_window_grid(3.0, 7)
     assert grid[0] == 0.0 and len(grid) == 7

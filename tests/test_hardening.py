@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_xmass import cli
+from bayes_xmass.cli import main as cli
 from bayes_xmass.errors import InputError
 
 from conftest import REPO_ROOT, write_toy_dataset
@@ -344,8 +344,8 @@ def test_unreadable_dataset_toml_simulated(tmp_path, capsys, monkeypatch):
 
 def test_bom_in_tomls_is_accepted(tmp_path):
     """A UTF-8 byte-order mark (Windows editors) is not an error: same values, checksum of the bytes."""
-    from bayes_xmass.datasets import load_dataset
-    from bayes_xmass.modelspec import load_model_spec
+    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.model.spec import load_model_spec
 
     ds = toy(tmp_path / "ds")
     plain = load_dataset(ds)
@@ -395,7 +395,7 @@ def _nc_files(tmp) -> dict[str, bytes]:
 
 
 def test_corrupted_netcdf_is_input_error(tmp_path):
-    from bayes_xmass.report import open_datatree
+    from bayes_xmass.outputs.report import open_datatree
 
     for name, data in _nc_files(tmp_path).items():
         path = tmp_path / f"{name}.nc"
@@ -451,7 +451,7 @@ def test_disk_full_while_writing(tmp_path, capsys, monkeypatch):
 def test_disk_full_in_netcdf_writer(tmp_path, monkeypatch):
     """ENOSPC raised by a NetCDF writer inside io.write_with: an OSError naming the output (so callers
     that tolerate unwritable locations, like the template cache, still can), temporary file removed."""
-    from bayes_xmass.io import write_with
+    from bayes_xmass.runtime.io import write_with
 
     def writer(tmp):
         tmp.write_bytes(b"CDF\x01partial")
@@ -506,7 +506,7 @@ def _wait_for(predicate, proc, timeout):
 def test_sigkill_mid_run_keeps_finished_files(tmp_path, capsys):
     """SIGKILL after the first fit's NetCDF appears: that file is complete and loadable, no file under
     an output name is partial, no completion marker, and a re-run refuses to overwrite."""
-    from bayes_xmass.report import open_datatree
+    from bayes_xmass.outputs.report import open_datatree
 
     ds = toy(tmp_path / "ds")
     out = tmp_path / "run"

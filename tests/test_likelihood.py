@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.frequentist import ProfileLikelihood
-from bayes_xmass.likelihood import profiled_gamma, spline_templates
-from bayes_xmass.model import PoiPrior, build_model
-from bayes_xmass.poi_transform import forward_numpy, poi_reference
-from bayes_xmass.templates import build_templates
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.model.likelihood import profiled_gamma, spline_templates
+from bayes_xmass.model.build import PoiPrior, build_model
+from bayes_xmass.model.poi_transform import forward_numpy, poi_reference
+from bayes_xmass.response.templates import build_templates
 
 from conftest import write_toy_dataset
 

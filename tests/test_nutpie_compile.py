@@ -1,4 +1,4 @@
-"""bayes_xmass.nutpie_compile: the same compiled model as nutpie.compile_pymc_model, built faster."""
+"""bayes_xmass.runtime.nutpie_compile: the same compiled model as nutpie.compile_pymc_model, built faster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 nutpie = pytest.importorskip("nutpie")
 
-from bayes_xmass.nutpie_compile import _callback_source, compile_for_nutpie  # noqa: E402
+from bayes_xmass.runtime.nutpie_compile import _callback_source, compile_for_nutpie  # noqa: E402
 
 
 def _small_model():
@@ -95,7 +95,7 @@ def test_callback_cache_follows_the_no_cache_switch(monkeypatch):
 
 def test_callback_cache_key_separates_layouts():
     """Different shared-array dtypes or record layouts never share a cache entry."""
-    from bayes_xmass.nutpie_compile import _callback_cache_key
+    from bayes_xmass.runtime.nutpie_compile import _callback_cache_key
 
     compiled = compile_for_nutpie(_small_model())
     inner = compiled.logp_func.vm.jit_fn

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bayes_xmass import plots
+from bayes_xmass.outputs import plots
 
 SEED = 20201
 
@@ -118,7 +118,7 @@ def test_trace_and_rank_plots_show_x_not_its_sampler_coordinates():
     import numpy as np
     import xarray as xr
 
-    from bayes_xmass.report import _scalar_vars
+    from bayes_xmass.outputs.report import _scalar_vars
 
     draws = np.zeros((2, 5))
     post = xr.Dataset({name: (("chain", "draw"), draws) for name in

@@ -1,10 +1,10 @@
 """Nuisance prior parameters as model data: one compiled model serves widened/narrowed priors.
 
 The prior-sensitivity study refits the benchmark with every nuisance prior x2 / x0.5 wide
-(:func:`bayes_xmass.validate.scale_nuisance_priors`). Centres and widths are the pm.Data vector
+(:func:`bayes_xmass.validation.validate.scale_nuisance_priors`). Centres and widths are the pm.Data vector
 ``nuisance_prior_parameters`` (labels ``prior_<variable>_<parameter>``), so those
 template sets share the structure key and the compiled model of the baseline, and swapping
-:func:`bayes_xmass.bayes.model_data` reproduces the model built from the scaled priors exactly.
+:func:`bayes_xmass.infer.bayes.model_data` reproduces the model built from the scaled priors exactly.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from bayes_xmass.analysis import FitTarget
-from bayes_xmass.bayes import PosteriorSampler, data_of_model, model_data, structure_key
-from bayes_xmass.datasets import load_dataset
-from bayes_xmass.model import PoiPrior, build_model, nuisance_prior_labels
-from bayes_xmass.modelspec import SamplerSettings
-from bayes_xmass.priors import make_prior
-from bayes_xmass.validate import scale_nuisance_priors
+from bayes_xmass.model.targets import FitTarget
+from bayes_xmass.infer.bayes import PosteriorSampler, data_of_model, model_data, structure_key
+from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.model.build import PoiPrior, build_model, nuisance_prior_labels
+from bayes_xmass.model.spec import SamplerSettings
+from bayes_xmass.datasets.priors import make_prior
+from bayes_xmass.validation.validate import scale_nuisance_priors
 
 from conftest import REPO_ROOT
 
@@ -32,8 +32,8 @@ FAST = "FAST_COMPILE"  # logp comparisons of graphs: PyTensor's Python linker co
 
 @pytest.fixture(scope="module")
 def benchmark_mm():
-    from bayes_xmass.analysis import target_templates
-    from bayes_xmass.modelspec import model_spec_for
+    from bayes_xmass.model.targets import target_templates
+    from bayes_xmass.model.spec import model_spec_for
 
     spec = model_spec_for("magnetic-moment")
     return spec, target_templates(spec, load_dataset(REPO_ROOT / "data" / "xmass_i"), MM)
@@ -145,7 +145,7 @@ def test_swapped_prior_data_equals_the_scaled_model(benchmark_mm, gammas):
 
 def test_profile_likelihood_load_swaps_the_priors(benchmark_mm):
     """The frequentist likelihood (same graph, gammas profiled) follows the priors through ``load``."""
-    from bayes_xmass.frequentist import ProfileLikelihood
+    from bayes_xmass.infer.frequentist import ProfileLikelihood
 
     spec, tpl = benchmark_mm
     scaled = scale_nuisance_priors(tpl, 2.0)
@@ -251,7 +251,7 @@ def test_one_compiled_sampler_serves_every_quantile_poi_prior(benchmark_mm):
 def test_posterior_only_is_sample_posteriors_run(benchmark_mm):
     """The prior-sensitivity refits' lean path: same compiled model (from the cache), same draws and
     the same credible limit as the full DataTree of sample_posterior for the same seed."""
-    from bayes_xmass.bayes import credible_limit, posterior_only, sample_posterior
+    from bayes_xmass.infer.bayes import credible_limit, posterior_only, sample_posterior
 
     spec, tpl = benchmark_mm
     wide = scale_nuisance_priors(tpl, 2.0)

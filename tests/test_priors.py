@@ -1,4 +1,4 @@
-"""Tests for bayes_xmass.priors: densities vs scipy.stats, sampling moments, PyMC mapping, parsing."""
+"""Tests for bayes_xmass.datasets.priors: densities vs scipy.stats, sampling moments, PyMC mapping, parsing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy import integrate, stats
 
 from bayes_xmass.errors import InputError
-from bayes_xmass.priors import (
+from bayes_xmass.datasets.priors import (
     PRIOR_KINDS,
     Prior,
     PriorKind,

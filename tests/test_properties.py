@@ -29,10 +29,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bayes_xmass.datasets import dataset_checksum, load_dataset
-from bayes_xmass.detector import MorphingTemplates
+from bayes_xmass.datasets.dataset import dataset_checksum, load_dataset
+from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.errors import InputError
-from bayes_xmass.likelihood import MIN_EXPECTED
+from bayes_xmass.model.likelihood import MIN_EXPECTED
 
 from conftest import REPO_ROOT
 
@@ -233,7 +233,7 @@ MODEL_TOMLS = sorted((REPO_ROOT / "models").glob("*.toml"))
 @settings(max_examples=150, **SETTINGS)
 @given(st.data())
 def test_random_field_values_in_model_toml(data):
-    from bayes_xmass.modelspec import parse_model_spec
+    from bayes_xmass.model.spec import parse_model_spec
 
     src = data.draw(st.sampled_from(MODEL_TOMLS))
     doc = tomllib.loads(src.read_text())
@@ -255,7 +255,7 @@ def counts_fn():
     import pytensor
     import pytensor.tensor as pt
 
-    from bayes_xmass.likelihood import background_counts, expected_counts, signal_counts
+    from bayes_xmass.model.likelihood import background_counts, expected_counts, signal_counts
 
     norms, gamma, grid, powers, signs = (pt.dvector(n) for n in ("norms", "gamma", "grid", "powers", "signs"))
     x, s = pt.dscalar("x"), pt.dscalar("s")
@@ -371,8 +371,8 @@ def toy_templates(tmp_path_factory):
     """Real magnetic-moment templates of a small toy dataset (physics + response)."""
     from conftest import write_toy_dataset
 
-    from bayes_xmass.analysis import FitTarget, target_templates
-    from bayes_xmass.modelspec import model_spec_for
+    from bayes_xmass.model.targets import FitTarget, target_templates
+    from bayes_xmass.model.spec import model_spec_for
 
     os.environ.setdefault("BAYES_XMASS_NO_CACHE", "1")
     folder = write_toy_dataset(tmp_path_factory.mktemp("prop") / "toy", np.arange(2.0, 12.25, 0.5), [5] * 20,
@@ -380,7 +380,7 @@ def toy_templates(tmp_path_factory):
                                energy_scale_sigma=0.05)
     spec = model_spec_for("magnetic-moment")
     tpl = target_templates(spec, load_dataset(folder), FitTarget("magnetic_moment"))
-    from bayes_xmass import toys
+    from bayes_xmass.infer import toys
 
     make = getattr(toys, "_expected_counts_function", None)
     if make is None:

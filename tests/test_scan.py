@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayes_xmass.cli import main
+from bayes_xmass.cli.main import main
 from bayes_xmass.errors import InputError
-from bayes_xmass.scan import parse_masses
+from bayes_xmass.infer.scan import parse_masses
 from scan_fixtures import REPO_ROOT, small_bl_setup
 
 
@@ -59,7 +59,7 @@ def test_killed_scan_resumes_to_the_uninterrupted_result(env, capsys):
     args = ["scan", "dark-photon", "--masses", "1e-3:10:6", "--frequentist-only", "--toys", "3", "--processes", "1",
             "--seed", "7", *data_args]
     out = tmp / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "bayes_xmass.cli", *args, "--out", str(out)], cwd=tmp,
+    proc = subprocess.Popen([sys.executable, "-m", "bayes_xmass.cli.main", *args, "--out", str(out)], cwd=tmp,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
     deadline = time.monotonic() + 240
@@ -111,9 +111,11 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
     import dataclasses
     import types
 
-    from bayes_xmass import bayes, scan
-    from bayes_xmass.datasets import load_dataset
-    from bayes_xmass.modelspec import load_model_spec
+    from bayes_xmass.infer import bayes
+
+    from bayes_xmass.infer import scan
+    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.model.spec import load_model_spec
 
     tmp, data_args = env
     spec, dataset = load_model_spec(data_args[3]), load_dataset(data_args[1])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_xmass import solar
+from bayes_xmass.physics import solar
 
 
 def test_pp_averaged_survival_probability():

@@ -9,10 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bayes_xmass import spectra, xsec
-from bayes_xmass.atomic import AtomicModel, z_eff_stepping
-from bayes_xmass.constants import ALPHA, XE_ATOMS_PER_KG, per_kev_kg_day_to_per_kev_tonne_year
-from bayes_xmass.spectra import PhysicsConfig, basis_spectra, per_tonne_year, sm_rate
+from bayes_xmass.physics import spectra
+
+from bayes_xmass.physics import xsec
+from bayes_xmass.physics.atomic import AtomicModel, z_eff_stepping
+from bayes_xmass.physics.constants import ALPHA, XE_ATOMS_PER_KG, per_kev_kg_day_to_per_kev_tonne_year
+from bayes_xmass.physics.spectra import PhysicsConfig, basis_spectra, per_tonne_year, sm_rate
 
 CFG = PhysicsConfig()  # stepping, B16-GS98
 T_GRID = np.geomspace(0.6, 240.0, 120)
@@ -145,7 +147,7 @@ def test_unit_handling_two_ways():
     cfg = PhysicsConfig(sources=("pp",))
     t = 10.0
     e = np.linspace(float(xsec.e_min(t)), 420.0, 200001)
-    from bayes_xmass import solar
+    from bayes_xmass.physics import solar
     lam = solar.beta_spectrum(solar.SOURCES["pp"], e)
     p = solar.flavour_probabilities(e)
     dsig = p[0] * xsec.dsigma_dt_sm(e, t, "e") + (p[1] + p[2]) * xsec.dsigma_dt_sm(e, t, "mu")

@@ -15,12 +15,12 @@ import json
 import numpy as np
 import pytest
 
-from bayes_xmass.cli import main
-from bayes_xmass.datasets import load_dataset
+from bayes_xmass.cli.main import main
+from bayes_xmass.datasets.dataset import load_dataset
 from bayes_xmass.errors import InputError
-from bayes_xmass.model import PoiPrior
-from bayes_xmass.runs import DEFAULT_DATASET
-from bayes_xmass.validate import (
+from bayes_xmass.model.build import PoiPrior
+from bayes_xmass.workflows.fits import DEFAULT_DATASET
+from bayes_xmass.validation.validate import (
     SbcSettings,
     prior_sensitivity,
     rank_uniformity,
@@ -140,7 +140,7 @@ def test_sbc_cli_and_bad_input(tmp_path, reduced_mm, sbc_correct, capsys):
 # -- coverage ---------------------------------------------------------------------------------------
 def test_coverage_reduced(reduced_mm, sbc_correct, tmp_path):
     spec, target, tpl = reduced_mm
-    from bayes_xmass.validate import reference_limit
+    from bayes_xmass.validation.validate import reference_limit
 
     ref = reference_limit(tpl, target, spec.likelihood, spec.cl)
     res = run_coverage(tpl, target, spec, x_values=[0.0, ref], n_toys=10, n_bayes_toys=2, seed=3)
@@ -160,7 +160,7 @@ def test_coverage_reduced(reduced_mm, sbc_correct, tmp_path):
 
 # -- prior sensitivity ----------------------------------------------------------------------------
 def test_scale_prior_width():
-    from bayes_xmass.priors import make_prior
+    from bayes_xmass.datasets.priors import make_prior
 
     assert scale_prior_width(make_prior("lognormal", mu=1.0, sigma=0.3), 2.0).params["sigma"] == pytest.approx(0.6)
     u = scale_prior_width(make_prior("uniform", lower=0.5, upper=1.5), 0.5)
@@ -171,8 +171,8 @@ def test_scale_prior_width():
 
 def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     spec, target, tpl = reduced_mm
-    from bayes_xmass.modelspec import SamplerSettings
-    from bayes_xmass.validate import _sampler_for
+    from bayes_xmass.model.spec import SamplerSettings
+    from bayes_xmass.validation.validate import _sampler_for
 
     wide = scale_nuisance_priors(tpl, 2.0)
     assert wide.scale_prior.params["sigma"] == pytest.approx(2 * tpl.scale_prior.params["sigma"])
@@ -191,9 +191,9 @@ def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     assert {"x", "energy_scale"} <= set(ps) and all(v["prior"] >= 0 and v["likelihood"] >= 0 for v in ps.values())
 
     # the pipeline hook (quick mode): reads the stored posterior, one table per interaction
-    from bayes_xmass.html import _sensitivity_html
-    from bayes_xmass.report import write_datatree
-    from bayes_xmass.validate import run_prior_sensitivity, sensitivity_markdown
+    from bayes_xmass.outputs.html import _sensitivity_html
+    from bayes_xmass.outputs.report import write_datatree
+    from bayes_xmass.validation.validate import run_prior_sensitivity, sensitivity_markdown
 
     write_datatree(dt, tmp_path / f"{target.label}.nc")
     records = [{"interaction": target.interaction, "sign": 1, "flavours": None, "mass_MeV": None,
@@ -222,8 +222,8 @@ def test_sbc_full(interaction, tmp_path):
 def test_prior_sensitivity_refit_matches_reweighting(reduced_mm):
     """Where PSIS reweighting is reliable (k-hat <= 0.7) it agrees with refitting every variant."""
     spec, target, tpl = reduced_mm
-    from bayes_xmass.modelspec import SamplerSettings
-    from bayes_xmass.validate import _sampler_for
+    from bayes_xmass.model.spec import SamplerSettings
+    from bayes_xmass.validation.validate import _sampler_for
 
     sampler = SamplerSettings("nutpie", 4, 2000, 1000, 0.95)
     refit = prior_sensitivity(tpl, target, spec.poi_prior, method="refit", sampler=sampler, seed=3, cache={})

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bayes_xmass import pipeline
-from bayes_xmass.analysis import fit_targets
-from bayes_xmass.executor import WorkClaims
+from bayes_xmass.workflows import run as pipeline
+from bayes_xmass.model.targets import fit_targets
+from bayes_xmass.runtime.executor import WorkClaims
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def fake_fits(monkeypatch):
         return {"fit": target.label, "seed": seed}
 
     monkeypatch.setattr(pipeline, "run_fit", run_fit)
-    import bayes_xmass.validate as validate
+    import bayes_xmass.validation.validate as validate
 
     monkeypatch.setattr(validate, "run_prior_sensitivity", lambda *a, **k: [])
     return done

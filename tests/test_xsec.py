@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from bayes_xmass import xsec
-from bayes_xmass.constants import ALPHA
+from bayes_xmass.physics import xsec
+from bayes_xmass.physics.constants import ALPHA
 
 E_REF, T_REF = 300.0, 5.0  # keV, PHYSICS.md §4 reference point
 

@@ -1,0 +1,1 @@
+"""Converters from public data releases (and the simulated benchmark) to dataset folders."""

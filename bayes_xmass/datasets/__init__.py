@@ -1,0 +1,1 @@
+"""Datasets: the dataset format (types, priors) and its validating loader."""

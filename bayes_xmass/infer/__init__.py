@@ -1,0 +1,1 @@
+"""Inference: NUTS posteriors, profile likelihood, batched toy fits, toys, the B-L scan, combined fits."""

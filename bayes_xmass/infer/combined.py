@@ -1,0 +1,184 @@
+"""Combined fits: several datasets sharing the coupling, each with its own nuisances.
+
+The statistical model is :func:`bayes_xmass.model.build.build_combined_model` (one POI x, per-dataset
+expected counts from :func:`bayes_xmass.model.likelihood.expected_counts`, optionally nuisances shared
+by name); the Bayesian fit samples it with NUTS, the frequentist fit is
+:class:`bayes_xmass.infer.frequentist.CombinedProfileLikelihood` (the same graph, POI prior removed).
+
+Each dataset gets the model spec's window and bin width (clipped to its own range, as for a single
+fit) and its own templates (response, efficiency, exposure). The POI unit is common: the model's
+``poi.scale``, or with ``scale = "auto"`` the largest of the datasets' automatic scales (so the
+POI prior, in physical units, covers the least sensitive dataset). The "alone" fits use the same
+templates, unit and prior, so combined and single limits differ only by the data combined.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import warnings
+
+import numpy as np
+
+from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, _round_scale
+from bayes_xmass.infer.bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, forward_sampling_mode, nutpie_adaptation
+from bayes_xmass.errors import InputError
+from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
+from bayes_xmass.runtime.io import package_versions
+from bayes_xmass.model.build import PoiPrior, build_combined_model, check_combination, dataset_prefix
+from bayes_xmass.model.spec import ModelSpec, SamplerSettings
+from bayes_xmass.response.templates import TemplateSet, build_templates_cached
+
+
+def dataset_labels(datasets) -> list[str]:
+    """Identifier labels from dataset names (``xenon1t-sr1`` -> ``xenon1t_sr1``); repeats get _2, _3..."""
+    out, seen = [], {}
+    for ds in datasets:
+        base = re.sub(r"\W+", "_", str(ds.name)).strip("_").replace("__", "_") or "dataset"
+        if not base[0].isalpha():
+            base = "d_" + base
+        seen[base] = seen.get(base, 0) + 1
+        out.append(base if seen[base] == 1 else f"{base}_{seen[base]}")
+    if len(set(out)) != len(out):  # e.g. names "a" and "a_2" plus a repeated "a"
+        out = [f"{lab}_{i + 1}" for i, lab in enumerate(out)]
+    return out
+
+
+def combined_templates(spec: ModelSpec, datasets, target: FitTarget) -> list[TemplateSet]:
+    """Templates of each dataset for one fit, rescaled to a common coupling unit (see module doc)."""
+    tpls = [build_templates_cached(analysis_view(spec, ds), target.interaction, spec.physics, options=target.options,
+                            coupling_scale=spec.poi_scale or 1.0) for ds in datasets]
+    scale = spec.poi_scale or max(_round_scale(auto_scale(t, target.sign)) for t in tpls)
+    return [rescale_signal(t, scale) for t in tpls]
+
+
+def validate_combination(tpls, labels, shared) -> None:
+    """:func:`bayes_xmass.model.build.check_combination`, raised as an InputError naming the option."""
+    try:
+        check_combination(tpls, labels, shared)
+    except ValueError as exc:
+        raise InputError("command line", "--shared-nuisance" if shared else "--dataset", str(exc)) from None
+
+
+def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
+    import pymc as pm
+
+    from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
+
+    if sampler.name == "nutpie":
+        import nutpie
+
+        from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compiled = with_prior_scaled_starts(compile_for_nutpie(model), model)
+            return nutpie.sample(compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                                 cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
+                                 save_warmup=False, target_accept=sampler.target_accept,
+                                 **nutpie_adaptation(sampler))
+    with model, warnings.catch_warnings():
+        for message in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
+                         cores=min(sampler.chains, 2), nuts_sampler="pymc", random_seed=seed,
+                         target_accept=sampler.target_accept, progressbar=progress, compute_convergence_checks=False,
+                         init="adapt_diag", initvals=pymc_initvals(model, sampler.chains, seed))
+
+
+def _heavy(labels, shared) -> list[str]:
+    names = [dataset_prefix(lab) + h for lab in labels for h in HEAVY_DETERMINISTICS]
+    return names + (["gamma"] if "gamma" in shared else [])
+
+
+def _predictive(draws, labels, likelihood, model, seed: int, thin: bool):
+    """Replicated counts per dataset (``<label>__counts``) from the expected counts of the draws."""
+    import xarray as xr
+
+    n = draws.sizes["chain"] * draws.sizes["draw"]
+    step = max(1, n // PPC_DRAWS) if thin else 1
+    rng = np.random.default_rng(seed)
+    out = {}
+    for lab in labels:
+        p = dataset_prefix(lab)
+        sub = draws[[p + "expected", p + "signal_expected"]].isel(draw=slice(None, None, step))
+        mu = sub[p + "expected"].values
+        counts = rng.poisson(mu) if likelihood == "poisson" else rng.normal(
+            mu, np.asarray(model[p + "chi2_sigma"].get_value()))
+        out.update({p + "counts": (sub[p + "expected"].dims, counts), p + "expected": sub[p + "expected"],
+                    p + "signal_expected": sub[p + "signal_expected"]})
+    return xr.Dataset(out)
+
+
+def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sampler: SamplerSettings,
+                    likelihood: str = "poisson", shared=(), seed: int = 1, progress: bool = False,
+                    provenance: dict | None = None, predictive: bool = True):
+    """NUTS on the combined model -> DataTree (posterior, sample_stats, prior, predictive groups per
+    dataset, observed and constant data, provenance attrs incl. every dataset's checksum).
+    ``predictive=False`` keeps posterior and sample_stats only (no prior/predictive sampling)."""
+    import pymc as pm
+    import xarray as xr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_combined_model(tpls, labels, poi_prior, sign=target.sign, likelihood=likelihood,
+                                     shared=shared)
+    started = time.perf_counter()
+    dt = _draw(model, sampler, seed, progress)
+    sampling_s = time.perf_counter() - started
+    if not predictive:
+        dt.attrs.update(combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, shared))
+        return dt
+    with model, warnings.catch_warnings():
+        for message in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1, compile_kwargs={"mode": forward_sampling_mode()})
+    heavy = _heavy(labels, shared)
+    post = dt["posterior"].to_dataset()
+    dt["posterior_predictive"] = _predictive(post, labels, likelihood, model, seed + 2, thin=True)
+    dt["posterior"] = post.drop_vars([v for v in heavy if v in post])
+    prior_ds = prior["prior"].to_dataset()
+    dt["prior_predictive"] = _predictive(prior_ds, labels, likelihood, model, seed + 3, thin=False)
+    dt["prior"] = prior_ds.drop_vars([v for v in heavy if v in prior_ds])
+    obs, const = {}, {}
+    for lab, t in zip(labels, tpls):
+        p = dataset_prefix(lab)
+        obs[p + "counts"] = (p + "energy_bin", t.observed.astype("int64"))
+    for var in model.data_vars:
+        if not var.name.endswith("observed_counts"):
+            const[var.name] = (model.named_vars_to_dims.get(var.name, ()), np.asarray(var.get_value()))
+    coords = {k: np.asarray(v) for k, v in model.coords.items()}
+    dt["observed_data"] = xr.Dataset(obs, coords={k: v for k, v in coords.items() if k.endswith("energy_bin")})
+    dt["constant_data"] = xr.Dataset(const, coords=coords)
+    dt.attrs.update(combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, shared))
+    dt.attrs["sampling_seconds"] = round(sampling_s, 2)
+    if provenance:
+        dt.attrs.update({k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str))
+                         for k, v in provenance.items()})
+    return dt
+
+
+def combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, shared) -> dict:
+    """Provenance attrs of a combined DataTree (each dataset's checksum, exposure and summary)."""
+    inter = INTERACTIONS[target.interaction]
+    t0 = tpls[0]
+    return {
+        "bayes_xmass_fit": f"combined_{target.label}",
+        "combined_datasets": json.dumps(list(labels)),
+        "shared_nuisances": json.dumps(list(shared)),
+        "interaction": t0.interaction, "poi": inter.poi, "coupling_unit": inter.coupling_unit,
+        "coupling_scale": t0.coupling_scale, "sign": target.sign, "options": json.dumps(t0.options, default=str),
+        "poi_prior": json.dumps(poi_prior.describe()),
+        "poi_prior_upper_physical": poi_prior.upper * t0.coupling_scale, "likelihood": likelihood,
+        "sampler": sampler.name,
+        "nuts_implementation": (f"nutpie ({sampler.adaptation.replace('_', '-')} mass matrix)"
+                                if sampler.name == "nutpie" else "PyMC NUTS"),
+        "sampler_settings": json.dumps(sampler.__dict__), "seed": seed,
+        "dataset_checksum": ";".join(f"{lab}:{t.dataset.checksum}" for lab, t in zip(labels, tpls)),
+        "dataset_checksums": json.dumps({lab: t.dataset.checksum for lab, t in zip(labels, tpls)}),
+        "exposure_kg_day": json.dumps({lab: float(t.dataset.exposure_kg_day) for lab, t in zip(labels, tpls)}),
+        "dataset": json.dumps({lab: t.dataset.summary() for lab, t in zip(labels, tpls)}, default=str),
+        "physics": json.dumps(t0.physics.describe(), default=str), "atomic_model": t0.physics.atomic.name,
+        "charge_convention": CHARGE_CONVENTION, "package_versions": json.dumps(package_versions()),
+    }

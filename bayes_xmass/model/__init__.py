@@ -1,0 +1,1 @@
+"""The statistical model: expected counts, likelihood, POI coordinate, PyMC model, model specs, fit targets."""

@@ -1,0 +1,451 @@
+"""The statistical model of one analysis as a PyMC model, shared by both inference paths.
+
+:func:`build_model` turns a :class:`~bayes_xmass.response.templates.TemplateSet` into a PyMC model:
+
+- parameter of interest ``x = |coupling| / coupling_scale >= 0`` with a declared prior (for the
+  millicharge the sign is fixed per fit: ``coupling = sign * x * scale``),
+- background normalisations and the energy scale from the dataset's prior registry; their prior
+  parameters (centres, widths: :attr:`bayes_xmass.datasets.priors.PriorKind.data_params`) are the pm.Data
+  vector ``nuisance_prior_parameters`` with labels ``prior_<variable>_<parameter>``
+  (:func:`nuisance_prior_data`), so a compiled model serves any priors of the same family and
+  bounds (e.g. the widened/narrowed priors of the sensitivity study),
+- per-bin template factors gamma when the dataset gives template uncertainties
+  (``gammas="marginalise"``: non-centred Normal(1, delta) variables for NUTS;
+  ``gammas="profile"``: the closed-form conditional maximum, for the frequentist fit),
+- the expected counts of :mod:`bayes_xmass.model.likelihood` and a Poisson (or Gaussian chi-square)
+  likelihood of the observed counts.
+
+The frequentist code compiles ``model.compile_logp(jacobian=False)`` of the model built with
+``poi_prior=PoiPrior("improper")``: the same graph, with the POI free of any prior.
+
+:func:`build_combined_model` puts several datasets in one model: one POI, and per dataset the
+same blocks (:func:`_dataset_data`, :func:`_dataset_likelihood`) with names and dims prefixed by
+``<label>__``; nuisances declared shared keep their single-dataset name and appear once (their prior
+parameters are read from the first dataset that has them: :func:`check_combination` requires equal
+priors).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bayes_xmass.model.likelihood import (
+    LIKELIHOODS,
+    background_counts,
+    chi2_sigma,
+    expected_counts,
+    gaussian_log_likelihood,
+    log_factorial_counts,
+    poisson_log_likelihood,
+    gamma_log_penalty,
+    profiled_gamma,
+    signal_counts,
+    spline_templates,
+)
+from bayes_xmass.model.poi_transform import SoftInterval, poi_reference, quantile_range
+from bayes_xmass.response.templates import TemplateSet
+
+POI_PRIOR_KINDS = ("flat", "flat_power", "log_uniform", "jeffreys", "improper")
+POI_VALUE = "x"  # name of the scaled POI variable in every model
+# flat, flat_power and log_uniform priors share one graph: x is the prior's quantile function of
+# u ~ U(0, 1) (the variable POI_QUANTILE), its parameters the pm.Data vector POI_PRIOR_PARAMETERS
+QUANTILE_PRIOR_KINDS = ("flat", "flat_power", "log_uniform")
+POI_QUANTILE = "poi_quantile"
+POI_QUANTILE_SCALED = "poi_quantile_scaled"  # the sampled variable: K * poi_quantile ~ U(0, K)
+POI_REFERENCE = "poi_reference"  # pm.Data: x_ref of poi_transform.poi_reference (sets K only)
+POI_PRIOR_PARAMETERS = "poi_prior_parameters"
+POI_PRIOR_PARAMETER_DIM = "poi_prior_parameter"
+POI_PRIOR_PARAMETER_LABELS = ("is_log_uniform", "upper", "inverse_power", "log_floor", "log_range")
+
+
+@dataclass(frozen=True)
+class PoiPrior:
+    """Prior of the scaled coupling x = |coupling| / scale on [0, upper] (upper in units of scale).
+
+    - ``flat``: uniform in x;
+    - ``flat_power``: uniform in x**power (power 2 = flat in mu^2 or q^2, i.e. in the signal rate
+      of a quadratic signal); sampled as u = (x/upper)**power ~ U(0, 1);
+    - ``log_uniform``: uniform in log x on [floor, upper];
+    - ``jeffreys``: pi(x) ∝ sqrt(I(x)), I the Fisher information of the binned Poisson likelihood in
+      x at the current nuisance values (a conditional Jeffreys/reference prior; added as a Potential,
+      which prior-predictive sampling ignores: the stored prior group is then the uniform base);
+    - ``improper``: no prior (flat, unbounded) -- for the frequentist profile likelihood.
+
+    The first three are sampled the same way, as u ~ U(0, 1) (``poi_quantile``) and x = F^-1(u), F the
+    prior's cumulative distribution: ``upper * u**(1/power)`` (power 1 for ``flat``) or
+    ``floor * (upper/floor)**u``; the parameters are data (:meth:`data_values`), so one compiled model
+    serves all of them (e.g. the prior-sensitivity variants). A generative form: prior predictive
+    sampling and SBC are exact. NUTS samples u as v = K u ~ U(0, K) (``poi_quantile_scaled``) in a
+    coordinate linear in the signal rate (:mod:`bayes_xmass.model.poi_transform`).
+
+    >>> PoiPrior("flat_power", 20.0, 2.0).structure() == PoiPrior("log_uniform", 5.0, floor=0.01).structure()
+    True
+    >>> PoiPrior("flat_power", 20.0, 4.0).data_values().tolist()
+    [0.0, 20.0, 0.25, 0.0, 0.0]
+    """
+
+    kind: str = "flat_power"
+    upper: float = 10.0
+    power: float = 2.0
+    floor: float = 1e-3
+
+    def __post_init__(self):
+        if self.kind not in POI_PRIOR_KINDS:
+            raise ValueError(f"unknown POI prior {self.kind!r}; known: {', '.join(POI_PRIOR_KINDS)}")
+        if not (self.upper > 0 and math.isfinite(self.upper)):
+            raise ValueError("POI prior upper bound must be positive and finite")
+        if self.kind == "flat_power" and not self.power > 0:
+            raise ValueError("flat_power prior needs power > 0")
+        if self.kind == "log_uniform" and not (0 < self.floor < self.upper):
+            raise ValueError("log_uniform prior needs 0 < floor < upper")
+
+    def structure(self) -> tuple:
+        """What the PyMC graph fixes: priors with equal structures share a compiled model."""
+        return ("quantile",) if self.kind in QUANTILE_PRIOR_KINDS else (self.kind, self.upper)
+
+    def data_values(self) -> np.ndarray:
+        """The ``poi_prior_parameters`` vector (labels POI_PRIOR_PARAMETER_LABELS) of a quantile-form prior."""
+        if self.kind not in QUANTILE_PRIOR_KINDS:
+            raise ValueError(f"a {self.kind!r} POI prior has no data parameters")
+        if self.kind == "log_uniform":
+            return np.array([1.0, self.upper, 1.0, math.log(self.floor), math.log(self.upper / self.floor)])
+        power = self.power if self.kind == "flat_power" else 1.0
+        return np.array([0.0, self.upper, 1.0 / power, 0.0, 0.0])
+
+    def describe(self) -> dict:
+        out = {"kind": self.kind, "upper_scaled": self.upper}
+        if self.kind == "flat_power":
+            out["power"] = self.power
+        if self.kind == "log_uniform":
+            out["floor_scaled"] = self.floor
+        return out
+
+
+def _coords(tpl: TemplateSet, prefix: str = "") -> dict:
+    """Model coordinates of one dataset; the per-dataset dims are prefixed ('term' and
+    'spline_coefficient' are common to all datasets of a combined fit)."""
+    edges = tpl.bin_edges_kev
+    return {
+        prefix + "energy_bin": 0.5 * (edges[1:] + edges[:-1]),
+        prefix + "energy_edge": np.asarray(edges),
+        prefix + "background": list(tpl.background_names),
+        "term": list(tpl.signal_terms),
+        "spline_coefficient": [3, 2, 1, 0],
+        prefix + "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
+        prefix + "scale_point": np.arange(tpl.scale_grid.size),
+        prefix + PRIOR_PARAMETER_DIM: nuisance_prior_labels(tpl),
+    }
+
+
+def template_rel_error(tpl: TemplateSet) -> np.ndarray:
+    """Relative 1-sigma uncertainty of the summed background template per bin (nominal)."""
+    nominal = tpl.backgrounds(float(np.clip(1.0, tpl.scale_grid[0], tpl.scale_grid[-1]))).sum(axis=0)
+    err = np.sqrt(np.sum(tpl.background_errors**2, axis=0))
+    return np.where(nominal > 0, err / np.maximum(nominal, 1e-300), 0.0)
+
+
+def poi_prior_data(prior: PoiPrior | None) -> dict:
+    """``{POI_PRIOR_PARAMETERS: values}`` for a quantile-form prior, else empty (what a fit swaps in)."""
+    if prior is None or prior.kind not in QUANTILE_PRIOR_KINDS:
+        return {}
+    return {POI_PRIOR_PARAMETERS: prior.data_values()}
+
+
+def _poi(pm, pt, prior: PoiPrior, x_reference: float = 1.0):
+    if prior.kind == "improper":
+        return pm.Flat(POI_VALUE)
+    if prior.kind in QUANTILE_PRIOR_KINDS:
+        # x = F^-1(u), u ~ U(0, 1): uniform in x^power on [0, upper], or in log x on [floor, upper]
+        pm.modelcontext(None).add_coord(POI_PRIOR_PARAMETER_DIM, list(POI_PRIOR_PARAMETER_LABELS))
+        # sampled as v = K u ~ U(0, K) in a coordinate linear in the signal rate (poi_transform.py)
+        par = pm.Data(POI_PRIOR_PARAMETERS, prior.data_values(), dims=POI_PRIOR_PARAMETER_DIM)
+        x_ref = pm.Data(POI_REFERENCE, np.asarray(float(x_reference)))
+        k = quantile_range(par, x_ref)
+        v = pm.Uniform(POI_QUANTILE_SCALED, 0.0, k, default_transform=None, transform=SoftInterval())
+        u = pm.Deterministic(POI_QUANTILE, v / k)
+        power_form = par[1] * u ** par[2]
+        log_form = pt.exp(par[3] + u * par[4])
+        return pm.Deterministic(POI_VALUE, pt.switch(par[0] > 0.5, log_form, power_form))
+    return pm.Uniform(POI_VALUE, 0.0, prior.upper)  # jeffreys: a Potential is added later
+
+
+def _check_build_args(likelihood: str, sign: int, gammas: str) -> None:
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {likelihood!r}; known: {', '.join(LIKELIHOODS)}")
+    if sign not in (1, -1):
+        raise ValueError("sign must be +1 or -1")
+    if gammas not in ("marginalise", "profile"):
+        raise ValueError("gammas must be 'marginalise' or 'profile'")
+
+
+LOG_FACTORIAL = "log_factorial_counts"  # pm.Data log k! of the observed counts (build_model(log_factorial_data=True))
+
+
+def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "", log_factorial_data: bool = False) -> dict:
+    """The pm.Data of one dataset (names and dims prefixed by ``prefix``; '' for a single fit)."""
+    d = lambda name: prefix + name  # noqa: E731 - a naming helper
+    powers = np.array(tpl.signal_powers, dtype=float)
+    sign_factors = np.array([float(sign) ** int(p) for p in tpl.signal_powers])
+    extra = {}
+    if log_factorial_data:
+        extra["log_factorial"] = pm.Data(d(LOG_FACTORIAL), log_factorial_counts(tpl.observed), dims=d("energy_bin"))
+    return {
+        **extra,
+        "edges": pm.Data(d("bin_edges_keV"), np.asarray(tpl.bin_edges_kev, dtype="float64"), dims=d("energy_edge")),
+        "observed": pm.Data(d("observed_counts"), tpl.observed.astype("float64"), dims=d("energy_bin")),
+        "bkg_coef": pm.Data(d("background_coefficients"), tpl.backgrounds.coefficients,
+                            dims=("spline_coefficient", d("scale_interval"), d("background"), d("energy_bin"))),
+        "sig_coef": pm.Data(d("signal_coefficients"), tpl.signal.coefficients,
+                            dims=("spline_coefficient", d("scale_interval"), "term", d("energy_bin"))),
+        "grid": pm.Data(d("scale_grid"), tpl.scale_grid, dims=d("scale_point")),
+        "powers": pm.Data(d("signal_powers"), powers, dims="term"),
+        "sign_factors": pm.Data(d("signal_sign_factors"), sign_factors, dims="term"),
+        "delta": pm.Data(d("template_rel_error"), template_rel_error(tpl), dims=d("energy_bin")),
+        **{"prior_parameters": pm.Data(d(name), value, dims=d(PRIOR_PARAMETER_DIM))
+           for name, value in nuisance_prior_data(tpl).items()},
+    }
+
+
+def nuisance_priors(tpl: TemplateSet) -> list[tuple[str, object]]:
+    """``(variable name, Prior)`` of the normalisations (``norm_<background>``) and the energy scale."""
+    return [(f"norm_{name}", prior) for name, prior in zip(tpl.background_names, tpl.background_priors)] + [
+        ("energy_scale", tpl.scale_prior)]
+
+
+PRIOR_PARAMETERS = "nuisance_prior_parameters"  # pm.Data vector of the free nuisances' prior parameters
+PRIOR_PARAMETER_DIM = "nuisance_prior_parameter"  # its dim; labels prior_<variable>_<parameter>
+
+
+def prior_data_label(var: str, param: str) -> str:
+    """Label of prior parameter ``param`` of nuisance ``var`` in the ``nuisance_prior_parameters``
+    vector, e.g. ``prior_energy_scale_sigma``."""
+    return f"prior_{var}_{param}"
+
+
+def _prior_items(tpl: TemplateSet) -> list[tuple[str, float]]:
+    return [(prior_data_label(var, param), value)
+            for var, prior in nuisance_priors(tpl) for param, value in prior.data_values().items()]
+
+
+def nuisance_prior_labels(tpl: TemplateSet) -> list[str]:
+    """Labels of the ``nuisance_prior_parameters`` entries (fixed priors are constants, not data)."""
+    return [label for label, _ in _prior_items(tpl)]
+
+
+def nuisance_prior_data(tpl: TemplateSet, prefix: str = "") -> dict:
+    """``{prefix + 'nuisance_prior_parameters': values}``: centres and widths (and uniform bounds) of
+    the free nuisances' priors, in the units of the constrained quantity (dimensionless
+    normalisation / energy-scale factors); empty if every nuisance is fixed. One vector, not one
+    pm.Data per value: each shared variable is an argument of nutpie's numba functions, and ~16
+    scalars cost ~5 s more compilation per model than one vector (measured, magnetic moment)."""
+    values = [value for _, value in _prior_items(tpl)]
+    return {prefix + PRIOR_PARAMETERS: np.asarray(values, dtype="float64")} if values else {}
+
+
+def _prior_variable(prior, var: str, prefix: str, data: dict, labels: list[str]):
+    """The nuisance ``prefix + var``, its prior parameters read from the dataset's
+    ``nuisance_prior_parameters`` (``data['prior_parameters']``, entries ``labels``); constant if fixed."""
+    params = {param: data["prior_parameters"][labels.index(prior_data_label(var, param))]
+              for param in prior.data_values()}
+    return prior.to_pymc(prefix + var, params=params)
+
+
+class _Nuisances:
+    """Creates a dataset's nuisance variables, reusing the ones declared shared across datasets.
+
+    ``prefix`` names a dataset's own variables; a name in ``shared`` is created once, unprefixed,
+    by the first dataset that asks for it, and returned as is to the others.
+    """
+
+    def __init__(self, shared=()):
+        self.shared = set(shared)
+        self.made: dict[str, object] = {}
+
+    def get(self, name: str, prefix: str, factory, free: bool = True):
+        """The variable ``name`` of a dataset, made by ``factory(p)`` as ``p + name`` (``p`` the
+        dataset's prefix, or '' when shared); a fixed one (``free=False``) is never shared."""
+        if name not in self.shared or not free:
+            return factory(prefix)
+        if name not in self.made:
+            self.made[name] = factory("")
+        return self.made[name]
+
+
+def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str, likelihood: str, gammas: str,
+                        nuisances: _Nuisances, jeffreys: bool):
+    """Nuisances, expected counts (:func:`likelihood.expected_counts`) and the likelihood Potential of one
+    dataset; returns its Fisher information in x (for a combined Jeffreys prior) or None."""
+    d = lambda name: prefix + name  # noqa: E731
+    rel_err = template_rel_error(tpl)
+    use_gammas = likelihood == "poisson" and np.any(rel_err > 0)
+    observed, bkg_coef, sig_coef, grid = data["observed"], data["bkg_coef"], data["sig_coef"], data["grid"]
+    pw, sf, delta = data["powers"], data["sign_factors"], data["delta"]
+
+    labels = nuisance_prior_labels(tpl)
+    made = {var: nuisances.get(var, prefix, lambda p, v=var, pr=prior: _prior_variable(pr, v, p, data, labels),
+                               not prior.is_fixed)
+            for var, prior in nuisance_priors(tpl)}
+    norms = [made[f"norm_{name}"] for name in tpl.background_names]
+    norm = pm.Deterministic(d("norm"), pt.stack([pt.as_tensor_variable(n, dtype="float64") for n in norms]),
+                            dims=d("background"))
+    scale = pt.as_tensor_variable(made["energy_scale"], dtype="float64")
+
+    bkg = background_counts(norm, bkg_coef, grid, scale)
+    sig = signal_counts(x, pw, sf, sig_coef, grid, scale)
+    gamma = None
+    shared_gamma = "gamma" in nuisances.shared
+    if use_gammas and (gammas == "marginalise" or shared_gamma):
+        # a gamma shared across datasets has no closed-form profile: it stays a variable (and the
+        # frequentist fit profiles it numerically, exactly)
+        gamma = nuisances.get("gamma", prefix, lambda p: pm.Deterministic(
+            p + "gamma", pt.maximum(1.0 + delta * pm.Normal(p + "gamma_z", 0.0, 1.0, dims=d("energy_bin")), 1e-6),
+            dims=d("energy_bin")))
+    elif use_gammas:
+        gamma = pm.Deterministic(d("gamma"), profiled_gamma(observed, bkg, sig, delta), dims=d("energy_bin"))
+        pm.Potential(d("gamma_penalty"), gamma_log_penalty(gamma, delta))
+    mu = expected_counts(bkg, sig, gamma)
+    pm.Deterministic(d("expected"), mu, dims=d("energy_bin"))
+    pm.Deterministic(d("signal_expected"), sig, dims=d("energy_bin"))
+    fisher = None
+    if jeffreys:
+        dmu_dx = pt.dot(
+            pw * sf * pt.pow(pt.maximum(x, 1e-12), pw - 1.0),
+            spline_templates(sig_coef, grid, scale))
+        fisher = pt.sum(dmu_dx**2 / mu)
+        if not prefix:  # single dataset: the Potential sits where it always did
+            pm.Potential("jeffreys", 0.5 * pt.log(fisher + 1e-300))
+    # The likelihood is a Potential of our own log-density (not an observed RV) so that
+    # non-integer Asimov data are used as they are (PyMC would round observed Poisson data);
+    # predictive counts are drawn from 'expected' (bayes.py).
+    if likelihood == "poisson":
+        pm.Potential(d("log_likelihood"), poisson_log_likelihood(observed, mu, data.get("log_factorial")))
+    else:
+        sigma = pm.Data(d("chi2_sigma"), chi2_sigma(tpl.observed, tpl.background_errors), dims=d("energy_bin"))
+        pm.Potential(d("log_likelihood"), gaussian_log_likelihood(observed, mu, sigma))
+    return fisher
+
+
+def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int = 1,
+                likelihood: str = "poisson", gammas: str = "marginalise", log_factorial_data: bool = False,
+                check_bounds: bool = True):
+    """Build the PyMC model (see module docstring). ``sign`` is +1 or -1 (millicharge only).
+
+    ``log_factorial_data``: log k! of the observed counts is the pm.Data ``log_factorial_counts``
+    (whoever swaps ``observed_counts`` must set it too: :class:`bayes_xmass.infer.bayes.PosteriorSampler`
+    does) instead of lgamma in the graph, which took ~13% of each log-density evaluation of NUTS.
+
+    ``check_bounds=False`` (PyMC's model option): the log density does not re-check the priors'
+    parameters (widths > 0, lower < upper) at every evaluation. They are checked once, where they
+    enter (:mod:`bayes_xmass.datasets.priors` validation, dataset loading); for NUTS the checks were ~20% of
+    each gradient evaluation (B-L model: 6.8 -> 5.5 us, measured)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    _check_build_args(likelihood, sign, gammas)
+    with pm.Model(coords=_coords(tpl), check_bounds=check_bounds) as model:
+        data = _dataset_data(pm, tpl, sign, log_factorial_data=log_factorial_data and likelihood == "poisson")
+        x = _poi(pm, pt, poi_prior, poi_reference(tpl))
+        unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpl.coupling_scale))
+        pm.Deterministic("coupling", unit * x)
+        _dataset_likelihood(pm, pt, tpl, data, x, prefix="", likelihood=likelihood, gammas=gammas,
+                            nuisances=_Nuisances(), jeffreys=poi_prior.kind == "jeffreys")
+    return model
+
+
+# -- combined fits over several datasets ------------------------------------------------------------
+PREFIX_SEP = "__"  # dataset variables are named <label>__<name>, dims <label>__energy_bin, ...
+SHAREABLE = ("energy_scale", "gamma")  # besides norm_<background>
+
+
+def dataset_prefix(label: str) -> str:
+    """Variable/dim name prefix of a dataset in a combined model."""
+    return f"{label}{PREFIX_SEP}"
+
+
+def check_combination(tpls, labels, shared=()) -> None:
+    """Raise ValueError unless the template sets can share one POI and the named nuisances.
+
+    Requirements: same interaction, signal terms/powers and coupling scale (x is common); unique
+    labels that are identifiers; each shared name a nuisance (``norm_<background>``,
+    ``energy_scale``, ``gamma``) free in at least two datasets with identical priors there (and, for
+    ``gamma``, identical binning and per-bin relative errors).
+    """
+    if len(tpls) < 1 or len(tpls) != len(labels):
+        raise ValueError("need one label per template set")
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"dataset labels must be unique, got {list(labels)}")
+    for lab in labels:
+        if not (isinstance(lab, str) and lab.isidentifier() and PREFIX_SEP not in lab):
+            raise ValueError(f"dataset label {lab!r} must be an identifier without {PREFIX_SEP!r}")
+    ref = tpls[0]
+    for lab, t in zip(labels, tpls):
+        if (t.interaction, t.signal_terms, t.signal_powers) != (ref.interaction, ref.signal_terms, ref.signal_powers):
+            raise ValueError(f"dataset {lab!r}: signal terms differ ({t.interaction} {t.signal_terms} vs "
+                             f"{ref.interaction} {ref.signal_terms})")
+        if not math.isclose(t.coupling_scale, ref.coupling_scale, rel_tol=1e-12):
+            raise ValueError(f"dataset {lab!r}: coupling scale {t.coupling_scale:g} differs from "
+                             f"{ref.coupling_scale:g}; rescale the signal to a common unit first")
+    for name in shared:
+        priors = {lab: _nuisance_prior(t, name) for lab, t in zip(labels, tpls)}
+        have = {lab: p for lab, p in priors.items() if p is not None}
+        if len(have) < 2:
+            raise ValueError(f"shared nuisance {name!r} is a free nuisance of {len(have)} dataset(s); need >= 2 "
+                             f"(names: norm_<background>, energy_scale, gamma)")
+        if len(set(have.values())) > 1:
+            raise ValueError(f"shared nuisance {name!r} has different priors: {have}")
+        if name == "gamma":
+            with_gamma = [t for lab, t in zip(labels, tpls) if lab in have]
+            if any(t.n_bins != with_gamma[0].n_bins or not np.allclose(t.bin_edges_kev, with_gamma[0].bin_edges_kev)
+                   or not np.allclose(template_rel_error(t), template_rel_error(with_gamma[0]))
+                   for t in with_gamma):
+                raise ValueError("shared nuisance 'gamma' needs identical bins and template errors")
+
+
+def _nuisance_prior(tpl: TemplateSet, name: str):
+    """The prior of a free nuisance by its single-dataset name, or None (no such name, or fixed:
+    a fixed parameter is not a nuisance and is never shared)."""
+    if name == "energy_scale":
+        return None if tpl.scale_prior.is_fixed else tpl.scale_prior
+    if name == "gamma":
+        rel = template_rel_error(tpl)
+        return tuple(np.round(rel, 12)) if np.any(rel > 0) else None
+    for bname, prior in zip(tpl.background_names, tpl.background_priors):
+        if name == f"norm_{bname}":
+            return None if prior.is_fixed else prior
+    return None
+
+
+def build_combined_model(tpls, labels, poi_prior: PoiPrior = PoiPrior(), *, sign: int = 1,
+                         likelihood: str = "poisson", gammas: str = "marginalise", shared=()):
+    """One PyMC model over several datasets sharing the POI x (and the ``shared`` nuisances).
+
+    Dataset ``labels[i]`` contributes the same variables as :func:`build_model` with names and dims
+    prefixed by ``<label>__`` (``xmass__norm_kr85``, dim ``xmass__energy_bin``), its own expected
+    counts from :func:`likelihood.expected_counts` and its own likelihood Potential. Shared
+    nuisances keep their single-dataset name (``energy_scale``, ``norm_B0``, ``gamma``). The POI,
+    its prior and ``coupling`` (= sign * scale * x, the scale common to all template sets) appear
+    once. With ``poi_prior.kind == 'jeffreys'`` the Fisher information is summed over datasets.
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    _check_build_args(likelihood, sign, gammas)
+    check_combination(tpls, labels, shared)
+    coords = {}
+    for lab, t in zip(labels, tpls):
+        coords.update(_coords(t, dataset_prefix(lab)))
+    nuisances = _Nuisances(shared)
+    with pm.Model(coords=coords) as model:
+        data = [_dataset_data(pm, t, sign, dataset_prefix(lab)) for lab, t in zip(labels, tpls)]
+        x = _poi(pm, pt, poi_prior, poi_reference(list(tpls)))
+        unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpls[0].coupling_scale))
+        pm.Deterministic("coupling", unit * x)
+        fisher = [_dataset_likelihood(pm, pt, t, dd, x, prefix=dataset_prefix(lab), likelihood=likelihood,
+                                      gammas=gammas, nuisances=nuisances, jeffreys=poi_prior.kind == "jeffreys")
+                  for lab, t, dd in zip(labels, tpls, data)]
+        if poi_prior.kind == "jeffreys":
+            pm.Potential("jeffreys", 0.5 * pt.log(sum(fisher) + 1e-300))
+    return model

@@ -1,0 +1,1 @@
+"""Outputs: comparison tables, plots, per-fit NetCDF/Markdown reports, report.html."""

@@ -1,0 +1,1 @@
+"""Physics: constants, solar neutrino fluxes, cross sections, atomic models, recoil spectra."""

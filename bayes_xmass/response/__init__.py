@@ -1,0 +1,1 @@
+"""Detector response: true recoil energy -> reconstructed-energy bins, and binned templates."""

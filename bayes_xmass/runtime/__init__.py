@@ -1,0 +1,1 @@
+"""Runtime services: atomic file output, on-disk caches, PyTensor/nutpie compilation, task execution."""

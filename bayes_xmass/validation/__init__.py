@@ -1,0 +1,1 @@
+"""Validation studies: simulation-based calibration, coverage, prior sensitivity."""
