@@ -74,7 +74,7 @@ def test_keys_are_stable_across_processes(fresh_cache, tmp_path):
     addresses): the second process finds what the first stored."""
     code = (
         "import numpy as np, pytensor, pytensor.tensor as pt\n"
-        "from bayes_xmass import graph_cache\n"
+        "from bayes_xmass.runtime import graph_cache\n"
         "graph_cache.enable()\n"
         "rng = pytensor.shared(np.random.default_rng(1))\n"
         "mu = pt.dscalar('mu')\n"
