@@ -7,6 +7,8 @@ into that line on stderr and exit code 2.
 
 from __future__ import annotations
 
+__all__ = ["InputError"]
+
 
 class InputError(ValueError):
     """Bad user input. ``str(err)`` is a single line: ``<file>: <field>: <what is wrong>``."""

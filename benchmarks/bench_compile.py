@@ -21,12 +21,12 @@ warnings.simplefilter("ignore")
 import numpy as np  # noqa: E402
 
 from bayes_xmass.model.targets import fit_targets, target_templates  # noqa: E402
-from bayes_xmass.infer.bayes import stored_var_names  # noqa: E402
-from bayes_xmass.datasets.dataset import load_dataset  # noqa: E402
+from bayes_xmass.infer.posterior_sampler import stored_var_names  # noqa: E402
+from bayes_xmass.datasets.loader import load_dataset  # noqa: E402
 from bayes_xmass.model.build import build_model  # noqa: E402
 from bayes_xmass.model.spec import model_spec_for  # noqa: E402
 from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie  # noqa: E402
-from bayes_xmass.workflows.fits import DEFAULT_DATASET  # noqa: E402
+from bayes_xmass.datasets.loader import DEFAULT_DATASET  # noqa: E402
 
 
 def _draws(compiled) -> np.ndarray:

@@ -12,10 +12,10 @@ import warnings
 warnings.simplefilter("ignore")
 
 from bayes_xmass.model.targets import fit_targets, target_templates  # noqa: E402
-from bayes_xmass.datasets.dataset import load_dataset  # noqa: E402
+from bayes_xmass.datasets.loader import load_dataset  # noqa: E402
 from bayes_xmass.infer.frequentist import ProfileLikelihood  # noqa: E402
 from bayes_xmass.model.spec import model_spec_for  # noqa: E402
-from bayes_xmass.workflows.fits import DEFAULT_DATASET  # noqa: E402
+from bayes_xmass.datasets.loader import DEFAULT_DATASET  # noqa: E402
 from bayes_xmass.infer.toys import toy_limits  # noqa: E402
 
 

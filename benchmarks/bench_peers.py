@@ -86,9 +86,9 @@ def _quiet_log(lines):
 
 def mm_inputs(dataset=None):
     from bayes_xmass.model.targets import fit_targets, target_templates
-    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.workflows.fits import DEFAULT_DATASET
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET
 
     ds = dataset or load_dataset(DEFAULT_DATASET)
     spec = model_spec_for("magnetic-moment")
@@ -103,7 +103,9 @@ def section_a(args, out: dict) -> None:
     import nutpie
     import numpy as np
 
-    from bayes_xmass.infer.bayes import PosteriorSampler, credible_limit, diagnostics, model_data
+    from bayes_xmass.infer.posterior_sampler import PosteriorSampler
+    from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
+    from bayes_xmass.model.data import model_data
     from bayes_xmass.model.build import build_model
 
     print("(a) magnetic-moment sampling: bayes_xmass vs bare nutpie", flush=True)
@@ -144,7 +146,7 @@ def section_a(args, out: dict) -> None:
     record("a", "ours:   of which nutpie.sample (draw_posterior)", nuts_s)
     # where the rest goes: repeat the pieces of PosteriorSampler.sample (same calls, same sizes)
     data = model_data(tpl, target.sign, spec.likelihood)
-    from bayes_xmass.infer.bayes import PPC_DRAWS
+    from bayes_xmass.infer.posterior_sampler import PPC_DRAWS
 
     with Timer() as t_prior, warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -283,7 +285,7 @@ def _call_scan(spec, ds, masses, bayesian: bool, cache, seed: int, lines):
 
     fn = scan_mod.scan_b_minus_l
     params = inspect.signature(fn).parameters
-    from bayes_xmass.cli.scan import SCAN_DRAWS, SCAN_TUNE
+    from bayes_xmass.workflows.scan_defaults import SCAN_DRAWS, SCAN_TUNE
 
     # the `scan` command's defaults (draws/tune per chain; failed masses re-sampled)
     kw = {"bayesian": bayesian, "seed": seed, "log": _quiet_log(lines), "cache": cache, "draws": SCAN_DRAWS,
@@ -300,16 +302,16 @@ def _call_scan(spec, ds, masses, bayesian: bool, cache, seed: int, lines):
 def section_c(args, out: dict) -> None:
     import numpy as np
 
-    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.workflows.fits import DEFAULT_DATASET
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET
 
     n = args.scan_masses
     print(f"(c) B-L scan, {n} masses log-spaced 1e-3..10 MeV", flush=True)
     ds = load_dataset(DEFAULT_DATASET)
     spec = model_spec_for("dark-photon")
     masses = np.geomspace(1e-3, 10.0, n)
-    from bayes_xmass.cli.scan import SCAN_DRAWS, SCAN_TUNE
+    from bayes_xmass.workflows.scan_defaults import SCAN_DRAWS, SCAN_TUNE
 
     record("c", f"Bayesian settings: {spec.sampler.chains} chains x {SCAN_DRAWS} draws + {SCAN_TUNE} tune "
                 "(failed masses re-sampled)", "", unit="")
@@ -420,7 +422,9 @@ def section_budget(args, out: dict) -> None:
     import xarray as xr
 
     from bayes_xmass.workflows import run as pipeline
-    from bayes_xmass.infer.bayes import PosteriorSampler, credible_limit, diagnostics
+    from bayes_xmass.workflows.run_fit import write_spectrum_plot
+    from bayes_xmass.infer.posterior_sampler import PosteriorSampler
+    from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
     from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
     from bayes_xmass.runtime.io import write_with
     from bayes_xmass.outputs.report import write_datatree, write_fit_plots
@@ -480,7 +484,7 @@ def section_budget(args, out: dict) -> None:
         def plots():
             write_fit_plots(dt, limit, tmp, target.label, profile=profile,
                             freq_limit=freq["limit_xmass_scaled"] * scale)
-            pipeline._spectrum_plot(dt, tpl, pl, limit, tmp, target.label, False)
+            write_spectrum_plot(dt, tpl, pl, limit, tmp, target.label, False)
 
         step("plots (trace, rank, POI, PPC, spectrum)", plots)
     finally:

@@ -1,4 +1,4 @@
-"""Batched toy fits (batchfit.py) against the scalar L-BFGS-B path of ProfileLikelihood.
+"""Batched toy fits (infer/batch_*.py) against the scalar L-BFGS-B path of ProfileLikelihood.
 
 The benchmark fits are used as they are. For the common millicharge (2-15 keV) -2 log L has one
 minimum per toy, and both paths must give the same numbers to optimiser precision. The magnetic-
@@ -14,11 +14,11 @@ import warnings
 import numpy as np
 import pytest
 
-from bayes_xmass.infer.batchfit import BatchProfileLikelihood, batch_fc_statistic, batch_limits
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.infer.batch_limits import BatchProfileLikelihood, batch_fc_statistic, batch_limits
+from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood
-from bayes_xmass.workflows.run import RunSettings, _spec, fit_targets, target_templates
-from bayes_xmass.workflows.fits import DEFAULT_DATASET
+from bayes_xmass.model.targets import fit_targets, target_templates
+from bayes_xmass.workflows.run import RunSettings, _spec
 from bayes_xmass.infer.toys import scalar_fc_statistic, toy_counts, toy_limits
 
 N_TOYS = 30  # unimodal comparison
@@ -145,7 +145,7 @@ def test_bands_with_toys_without_limit():
 def test_saddle_free_step_fast_path_equals_eigendecomposition(monkeypatch):
     """The Cholesky shortcut for well-conditioned positive definite Hessians gives the saddle-free
     Newton step of the eigendecomposition; ill-conditioned and indefinite ones take the latter."""
-    from bayes_xmass.infer import batchfit
+    from bayes_xmass.infer import batch_minimiser
 
     rng = np.random.default_rng(1)
     a = rng.normal(size=(30, 6, 6))
@@ -158,13 +158,13 @@ def test_saddle_free_step_fast_path_equals_eigendecomposition(monkeypatch):
 
     def reference(h, g):
         w, v = np.linalg.eigh(h)
-        wf = np.maximum(np.abs(w), batchfit.EIGEN_FLOOR * np.max(np.abs(w), axis=1, keepdims=True))
+        wf = np.maximum(np.abs(w), batch_minimiser.EIGEN_FLOOR * np.max(np.abs(w), axis=1, keepdims=True))
         return -np.einsum("nij,nj->ni", v, np.einsum("nji,nj->ni", v, g) / wf), w[:, 0] <= 0
 
     ref_step, ref_indefinite = reference(h, g)
-    for gufunc in (batchfit._CHOLESKY_GUFUNC, None):  # numpy's gufunc, or bisection of the stack
-        monkeypatch.setattr(batchfit, "_CHOLESKY_GUFUNC", gufunc)
-        step, indefinite = batchfit._saddle_free_step(h, g)
+    for gufunc in (batch_minimiser._CHOLESKY_GUFUNC, None):  # numpy's gufunc, or bisection of the stack
+        monkeypatch.setattr(batch_minimiser, "_CHOLESKY_GUFUNC", gufunc)
+        step, indefinite = batch_minimiser.saddle_free_step(h, g)
         np.testing.assert_allclose(step, ref_step, rtol=1e-8, atol=1e-12)
         np.testing.assert_array_equal(indefinite, ref_indefinite)
         assert indefinite[10:20].any() and not indefinite[:10].any()
@@ -185,7 +185,7 @@ def test_evaluation_and_stacked_fits_independent_of_blocking(millicharge):
     np.testing.assert_array_equal(v2, v)
     np.testing.assert_array_equal(g2, g)
     specs = [(0.0, None, 0.5), (None, None, 0.5), (0.7, None, 0.5)]
-    many = bpl._fit_many(counts, specs)
+    many = bpl.fit_many(counts, specs)
     for (x, start, x_start), fit in zip(specs, many):
         alone = bpl.fit(counts, x, start=start, x_start=x_start)
         for field in ("x", "nll2", "nuisances", "converged", "grad"):

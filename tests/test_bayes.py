@@ -9,10 +9,11 @@ import pytest
 from scipy import optimize, special, stats
 
 from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.infer.bayes import Diagnostics, PosteriorSampler, credible_limit, diagnostics, sample_posterior
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.infer.posterior_summary import Diagnostics, credible_limit, diagnostics
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler, sample_posterior
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood
-from bayes_xmass.model.build import PoiPrior
+from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.outputs.report import open_datatree, write_datatree
 from bayes_xmass.response.templates import build_templates
@@ -95,7 +96,7 @@ def test_injected_signal_is_covered(benchmark_mm, tmp_path):
     which widened the posterior enough to hide the 1-sd distance from 1.5.)"""
     import dataclasses
 
-    from bayes_xmass.infer.bayes import diagnostics
+    from bayes_xmass.infer.posterior_summary import diagnostics
 
     spec, tpl = benchmark_mm
     pl = ProfileLikelihood(tpl)
@@ -184,8 +185,9 @@ def test_log_factorial_data_follows_the_counts(benchmark_mm):
     can never be stale."""
     import dataclasses
 
-    from bayes_xmass.infer.bayes import model_data
-    from bayes_xmass.model.build import LOG_FACTORIAL, build_model
+    from bayes_xmass.model.data import model_data
+    from bayes_xmass.model.data import LOG_FACTORIAL
+    from bayes_xmass.model.build import build_model
 
     spec, tpl = benchmark_mm
     ps = PosteriorSampler(tpl, spec.poi_prior, spec.likelihood, sampler_name="pymc")

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from bayes_xmass.converters.benchmark import ENERGY_SCALE_SIGMA, TOTAL_RATE_AT_5KEV, make_benchmark
-from bayes_xmass.datasets.dataset import dataset_checksum, load_dataset
+from bayes_xmass.datasets.dataset_files import dataset_checksum
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.response.templates import build_templates
 
 from pathlib import Path

@@ -7,7 +7,7 @@ import pytest
 
 from bayes_xmass.runtime import cache
 from bayes_xmass.model.targets import FitTarget, target_templates
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.model.spec import load_model_spec
 from bayes_xmass.physics.spectra import PhysicsConfig
 from bayes_xmass.response.templates import b_minus_l_templates_cached, build_templates_cached

@@ -97,10 +97,11 @@ def test_b_minus_l_1kev_fit_that_had_a_stuck_chain_now_converges():
     middle), seed 29201 (the run's B-L 1e-3 MeV fit) left one chain at energy scale 0.64 (R-hat 1.53,
     2909 divergences)."""
     from bayes_xmass.model.targets import fit_targets, target_templates
-    from bayes_xmass.infer.bayes import credible_limit, diagnostics, sample_posterior
-    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
+    from bayes_xmass.infer.posterior_sampler import sample_posterior
+    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.workflows.fits import DEFAULT_DATASET
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET
 
     spec = model_spec_for("dark-photon")
     target = [t for t in fit_targets(spec) if t.mass_mev == pytest.approx(1e-3)][0]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bayes_xmass.cli.main import main
-from bayes_xmass.datasets.dataset import dataset_checksum
+from bayes_xmass.datasets.dataset_files import dataset_checksum
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = REPO_ROOT / "data" / "xmass_i"

@@ -20,12 +20,16 @@ import numpy as np
 import pytest
 
 from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.infer.bayes import PosteriorSampler, credible_limit, model_data
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler
+from bayes_xmass.infer.posterior_summary import credible_limit
+from bayes_xmass.model.data import model_data
 from bayes_xmass.infer.combined import dataset_labels, sample_combined
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.response.detector import MorphingTemplates
-from bayes_xmass.infer.frequentist import CombinedProfileLikelihood, ProfileLikelihood
-from bayes_xmass.model.build import PoiPrior, build_combined_model, build_model
+from bayes_xmass.infer.combined_profile import CombinedProfileLikelihood
+from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.model.build import build_combined_model, build_model
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.response.templates import build_templates
 

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 from arviz_base import from_dict
 
-from bayes_xmass.infer.bayes import diagnostics
+from bayes_xmass.infer.posterior_summary import diagnostics
 from bayes_xmass.infer.convergence import dataset_rhat_ess, rhat_ess
 
 RTOL = 1e-10

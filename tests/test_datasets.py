@@ -1,4 +1,4 @@
-"""Tests for bayes_xmass.datasets.dataset: valid loads, units, checksum, views and every invalid input."""
+"""Tests for bayes_xmass.datasets (types, loader, checksum): valid loads, units, checksum, views and every invalid input."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bayes_xmass.datasets.dataset import BUILTIN_BACKGROUNDS, Dataset, dataset_checksum, load_dataset
+from bayes_xmass.datasets.dataset_files import dataset_checksum
+from bayes_xmass.datasets.loader import BUILTIN_BACKGROUNDS, load_dataset
+from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
 
 # --------------------------------------------------------------------------------------------

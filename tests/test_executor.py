@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_xmass.runtime import executor
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.runtime import background, executor
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.model.spec import load_model_spec
 from bayes_xmass.infer.scan import PointSettings, mass_templates, run_scan
 from bayes_xmass.infer.toys import toy_limits
@@ -93,17 +93,17 @@ def _sleep_forever():
 def test_background_task_runs_in_another_process_with_one_blas_thread():
     import os
 
-    with executor.background_task(_square_plus, (3.0,), {"offset": 1.0}) as future:
+    with background.background_task(_square_plus, (3.0,), {"offset": 1.0}) as future:
         here = _square_plus(2.0)
     value, pid, blas = future.result()
     assert value == 10.0 and here[0] == 4.0
     assert pid != os.getpid() and blas == "1"
-    with executor.background_task(None) as nothing:
+    with background.background_task(None) as nothing:
         assert nothing is None
 
 
 def test_background_task_error_reaches_the_caller():
-    with executor.background_task(_fail, ("bad mass",)) as future:
+    with background.background_task(_fail, ("bad mass",)) as future:
         pass
     with pytest.raises(ValueError, match="bad mass"):
         future.result()
@@ -114,7 +114,7 @@ def test_background_task_is_terminated_when_the_caller_fails():
 
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        with executor.background_task(_sleep_forever) as future:
+        with background.background_task(_sleep_forever) as future:
             time.sleep(0.5)
             raise KeyboardInterrupt
     assert time.perf_counter() - t0 < 30  # did not wait for the 600-s task
@@ -123,15 +123,15 @@ def test_background_task_is_terminated_when_the_caller_fails():
 def test_background_task_runs_in_a_worker_started_earlier():
     """``run`` starts the B-L worker before its own imports: the task runs in that very process
     (one BLAS thread), and a worker the run turns out not to need is stopped."""
-    worker = executor.start_background_worker(("json",))
+    worker = background.start_background_worker(("json",))
     started = set(worker._processes)  # the worker process exists from the start
-    with executor.background_task(_square_plus, (3.0,), {"offset": 1.0}, worker=worker) as future:
+    with background.background_task(_square_plus, (3.0,), {"offset": 1.0}, worker=worker) as future:
         pass
     value, pid, blas = future.result()
     assert value == 10.0 and blas == "1" and started == {pid}
-    unused = executor.start_background_worker()
+    unused = background.start_background_worker()
     proc = next(iter(unused._processes.values()))
-    with executor.background_task(None, worker=unused) as nothing:
+    with background.background_task(None, worker=unused) as nothing:
         assert nothing is None
     proc.join(timeout=30)
     assert not proc.is_alive()
@@ -142,7 +142,7 @@ def test_settle_garbage_collector_in_a_process_of_its_own():
     import subprocess
     import sys
 
-    code = ("import gc; from bayes_xmass.runtime.executor import settle_garbage_collector, GC_THRESHOLDS; "
+    code = ("import gc; from bayes_xmass.runtime.worker_process import settle_garbage_collector, GC_THRESHOLDS; "
             "before = gc.get_freeze_count(); settle_garbage_collector(); "
             "assert gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold(); "
             "assert gc.get_freeze_count() > max(before, 10000), gc.get_freeze_count(); "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.special import lambertw
 
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood, cls_upper_limit, delta_chi2_threshold
 from bayes_xmass.response.templates import build_templates
 from bayes_xmass.infer.toys import feldman_cousins, toy_limits

@@ -135,10 +135,10 @@ def test_model_functions_hit_with_the_same_numbers(fresh_cache):
     """The profile likelihood of the magnetic-moment benchmark fit: compiled from the cache, the
     same -2 log L and gradient as compiled without it."""
     from bayes_xmass.model.targets import fit_targets, target_templates
-    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.infer.frequentist import ProfileLikelihood
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.workflows.fits import DEFAULT_DATASET
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET
 
     spec = model_spec_for("magnetic-moment")
     target = fit_targets(spec)[0]

@@ -344,7 +344,7 @@ def test_unreadable_dataset_toml_simulated(tmp_path, capsys, monkeypatch):
 
 def test_bom_in_tomls_is_accepted(tmp_path):
     """A UTF-8 byte-order mark (Windows editors) is not an error: same values, checksum of the bytes."""
-    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.model.spec import load_model_spec
 
     ds = toy(tmp_path / "ds")

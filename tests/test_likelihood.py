@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood
 from bayes_xmass.model.likelihood import profiled_gamma, spline_templates
-from bayes_xmass.model.build import PoiPrior, build_model
+from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.model.build import build_model
 from bayes_xmass.model.poi_transform import forward_numpy, poi_reference
 from bayes_xmass.response.templates import build_templates
 

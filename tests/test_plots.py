@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bayes_xmass.outputs import plots
+from bayes_xmass.outputs import figures, plot_convergence, plot_fits
+from bayes_xmass.outputs.report import plotted_scalar_vars
 
 SEED = 20201
 
@@ -16,7 +17,7 @@ def _pixels(path) -> np.ndarray:
 
 
 def _fresh_layouts() -> None:
-    plots._LAYOUTS.__dict__.pop("figures", None)
+    figures.LAYOUTS.__dict__.pop("figures", None)
 
 
 def _samples(rng, n_chains: int, n_draws: int, shift: float = 0.0) -> dict[str, np.ndarray]:
@@ -37,23 +38,23 @@ def test_envelope_keeps_every_block_extreme():
     rng = np.random.default_rng(SEED)
     values = rng.normal(size=6001)
     values[4321] = 50.0  # a lone excursion
-    idx, block = plots.envelope_indices(values, max_points=1000)
+    idx, block = plot_convergence.envelope_indices(values, max_points=1000)
     assert block == 13 and np.all(np.diff(idx) > 0) and len(idx) <= 1000 + block
     full = len(values) // block * block
     blocks = values[:full].reshape(-1, block)
     kept = values[idx[idx < full]]
     assert np.allclose(np.sort(kept), np.sort(np.concatenate([blocks.min(axis=1), blocks.max(axis=1)])))
     assert 4321 in idx and set(range(full, len(values))) <= set(idx)
-    assert np.array_equal(plots.envelope_indices(values[:900], max_points=1000)[0], np.arange(900))
+    assert np.array_equal(plot_convergence.envelope_indices(values[:900], max_points=1000)[0], np.arange(900))
 
 
 def test_trace_title_names_the_envelope(tmp_path):
     rng = np.random.default_rng(SEED)
-    n_draws = plots.TRACE_MAX_POINTS  # more than max_points / 2: blocks of 2 draws
-    plots.plot_trace(_samples(rng, 2, n_draws), title="t", out=tmp_path / "t.png")
-    fig, axes = plots._LAYOUTS.figures[("trace", 3, 2)]
+    n_draws = plot_convergence.TRACE_MAX_POINTS  # more than max_points / 2: blocks of 2 draws
+    plot_convergence.plot_trace(_samples(rng, 2, n_draws), title="t", out=tmp_path / "t.png")
+    fig, axes = figures.LAYOUTS.figures[("trace", 3, 2)]
     assert "min and max of every 2 draws" in axes[0, 1].get_title()
-    plots.plot_trace(_samples(rng, 2, 500), title="t", out=tmp_path / "t2.png")
+    plot_convergence.plot_trace(_samples(rng, 2, 500), title="t", out=tmp_path / "t2.png")
     assert axes[0, 1].get_title() == "trace (2 chains x 500 draws)"
 
 
@@ -81,34 +82,35 @@ def _plot_pair(kind: str, rng):
         a, b = _samples(rng, 3, 300), _samples(rng, 3, 200, shift=2.0)
         div = np.zeros((3, 300), dtype=bool)
         div[1, [5, 100]] = True
-        return (lambda p: plots.plot_trace(a, title="A", out=p, diverging=div),
-                lambda p: plots.plot_trace(b, title="B", out=p))
+        return (lambda p: plot_convergence.plot_trace(a, title="A", out=p, diverging=div),
+                lambda p: plot_convergence.plot_trace(b, title="B", out=p))
     if kind == "rank":
         a, b = _samples(rng, 3, 200, shift=1.0), _samples(rng, 3, 150)  # chains of a disagree: rings
-        return lambda p: plots.plot_rank(a, title="A", out=p), lambda p: plots.plot_rank(b, title="B", out=p)
+        return (lambda p: plot_convergence.plot_rank(a, title="A", out=p),
+                lambda p: plot_convergence.plot_rank(b, title="B", out=p))
     if kind == "poi":
         grid = np.linspace(0.0, 3.0, 30)
-        return (lambda p: plots.plot_poi_posterior(rng.gamma(2.0, 1.0, 4000), 2.5, cl=0.9, unit="1e-11 μB",
-                                                   label="A", out=p, profile=(grid, np.exp(-grid)),
-                                                   freq_limit=2.8),
-                lambda p: plots.plot_poi_posterior(np.linspace(0.0, 1.0, 1000) ** 2, 0.8, cl=0.9, unit="e",
-                                                   label="B", out=p))
+        return (lambda p: plot_fits.plot_poi_posterior(rng.gamma(2.0, 1.0, 4000), 2.5, cl=0.9, unit="1e-11 μB",
+                                                       label="A", out=p, profile=(grid, np.exp(-grid)),
+                                                       freq_limit=2.8),
+                lambda p: plot_fits.plot_poi_posterior(np.linspace(0.0, 1.0, 1000) ** 2, 0.8, cl=0.9, unit="e",
+                                                       label="B", out=p))
     s, t = _spectrum_inputs(rng), _spectrum_inputs(rng, 12)
     if kind == "ppc":
         def ppc(d, label):
-            return lambda p: plots.plot_ppc_spectrum(d["edges"], d["observed"], d["ppc"], d["expected"], d["signal"],
-                                                     label=label, out=p, exposure_kg_day=100.0)
+            return lambda p: plot_fits.plot_ppc_spectrum(d["edges"], d["observed"], d["ppc"], d["expected"],
+                                                         d["signal"], label=label, out=p, exposure_kg_day=100.0)
         return ppc(s, "A"), ppc(t, "B")
 
     def fit(d, label):
-        return lambda p: plots.plot_spectrum_fit(d["edges"], d["observed"], d["backgrounds"], d["signal"], label=label,
-                                                 exposure_kg_day=100.0, out=p)
+        return lambda p: plot_fits.plot_spectrum_fit(d["edges"], d["observed"], d["backgrounds"], d["signal"],
+                                                     label=label, exposure_kg_day=100.0, out=p)
     return fit(s, "A"), fit(t, "B")
 
 
 def test_rank_tables_are_cached_and_read_only():
-    pmf, cdf = plots._hypergeom_tables(2, 50)
-    assert plots._hypergeom_tables(2, 50)[0] is pmf
+    pmf, cdf = plot_convergence.hypergeom_rank_tables(2, 50)
+    assert plot_convergence.hypergeom_rank_tables(2, 50)[0] is pmf
     assert not pmf.flags.writeable and not cdf.flags.writeable
     assert np.allclose(pmf.sum(axis=1), 1.0) and np.allclose(cdf[:, -1], 1.0)
 
@@ -118,13 +120,12 @@ def test_trace_and_rank_plots_show_x_not_its_sampler_coordinates():
     import numpy as np
     import xarray as xr
 
-    from bayes_xmass.outputs.report import _scalar_vars
 
     draws = np.zeros((2, 5))
     post = xr.Dataset({name: (("chain", "draw"), draws) for name in
                        ("x", "poi_quantile", "poi_quantile_scaled", "energy_scale", "coupling")})
     post["gamma_z"] = (("chain", "draw", "energy_bin"), np.zeros((2, 5, 3)))
-    assert _scalar_vars(xr.DataTree.from_dict({"posterior": post})) == ["x", "energy_scale"]
+    assert plotted_scalar_vars(xr.DataTree.from_dict({"posterior": post})) == ["x", "energy_scale"]
     # a model without x (none here) keeps its POI coordinate in the plots
     alone = post.drop_vars("x")
-    assert "poi_quantile" in _scalar_vars(xr.DataTree.from_dict({"posterior": alone}))
+    assert "poi_quantile" in plotted_scalar_vars(xr.DataTree.from_dict({"posterior": alone}))

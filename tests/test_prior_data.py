@@ -1,10 +1,10 @@
 """Nuisance prior parameters as model data: one compiled model serves widened/narrowed priors.
 
 The prior-sensitivity study refits the benchmark with every nuisance prior x2 / x0.5 wide
-(:func:`bayes_xmass.validation.validate.scale_nuisance_priors`). Centres and widths are the pm.Data vector
+(:func:`bayes_xmass.validation.sensitivity.scale_nuisance_priors`). Centres and widths are the pm.Data vector
 ``nuisance_prior_parameters`` (labels ``prior_<variable>_<parameter>``), so those
 template sets share the structure key and the compiled model of the baseline, and swapping
-:func:`bayes_xmass.infer.bayes.model_data` reproduces the model built from the scaled priors exactly.
+:func:`bayes_xmass.model.data.model_data` reproduces the model built from the scaled priors exactly.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import numpy as np
 import pytest
 
 from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.infer.bayes import PosteriorSampler, data_of_model, model_data, structure_key
-from bayes_xmass.datasets.dataset import load_dataset
-from bayes_xmass.model.build import PoiPrior, build_model, nuisance_prior_labels
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler
+from bayes_xmass.datasets.loader import load_dataset
+from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.model.build import build_model
+from bayes_xmass.model.data import data_of_model, model_data, nuisance_prior_labels, structure_key
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.datasets.priors import make_prior
-from bayes_xmass.validation.validate import scale_nuisance_priors
+from bayes_xmass.validation.sensitivity import scale_nuisance_priors
 
 from conftest import REPO_ROOT
 
@@ -251,7 +253,8 @@ def test_one_compiled_sampler_serves_every_quantile_poi_prior(benchmark_mm):
 def test_posterior_only_is_sample_posteriors_run(benchmark_mm):
     """The prior-sensitivity refits' lean path: same compiled model (from the cache), same draws and
     the same credible limit as the full DataTree of sample_posterior for the same seed."""
-    from bayes_xmass.infer.bayes import credible_limit, posterior_only, sample_posterior
+    from bayes_xmass.infer.posterior_summary import credible_limit
+    from bayes_xmass.infer.posterior_sampler import posterior_only, sample_posterior
 
     spec, tpl = benchmark_mm
     wide = scale_nuisance_priors(tpl, 2.0)

@@ -1,4 +1,4 @@
-"""Tests for bayes_xmass.datasets.priors: densities vs scipy.stats, sampling moments, PyMC mapping, parsing."""
+"""Tests for bayes_xmass.datasets.priors (and prior_kinds): densities vs scipy.stats, sampling moments, PyMC mapping, parsing."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from bayes_xmass.errors import InputError
+from bayes_xmass.datasets.prior_kind_base import PriorKind
 from bayes_xmass.datasets.priors import (
     PRIOR_KINDS,
     Prior,
-    PriorKind,
     logpdf,
     make_prior,
     parse_prior,
@@ -24,6 +23,7 @@ from bayes_xmass.datasets.priors import (
     support,
     to_pymc,
 )
+from bayes_xmass.errors import InputError
 
 SRC = "model.toml"
 

@@ -29,7 +29,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from bayes_xmass.datasets.dataset import dataset_checksum, load_dataset
+from bayes_xmass.datasets.dataset_files import dataset_checksum
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.errors import InputError
 from bayes_xmass.model.likelihood import MIN_EXPECTED

@@ -111,10 +111,9 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
     import dataclasses
     import types
 
-    from bayes_xmass.infer import bayes
-
     from bayes_xmass.infer import scan
-    from bayes_xmass.datasets.dataset import load_dataset
+    from bayes_xmass.infer.posterior_summary import Diagnostics
+    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.model.spec import load_model_spec
 
     tmp, data_args = env
@@ -131,8 +130,8 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
             return types.SimpleNamespace(attrs={})
 
     monkeypatch.setattr(scan, "_posterior_sampler", lambda *a: FakeSampler())
-    monkeypatch.setattr(bayes, "credible_limit", lambda trace, cl: {"limit": 1.0, "mcse": 0.01})
-    monkeypatch.setattr(bayes, "diagnostics", lambda trace: bayes.Diagnostics(**verdicts[len(calls) - 1]))
+    monkeypatch.setattr(scan, "credible_limit", lambda trace, cl: {"limit": 1.0, "mcse": 0.01})
+    monkeypatch.setattr(scan, "diagnostics", lambda trace: Diagnostics(**verdicts[len(calls) - 1]))
     sampler = dataclasses.replace(spec.sampler, draws=200, tune=100, chains=2)
     settings = scan.PointSettings(spec.cl, spec.likelihood, spec.poi_prior, sampler, 0, 5)
     row = scan._scan_point(0, 1e-3, tpl, settings)

@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 
 from bayes_xmass.cli.main import main
-from bayes_xmass.datasets.dataset import load_dataset
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.errors import InputError
-from bayes_xmass.model.build import PoiPrior
-from bayes_xmass.workflows.fits import DEFAULT_DATASET
-from bayes_xmass.validation.validate import (
+from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.datasets.loader import DEFAULT_DATASET
+from bayes_xmass.outputs.validation_report import write_coverage_outputs, write_sbc_outputs
+from bayes_xmass.validation import (
     SbcSettings,
     prior_sensitivity,
     rank_uniformity,
@@ -29,8 +30,6 @@ from bayes_xmass.validation.validate import (
     scale_nuisance_priors,
     scale_prior_width,
     validation_setup,
-    write_coverage_outputs,
-    write_sbc_outputs,
 )
 
 SEED = 8128
@@ -140,7 +139,7 @@ def test_sbc_cli_and_bad_input(tmp_path, reduced_mm, sbc_correct, capsys):
 # -- coverage ---------------------------------------------------------------------------------------
 def test_coverage_reduced(reduced_mm, sbc_correct, tmp_path):
     spec, target, tpl = reduced_mm
-    from bayes_xmass.validation.validate import reference_limit
+    from bayes_xmass.validation.coverage import reference_limit
 
     ref = reference_limit(tpl, target, spec.likelihood, spec.cl)
     res = run_coverage(tpl, target, spec, x_values=[0.0, ref], n_toys=10, n_bayes_toys=2, seed=3)
@@ -172,11 +171,11 @@ def test_scale_prior_width():
 def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     spec, target, tpl = reduced_mm
     from bayes_xmass.model.spec import SamplerSettings
-    from bayes_xmass.validation.validate import _sampler_for
+    from bayes_xmass.validation.setup import posterior_sampler_for
 
     wide = scale_nuisance_priors(tpl, 2.0)
     assert wide.scale_prior.params["sigma"] == pytest.approx(2 * tpl.scale_prior.params["sigma"])
-    ps = _sampler_for(tpl, spec.poi_prior, spec.likelihood)  # compiled once for this module
+    ps = posterior_sampler_for(tpl, spec.poi_prior, spec.likelihood)  # compiled once for this module
     dt = ps.sample(tpl, target, sampler=SamplerSettings("nutpie", 2, 1000, 500, 0.9), seed=2)
     sens = prior_sensitivity(tpl, target, spec.poi_prior, cl=0.9, method="reweight", base_dt=dt)
     rows = {r["variant"].split(" (")[0].split(",")[0]: r for r in sens["rows"]}
@@ -193,7 +192,8 @@ def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     # the pipeline hook (quick mode): reads the stored posterior, one table per interaction
     from bayes_xmass.outputs.html import _sensitivity_html
     from bayes_xmass.outputs.report import write_datatree
-    from bayes_xmass.validation.validate import run_prior_sensitivity, sensitivity_markdown
+    from bayes_xmass.outputs.validation_report import sensitivity_markdown
+    from bayes_xmass.workflows.validate import run_prior_sensitivity
 
     write_datatree(dt, tmp_path / f"{target.label}.nc")
     records = [{"interaction": target.interaction, "sign": 1, "flavours": None, "mass_MeV": None,
@@ -223,11 +223,11 @@ def test_prior_sensitivity_refit_matches_reweighting(reduced_mm):
     """Where PSIS reweighting is reliable (k-hat <= 0.7) it agrees with refitting every variant."""
     spec, target, tpl = reduced_mm
     from bayes_xmass.model.spec import SamplerSettings
-    from bayes_xmass.validation.validate import _sampler_for
+    from bayes_xmass.validation.setup import posterior_sampler_for
 
     sampler = SamplerSettings("nutpie", 4, 2000, 1000, 0.95)
     refit = prior_sensitivity(tpl, target, spec.poi_prior, method="refit", sampler=sampler, seed=3, cache={})
-    base = _sampler_for(tpl, spec.poi_prior, spec.likelihood).sample(tpl, target, sampler=sampler, seed=4)
+    base = posterior_sampler_for(tpl, spec.poi_prior, spec.likelihood).sample(tpl, target, sampler=sampler, seed=4)
     rw = prior_sensitivity(tpl, target, spec.poi_prior, method="reweight", base_dt=base)
     compared = 0
     for a, b in zip(refit["rows"], rw["rows"]):

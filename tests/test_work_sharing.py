@@ -1,5 +1,5 @@
 """Sharing the millicharge fits between the run's two processes (pipeline._interaction_job and
-pipeline._take_shared_fits over executor.WorkClaims): every fit is done exactly once, with the seed of
+pipeline._take_shared_fits over work_claims.WorkClaims): every fit is done exactly once, with the seed of
 its position, whoever does it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from bayes_xmass.workflows import run as pipeline
 from bayes_xmass.model.targets import fit_targets
-from bayes_xmass.runtime.executor import WorkClaims
+from bayes_xmass.runtime.work_claims import WorkClaims
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def fake_fits(monkeypatch):
         return {"fit": target.label, "seed": seed}
 
     monkeypatch.setattr(pipeline, "run_fit", run_fit)
-    import bayes_xmass.validation.validate as validate
-
-    monkeypatch.setattr(validate, "run_prior_sensitivity", lambda *a, **k: [])
+    monkeypatch.setattr(pipeline, "run_prior_sensitivity", lambda *a, **k: [])
     return done
 
 

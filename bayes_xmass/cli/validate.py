@@ -1,8 +1,12 @@
-"""``bayes-xmass validate sbc|coverage|prior-sensitivity``: the statistical validation commands."""
+"""``bayes-xmass validate sbc|coverage|prior-sensitivity``: the statistical validation commands.
+
+Arguments are checked here (bad input: InputError, exit 2, nothing written); each command then
+calls one job of :mod:`bayes_xmass.workflows.validate`. ``validate sbc`` exits 3 when rank
+uniformity is rejected.
+"""
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 
@@ -12,9 +16,10 @@ from bayes_xmass.errors import InputError
 __all__ = ["add_validate_parser"]
 
 
-# -- validate: simulation-based calibration, coverage, prior sensitivity (validate.py) ----------
+# -- validate: simulation-based calibration, coverage, prior sensitivity (workflows/validate.py) -
 def add_validate_parser(sub) -> None:
-    from bayes_xmass.cli.scan import add_execution_options
+    """Register ``validate`` and its studies (sbc, coverage, prior-sensitivity)."""
+    from bayes_xmass.cli.options import add_execution_options
 
     v = sub.add_parser("validate", help="statistical validation: SBC, coverage, prior sensitivity")
     vsub = v.add_subparsers(dest="study", metavar="STUDY")
@@ -32,7 +37,7 @@ def add_validate_parser(sub) -> None:
         p.add_argument("--out", type=Path, required=True, help="output folder (refused if non-empty unless --overwrite)")
         p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty output folder")
 
-    from bayes_xmass.validation.validate import SBC_ALPHA, SBC_SEED
+    from bayes_xmass.validation.sbc import SBC_ALPHA, SBC_SEED
 
     p = vsub.add_parser("sbc", help="simulation-based calibration (rank uniformity of prior draws); exit 3 if it fails")
     common(p, SBC_SEED)
@@ -73,23 +78,16 @@ def add_validate_parser(sub) -> None:
     v.set_defaults(func=lambda args: (v.print_help(), 2)[1])
 
 
-def _validate_setup(args):
-    from bayes_xmass.datasets.dataset import load_dataset
-    from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.workflows.fits import DEFAULT_DATASET
-    from bayes_xmass.validation.validate import prepare_out_dir, validation_setup
-
-    spec = model_spec_for(args.interaction)
-    dataset = load_dataset(args.dataset or DEFAULT_DATASET)
-    spec, target, tpl = validation_setup(spec.interaction, dataset, reduced=args.reduced, mass_mev=args.mass,
-                                         sign=args.sign, flavours=args.flavours, spec=spec)
-    return spec, target, tpl
+def _study_options(args) -> dict:
+    """The options every study shares (model, dataset, fit, output folder), as workflow keywords."""
+    return {"interaction": args.interaction, "dataset": args.dataset, "reduced": args.reduced, "mass_mev": args.mass,
+            "sign": args.sign, "flavours": args.flavours, "out": args.out, "overwrite": args.overwrite}
 
 
 def cmd_validate_sbc(args) -> int:
     """Simulation-based calibration of one fit; exit 3 when rank uniformity is rejected."""
-    from bayes_xmass.model.build import PoiPrior
-    from bayes_xmass.validation.validate import SbcSettings, _provenance, prepare_out_dir, run_sbc, write_sbc_outputs
+    from bayes_xmass.validation.sbc import SbcSettings
+    from bayes_xmass.workflows.validate import validate_sbc
 
     if args.target_accept is not None and not 0.5 <= args.target_accept < 1:
         raise InputError("command line", "--target-accept", f"must be in [0.5, 1), got {args.target_accept}")
@@ -101,61 +99,34 @@ def cmd_validate_sbc(args) -> int:
             raise InputError("command line", "--" + name.replace("_", "-"), "must be finite and > 0")
     if args.processes < 1:
         raise InputError("command line", "--processes", "must be >= 1")
-    spec, target, tpl = _validate_setup(args)
-    settings = dataclasses.replace(settings, adaptation=getattr(spec.sampler, "adaptation", "diag"))
-    prior = spec.poi_prior
-    if prior.kind in ("jeffreys",):
-        raise InputError(spec.source or "model", "poi.prior.kind", "SBC needs a generative POI prior (not jeffreys)")
-    if args.prior_upper is not None:
-        if not (math.isfinite(args.prior_upper) and args.prior_upper > 0):
-            raise InputError("command line", "--prior-upper", f"must be finite and > 0, got {args.prior_upper}")
-        prior = dataclasses.replace(prior, upper=args.prior_upper)
-        spec = spec.with_overrides(poi_prior=prior)
-    out = prepare_out_dir(args.out, args.overwrite)
-    prov = _provenance(spec, tpl, target, args.seed, {"study": "sbc", "reduced": args.reduced,
-                                                      "sampler": f"nutpie ({settings.adaptation} mass matrix)"})
-    f = args.fit_prior_upper_factor
-    fit_prior = dataclasses.replace(prior, upper=prior.upper * f, floor=prior.floor * f)
-    result = run_sbc(tpl, target, prior, settings, likelihood=spec.likelihood, fit_prior=fit_prior,
-                     compiled_prior=prior, fit_signal_factor=args.fit_signal_factor, scheduler=args.scheduler, processes=args.processes,
-                     provenance=prov, log=log)
-    write_sbc_outputs(result, out, args.overwrite)
-    print(f"SBC {target.label}: {'PASSED' if result.passed else 'FAILED'} (min p = {result.tests['min_p']:.3g}); "
+    if args.prior_upper is not None and not (math.isfinite(args.prior_upper) and args.prior_upper > 0):
+        raise InputError("command line", "--prior-upper", f"must be finite and > 0, got {args.prior_upper}")
+    result = validate_sbc(**_study_options(args), settings=settings, prior_upper=args.prior_upper,
+                          fit_prior_upper_factor=args.fit_prior_upper_factor, fit_signal_factor=args.fit_signal_factor,
+                          scheduler=args.scheduler, processes=args.processes, log=log)
+    out = Path(args.out)
+    print(f"SBC {result.label}: {'PASSED' if result.passed else 'FAILED'} (min p = {result.tests['min_p']:.3g}); "
           f"wrote {out}/sbc.nc, sbc_ranks.png, sbc.md, sbc.json")
     return 0 if result.passed else 3
 
 
 def cmd_validate_coverage(args) -> int:
     """Coverage table and plot for one fit."""
-    from bayes_xmass.validation.validate import _provenance, prepare_out_dir, run_coverage, write_coverage_outputs
+    from bayes_xmass.workflows.validate import validate_coverage
 
-    spec, target, tpl = _validate_setup(args)
-    x_values = None
-    if args.true_values is not None:
-        if any(not (math.isfinite(v) and v >= 0) for v in args.true_values):
-            raise InputError("command line", "--true-values", "must be finite |coupling| values >= 0")
-        x_values = [v / tpl.coupling_scale for v in args.true_values]
-    out = prepare_out_dir(args.out, args.overwrite)
-    prov = _provenance(spec, tpl, target, args.seed, {"study": "coverage", "reduced": args.reduced})
-    result = run_coverage(tpl, target, spec, x_values=x_values, n_toys=args.toys, n_bayes_toys=args.bayes_toys,
-                          seed=args.seed, provenance=prov, log=log)
-    write_coverage_outputs(result, out, args.overwrite)
-    print(f"wrote {out}/coverage.csv, coverage.md, coverage.png, coverage.json")
+    if args.true_values is not None and any(not (math.isfinite(v) and v >= 0) for v in args.true_values):
+        raise InputError("command line", "--true-values", "must be finite |coupling| values >= 0")
+    validate_coverage(**_study_options(args), true_values=args.true_values, toys=args.toys,
+                      bayes_toys=args.bayes_toys, seed=args.seed, log=log)
+    print(f"wrote {Path(args.out)}/coverage.csv, coverage.md, coverage.png, coverage.json")
     return 0
 
 
 def cmd_validate_prior_sensitivity(args) -> int:
     """Prior-sensitivity table for one fit."""
-    from bayes_xmass.runtime.io import write_json, write_text
-    from bayes_xmass.validation.validate import _provenance, prepare_out_dir, prior_sensitivity, sensitivity_markdown
+    from bayes_xmass.outputs.validation_report import sensitivity_markdown
+    from bayes_xmass.workflows.validate import validate_prior_sensitivity
 
-    spec, target, tpl = _validate_setup(args)
-    out = prepare_out_dir(args.out, args.overwrite)
-    sens = prior_sensitivity(tpl, target, spec.poi_prior, cl=spec.cl, likelihood=spec.likelihood, method=args.method,
-                             sampler=spec.sampler, seed=args.seed, cache={})
-    sens["provenance"] = _provenance(spec, tpl, target, args.seed, {"study": "prior_sensitivity",
-                                                                     "reduced": args.reduced})
-    write_text(out / "prior_sensitivity.md", sensitivity_markdown(sens), args.overwrite)
-    write_json(out / "prior_sensitivity.json", sens, args.overwrite)
+    sens = validate_prior_sensitivity(**_study_options(args), method=args.method, seed=args.seed)
     print(sensitivity_markdown(sens))
     return 0

@@ -15,9 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_xmass.physics.constants import XE_ATOMS_PER_KG
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.errors import InputError
+from bayes_xmass.physics.constants import XE_ATOMS_PER_KG
 from bayes_xmass.physics.radioactivity import beta_spectrum, line, two_neutrino_double_beta
+from bayes_xmass.response.templates import build_templates
+
+__all__ = [
+    "BACKGROUNDS", "BENCHMARK_SEED", "BIN_WIDTH_KEV", "DETECTOR_GAMMA_RATE", "ENERGY_SCALE_SIGMA",
+    "FIDUCIAL_MASS_KG", "KR85_HALFLIFE_S", "KR85_PER_KR", "KR85_Q_KEV", "KR_PPT", "LIGHT_YIELD_PE_PER_KEV",
+    "LIVE_DAYS", "LXE_ACTIVE_KG", "PB214_NAKED_FRACTION", "PB214_Q_KEV", "RES_A", "RES_B", "RN222_BQ",
+    "SECONDS_PER_DAY", "SOLAR_NU_PRIOR", "TOTAL_RATE_AT_5KEV", "WINDOW_KEV", "XE136_ABUNDANCE",
+    "XE136_HALFLIFE_S", "background_expectation", "detector_gamma_shape", "efficiency", "kr85_rate",
+    "make_benchmark", "pb214_rate", "surface_pb210_shape", "xe136_rate",
+]
 
 BENCHMARK_SEED = 135741  # the PLB article number of the XMASS-I exotic-nu paper
 FIDUCIAL_MASS_KG = 97.0  # [fact: PLB 789 (2019) 45; PLB 809 (2020) 135741]
@@ -206,9 +217,6 @@ def _write_observed(folder: Path, counts) -> None:
 
 def background_expectation(folder: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     """Expected counts per bin and per background (all normalisations 1, scale 1)."""
-    from bayes_xmass.datasets.dataset import load_dataset
-    from bayes_xmass.response.templates import build_templates
-
     ds = load_dataset(folder)
     tpl = build_templates(ds, "magnetic_moment", scale_grid=[1.0])
     per_bkg = tpl.backgrounds(1.0)  # (background, bin)

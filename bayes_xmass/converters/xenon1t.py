@@ -18,13 +18,18 @@ prior: 76 +- 2 events/(t yr keV) in 1-30 keV (PRD 102 072004) -> normal(1, 2/76)
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from bayes_xmass.errors import InputError
+from bayes_xmass.response.detector import integrate_folded
 from bayes_xmass.runtime.io import write_text
+
+__all__ = [
+    "B0_REL_UNCERTAINTY", "DEFAULT_B0_FILES", "XENON1T_EXPOSURE_T_YR", "b0_counts", "convert_release",
+    "read_release",
+]
 
 XENON1T_EXPOSURE_T_YR = 0.6473
 """SR1 exposure implied by the released data points (rate x 0.6473 t yr = integer counts)."""
@@ -143,8 +148,6 @@ prior = {{ kind = "normal", mu = 1.0, sigma = {B0_REL_UNCERTAINTY:.6f} }}
 
 def b0_counts(dataset, lo_kev: float, hi_kev: float) -> float:
     """Expected B0 counts in [lo, hi] keV for a converted dataset (for checks)."""
-    from bayes_xmass.response.detector import integrate_folded
-
     b = dataset.background("B0")
     return float(integrate_folded(b.energy_keV, b.rate, np.array([lo_kev, hi_kev]), dataset.exposure_kg_day)[0])
 

@@ -36,6 +36,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from bayes_xmass.model.poi_transform import forward_numpy
+
+__all__ = [
+    "POI_SOFT_START_VARIABLE", "POI_START_FRACTION", "POI_START_VARIABLES", "PRIOR_SHRINK",
+    "flat_initial_point_function", "initial_point_function", "pymc_initvals", "with_prior_scaled_starts",
+]
+
 PRIOR_SHRINK = 0.5  # starts spread over half the prior's width (in the unconstrained space)
 POI_START_FRACTION = (0.001, 0.01)  # POI starts: this fraction of its prior range (uniform within)
 POI_START_VARIABLES = ("x_interval__",)  # x ~ U(0, upper) (Jeffreys prior): logit coordinate
@@ -66,8 +73,6 @@ def initial_point_function(model, shrink: float = PRIOR_SHRINK) -> Callable[[int
                 out[k] = np.asarray(np.log(f / (1.0 - f)))
         k = POI_SOFT_START_VARIABLE
         if k in out and k not in explicit:  # its centre K / 2 is w = K / 2: start at v = f K
-            from bayes_xmass.model.poi_transform import forward_numpy
-
             f = np.random.default_rng(seed).uniform(*POI_START_FRACTION)
             size = 2.0 * float(c[k])
             out[k] = np.asarray(forward_numpy(f * size, size))

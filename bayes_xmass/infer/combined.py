@@ -21,14 +21,22 @@ import warnings
 
 import numpy as np
 
-from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, _round_scale
-from bayes_xmass.infer.bayes import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, forward_sampling_mode, nutpie_adaptation
+from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, round_scale
+from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
+from bayes_xmass.infer.forward_sampling import forward_sampling_mode
+from bayes_xmass.infer.posterior_sampler import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, nutpie_adaptation
 from bayes_xmass.errors import InputError
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.runtime.io import package_versions
-from bayes_xmass.model.build import PoiPrior, build_combined_model, check_combination, dataset_prefix
+from bayes_xmass.model.build import build_combined_model, check_combination, dataset_prefix
+from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import ModelSpec, SamplerSettings
 from bayes_xmass.response.templates import TemplateSet, build_templates_cached
+from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
+
+__all__ = [
+    "combined_attrs", "combined_templates", "dataset_labels", "sample_combined", "validate_combination",
+]
 
 
 def dataset_labels(datasets) -> list[str]:
@@ -49,7 +57,7 @@ def combined_templates(spec: ModelSpec, datasets, target: FitTarget) -> list[Tem
     """Templates of each dataset for one fit, rescaled to a common coupling unit (see module doc)."""
     tpls = [build_templates_cached(analysis_view(spec, ds), target.interaction, spec.physics, options=target.options,
                             coupling_scale=spec.poi_scale or 1.0) for ds in datasets]
-    scale = spec.poi_scale or max(_round_scale(auto_scale(t, target.sign)) for t in tpls)
+    scale = spec.poi_scale or max(round_scale(auto_scale(t, target.sign)) for t in tpls)
     return [rescale_signal(t, scale) for t in tpls]
 
 
@@ -64,12 +72,8 @@ def validate_combination(tpls, labels, shared) -> None:
 def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
     import pymc as pm
 
-    from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
-
     if sampler.name == "nutpie":
         import nutpie
-
-        from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -35,6 +35,8 @@ import numpy as np
 from scipy import fft, stats
 from scipy.fftpack import next_fast_len
 
+__all__ = ["dataset_rhat_ess", "rhat_ess"]
+
 _BLOM_C = 3 / 8  # fractional offset of the rank back-transformation (Blom 1958), as ArviZ
 
 

@@ -4,8 +4,8 @@ The objective is ``-2 log p`` of the model built by :func:`bayes_xmass.model.bui
 improper POI prior and the per-bin template factors profiled in closed form: the likelihood and the
 nuisance constraint terms are *the same graph* the Bayesian fit samples; only the POI prior and
 marginalising vs profiling differ. Nuisances are minimised in PyMC's unconstrained (transformed)
-space without Jacobian terms, which leaves maxima unchanged. :class:`CombinedProfileLikelihood`
-does the same for the combined model of several datasets (:func:`bayes_xmass.model.build.build_combined_model`).
+space without Jacobian terms, which leaves maxima unchanged. :class:`~bayes_xmass.infer.combined_profile.CombinedProfileLikelihood`
+does the same for the combined model of several datasets.
 
 Conventions (documented in the README):
 
@@ -29,8 +29,16 @@ import pytensor.tensor as pt
 from pytensor.graph.replace import graph_replace
 from scipy import optimize, stats
 
-from bayes_xmass.model.build import POI_VALUE, PoiPrior, build_model
+from bayes_xmass.model.build import build_model
+from bayes_xmass.model.data import data_of_model, model_data, structure_key
+from bayes_xmass.model.likelihood import chi2_sigma
+from bayes_xmass.model.poi_prior import POI_VALUE, PoiPrior
 from bayes_xmass.response.templates import TemplateSet
+
+__all__ = [
+    "THRESHOLDS", "X_MAX_FACTOR", "FitPoint", "ProfileLikelihood", "asimov_counts", "cls_upper_limit",
+    "delta_chi2_threshold", "frequentist_summary",
+]
 
 THRESHOLDS = ("xmass", "one_sided")
 X_MAX_FACTOR = 1e4
@@ -59,8 +67,6 @@ class ProfileLikelihood:
     """-2 log L(x, nuisances) compiled once; fits, profiles, limits; observed data swappable."""
 
     def __init__(self, tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson"):
-        from bayes_xmass.infer.bayes import structure_key
-
         self.tpl = tpl
         self.sign = sign
         self.likelihood = likelihood
@@ -89,7 +95,7 @@ class ProfileLikelihood:
             replace[var] = theta[i:i + size].reshape(shape) if shape else theta[i]
             i += size
         nll2 = -2.0 * graph_replace(m.logp(jacobian=False), replace, strict=False)
-        self.theta_graph, self.nll2_graph = theta, nll2  # for the batched fits (batchfit.py)
+        self.theta_graph, self.nll2_graph = theta, nll2  # for the batched fits (infer/batch_objective.py)
         self._value_and_grad = pytensor.function([theta], [nll2, pt.grad(nll2, theta)],
                                                  on_unused_input="ignore")
         self.n_calls = 0
@@ -123,16 +129,12 @@ class ProfileLikelihood:
 
         data = {"observed_counts": np.asarray(counts, dtype="float64")}
         if self.likelihood == "chi2":  # the Gaussian widths follow the (toy) data
-            from bayes_xmass.model.likelihood import chi2_sigma
-
             data["chi2_sigma"] = chi2_sigma(counts, self.tpl.background_errors)
         pm.set_data(data, model=self.model)
 
     def load(self, tpl: TemplateSet, sign: int = 1) -> "ProfileLikelihood":
         """Swap in another template set of the same structure (and its sign) without recompiling."""
         import pymc as pm
-
-        from bayes_xmass.infer.bayes import data_of_model, model_data, structure_key
 
         if structure_key(tpl, PoiPrior("improper"), self.likelihood) != self._key:
             raise ValueError("template set does not match the compiled likelihood's structure")
@@ -262,99 +264,6 @@ class ProfileLikelihood:
         best = best or self.best_fit()
         q0 = max(self.fit(0.0, best.nuisances).nll2 - best.nll2, 0.0)
         return float(math.sqrt(q0))
-
-
-class CombinedProfileLikelihood(ProfileLikelihood):
-    """-2 log L over several datasets sharing the POI: the graph of
-    :func:`bayes_xmass.model.build.build_combined_model` with an improper POI prior, compiled and fitted by
-    the same code as :class:`ProfileLikelihood`.
-
-    Observed and expected counts are the concatenation of the datasets' bins in ``labels`` order
-    (:meth:`split` cuts such a vector back), so CLs, Asimov data and summaries work unchanged.
-    Per-bin template factors are profiled in closed form per dataset, or numerically when shared.
-    """
-
-    def __init__(self, tpls, labels, *, sign: int = 1, likelihood: str = "poisson", shared=()):
-        from bayes_xmass.model.build import build_combined_model, dataset_prefix
-
-        self.tpls, self.labels, self.shared = tuple(tpls), tuple(labels), tuple(shared)
-        self.tpl = None  # no single template set
-        self.sign = sign
-        self.likelihood = likelihood
-        self._prefixes = [dataset_prefix(lab) for lab in self.labels]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.model = build_combined_model(self.tpls, self.labels, PoiPrior("improper"), sign=sign,
-                                              likelihood=likelihood, gammas="profile", shared=self.shared)
-        self._compile()
-
-    @property
-    def n_bins(self) -> int:
-        return int(sum(t.n_bins for t in self.tpls))
-
-    @property
-    def coupling_scale(self) -> float:
-        return float(self.tpls[0].coupling_scale)
-
-    def split(self, values) -> list[np.ndarray]:
-        """Cut a vector over all bins into one array per dataset."""
-        values = np.asarray(values, dtype="float64")
-        if values.shape != (self.n_bins,):
-            raise ValueError(f"expected {self.n_bins} values (all datasets' bins), got shape {values.shape}")
-        return np.split(values, np.cumsum([t.n_bins for t in self.tpls])[:-1])
-
-    @property
-    def observed(self) -> np.ndarray:
-        return np.concatenate([np.asarray(self.model[p + "observed_counts"].get_value()) for p in self._prefixes])
-
-    def set_observed(self, counts) -> None:
-        """Swap the observed counts of all datasets (one concatenated vector) without recompiling."""
-        import pymc as pm
-
-        from bayes_xmass.model.likelihood import chi2_sigma
-
-        data = {}
-        for p, t, k in zip(self._prefixes, self.tpls, self.split(counts)):
-            data[p + "observed_counts"] = k
-            if self.likelihood == "chi2":
-                data[p + "chi2_sigma"] = chi2_sigma(k, t.background_errors)
-        pm.set_data(data, model=self.model)
-
-    def load(self, tpl, sign: int = 1):
-        raise NotImplementedError("a combined likelihood cannot swap in a single template set")
-
-    def background_components(self, fit: FitPoint) -> np.ndarray:
-        raise NotImplementedError("use the single-dataset ProfileLikelihood for per-dataset components")
-
-    def expected(self, x: float, nuis: np.ndarray) -> np.ndarray:
-        """Expected counts of all datasets' bins (concatenated) at a point."""
-        return np.concatenate(self.deterministics(x, nuis, tuple(p + "expected" for p in self._prefixes)))
-
-    def chi2(self, fit: FitPoint) -> float:
-        """Sum over datasets of the single-dataset goodness-of-fit chi2 (a shared gamma's pulls once).
-
-        Not additive under splitting a dataset (the saturated model changes), unlike -2 log L."""
-        names = self.model.named_vars
-        gnames = [(p + "gamma" if p + "gamma" in names else "gamma") if self.likelihood == "poisson"
-                  and (p + "gamma" in names or "gamma" in names) else None for p in self._prefixes]
-        wanted = tuple(p + "expected" for p in self._prefixes) + tuple(sorted({g for g in gnames if g}))
-        values = dict(zip(wanted, self.deterministics(fit.x, fit.nuisances, wanted)))
-        total, pulls_done = 0.0, set()
-        for p, k, g in zip(self._prefixes, self.split(self.observed), gnames):
-            mu = values[p + "expected"]
-            if self.likelihood == "chi2":
-                sigma = np.asarray(self.model[p + "chi2_sigma"].get_value())
-                total += float(np.sum(((k - mu) / sigma) ** 2))
-                continue
-            with np.errstate(divide="ignore", invalid="ignore"):
-                term = np.where(k > 0, k * np.log(k / mu), 0.0)
-            total += float(2.0 * np.sum(mu - k + term))
-            delta = np.asarray(self.model[p + "template_rel_error"].get_value())
-            if g and g not in pulls_done and np.any(delta > 0):
-                pulls_done.add(g)
-                pulls = np.where(delta > 0, (values[g] - 1.0) / np.where(delta > 0, delta, 1.0), 0.0)
-                total += float(np.sum(pulls**2))
-        return total
 
 
 # -- CLs (asymptotic, Cowan-Cranmer-Gross-Vitells) --------------------------------------------------

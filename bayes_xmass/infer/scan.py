@@ -17,12 +17,24 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bayes_xmass.model.targets import FitTarget, _round_scale, analysis_view, auto_scale, rescale_signal, target_templates
-from bayes_xmass.datasets.dataset import Dataset
+from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, round_scale, target_templates
+from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.errors import InputError
 from bayes_xmass.model.spec import ModelSpec, SamplerSettings
 from bayes_xmass.response.templates import TemplateSet, b_minus_l_templates_cached
+from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler
+from bayes_xmass.infer.posterior_summary import ESS_MIN, POI_ESS_MIN, RHAT_MAX, credible_limit, diagnostics
+from bayes_xmass.infer.toys import toy_limits
+from bayes_xmass.model.data import model_data, structure_key
+from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.runtime.executor import resolve_scheduler, run_tasks, worker_cache
+
+__all__ = [
+    "BAND_NAMES", "MAX_MASSES", "RESAMPLE_SEED_STEP", "PointSettings", "mass_templates", "parse_masses",
+    "row_from_fit", "run_scan", "scan_b_minus_l", "scan_dataset", "scan_point",
+]
 
 BAND_NAMES = {"-2sigma": "expected_m2", "-1sigma": "expected_m1", "median": "expected_median",
               "+1sigma": "expected_p1", "+2sigma": "expected_p2"}
@@ -39,7 +51,7 @@ def mass_templates(spec: ModelSpec, dataset: Dataset, masses) -> tuple[TemplateS
     for m, values in zip(masses, sig):
         tpl = dataclasses.replace(base, options={"mass_mev": float(m)}, coupling_scale=1.0,
                                   signal=MorphingTemplates.from_grid(base.scale_grid, values))
-        scale = spec.poi_scale or _round_scale(auto_scale(tpl))
+        scale = spec.poi_scale or round_scale(auto_scale(tpl))
         out.append(rescale_signal(tpl, scale))
     return base, out
 
@@ -104,20 +116,12 @@ class PointSettings:
 
 
 def _profile_likelihood(tpl: TemplateSet, likelihood: str):
-    from bayes_xmass.runtime.executor import worker_cache
-    from bayes_xmass.infer.frequentist import ProfileLikelihood
-    from bayes_xmass.model.build import PoiPrior
-    from bayes_xmass.infer.bayes import structure_key
-
     key = ("profile_likelihood", structure_key(tpl, PoiPrior("improper"), likelihood))
     pl = worker_cache(key, lambda: ProfileLikelihood(tpl, likelihood=likelihood))
     return pl.load(tpl, 1)
 
 
 def _posterior_sampler(tpl: TemplateSet, poi_prior, likelihood: str):
-    from bayes_xmass.infer.bayes import PosteriorSampler, structure_key
-    from bayes_xmass.runtime.executor import worker_cache
-
     key = ("posterior", structure_key(tpl, poi_prior, likelihood), "nutpie")
     return worker_cache(key, lambda: PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
 
@@ -127,10 +131,6 @@ RESAMPLE_SEED_STEP = 1_000_003  # seed offset of a re-run
 
 def _short_of_ess(diag) -> bool:
     """The failure is only too few effective draws (no divergences, R-hat fine)."""
-    from bayes_xmass.infer.bayes import ESS_MIN, POI_ESS_MIN
-
-    from bayes_xmass.infer.bayes import RHAT_MAX
-
     return diag.divergences == 0 and diag.rhat_max <= RHAT_MAX and (
         diag.poi_ess_bulk < POI_ESS_MIN or diag.ess_bulk_min < ESS_MIN or diag.ess_tail_min < ESS_MIN)
 
@@ -154,14 +154,10 @@ def _scan_point(index, mass, tpl, ps) -> dict:
            "freq_one_sided": pl.upper_limit(ps.cl, "one_sided", best) * scale}
     nuts_seed, toy_seed = ps.seeds(index)
     if ps.n_toys:
-        from bayes_xmass.infer.toys import toy_limits
-
         tl = toy_limits(tpl, likelihood=ps.likelihood, n_toys=ps.n_toys, seed=toy_seed, cl=ps.cl, processes=1,
                         pl=pl, scheduler="local")
         row.update({BAND_NAMES[k]: v * scale for k, v in tl.bands("xmass").items()})
     if ps.poi_prior is not None:
-        from bayes_xmass.infer.bayes import credible_limit, diagnostics, model_data
-
         sampler = _posterior_sampler(tpl, ps.poi_prior, ps.likelihood)
         data = model_data(tpl, 1, ps.likelihood)
         settings, draws_total = ps.sampler, 0
@@ -212,8 +208,6 @@ def run_scan(spec: ModelSpec, dataset: Dataset, masses, settings: PointSettings,
         log(f"[b_minus_l scan] M = {masses[i]:.3g} MeV: g < {bayes}{row['freq_xmass']:.3g} (Delta chi2 = 2.71); "
             f"{row['seconds']:.1f} s")
 
-    from bayes_xmass.runtime.executor import run_tasks
-
     results = run_tasks(scan_point, tasks, scheduler=scheduler, processes=processes, on_result=finished)
     done.update(zip(todo, results))
     return [done[i] for i in range(masses.size)]
@@ -254,8 +248,6 @@ def scan_b_minus_l(spec: ModelSpec, dataset: Dataset, masses, *, bayesian: bool 
                                   tune=tune or spec.sampler.tune, chains=chains or spec.sampler.chains)
     settings = PointSettings(spec.cl, spec.likelihood, spec.poi_prior if bayesian else None, sampler, n_toys, seed,
                              max_resample)
-    from bayes_xmass.runtime.executor import resolve_scheduler
-
     if bayesian and cache is not None and processes == 1 and resolve_scheduler(scheduler) == "local":
         _share_compiled(spec, dataset, masses, cache)  # points run here: reuse the caller's compiled model
     known = dict(known or {})
@@ -281,9 +273,6 @@ def row_from_fit(record: dict, nuts_draws: int) -> dict:
 
 def _share_compiled(spec, dataset, masses, cache: dict) -> None:
     """Put the caller's compiled nutpie model (if any) in this process's worker cache, and back."""
-    from bayes_xmass.infer.bayes import PosteriorSampler, structure_key
-    from bayes_xmass.runtime.executor import worker_cache
-
     tpl = target_templates(spec, dataset, FitTarget("b_minus_l", 1, None, float(masses[0])))
     skey = structure_key(tpl, spec.poi_prior, spec.likelihood)
     ps = worker_cache(("posterior", skey, "nutpie"),

@@ -3,7 +3,7 @@
 Toys are Poisson draws around the expected counts at a hypothesis x, with nuisances drawn from
 their priors for each toy (see :func:`toy_counts`). Toys are drawn here from the master seed and
 fitted in fixed blocks of ``TOYS_PER_TASK``: by default all toys of a block at once
-(:mod:`bayes_xmass.infer.batchfit`, the likelihood graph vectorised over toys), in this process for
+(:mod:`bayes_xmass.infer.batch_limits`, the likelihood graph vectorised over toys), in this process for
 small jobs (then blocks merged into batches of up to ``BATCH_TOYS``), or spread over local
 processes or a dask cluster (:mod:`bayes_xmass.runtime.executor`, one compiled likelihood per worker and
 structure). Results do not depend on the backend or worker count.
@@ -18,29 +18,38 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bayes_xmass.infer.batch_limits import BatchProfileLikelihood, batch_fc_statistic, batch_limits
 from bayes_xmass.infer.frequentist import ProfileLikelihood, delta_chi2_threshold
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler
+from bayes_xmass.model.data import model_data, structure_key, template_rel_error
+from bayes_xmass.model.likelihood import background_counts, chi2_sigma, expected_counts, signal_counts
+from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.response.templates import TemplateSet
+from bayes_xmass.runtime.executor import resolve_scheduler, run_tasks, worker_cache
+
+__all__ = [
+    "BAND_QUANTILES", "BATCH_TOYS", "FC_WINDOW", "FITTERS", "MIN_TOYS_PER_PROCESS", "TOYS_PER_TASK",
+    "ToyLimits", "bayesian_toy_limits", "coverage_study", "default_processes", "fc_edges_inside",
+    "fc_window_grid", "feldman_cousins", "scalar_fc_statistic", "scalar_limits",
+    "shared_profile_likelihood", "toy_counts", "toy_limits",
+]
 
 BAND_QUANTILES = {"-2sigma": 0.02275, "-1sigma": 0.158655, "median": 0.5, "+1sigma": 0.841345, "+2sigma": 0.97725}
 
 _WORKER = threading.local()  # the worker thread's compiled likelihood (see _init_worker)
 
 
-FITTERS = ("batch", "scalar")  # toy fits: vectorised Newton (batchfit.py) or one L-BFGS-B fit per toy
+FITTERS = ("batch", "scalar")  # toy fits: vectorised Newton (infer/batch_minimiser.py) or one L-BFGS-B fit per toy
 
 
 def _profile_key(tpl: TemplateSet, likelihood: str) -> tuple:
-    from bayes_xmass.infer.bayes import structure_key
-    from bayes_xmass.model.build import PoiPrior
-
     return ("profile_likelihood", structure_key(tpl, PoiPrior("improper"), likelihood))
 
 
 def shared_profile_likelihood(tpl: TemplateSet, sign: int, likelihood: str) -> ProfileLikelihood:
     """The process's compiled profile likelihood for this structure (one per structure and worker,
     shared with the toy fits here), with ``tpl`` and ``sign`` loaded."""
-    from bayes_xmass.runtime.executor import worker_cache
-
     pl = worker_cache(_profile_key(tpl, likelihood), lambda: ProfileLikelihood(tpl, sign=sign, likelihood=likelihood))
     return pl.load(tpl, sign)
 
@@ -49,9 +58,6 @@ def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
     """Worker set-up: one compiled likelihood (and its batched twin) per structure and process,
     templates swapped in."""
     import warnings
-
-    from bayes_xmass.infer.batchfit import BatchProfileLikelihood
-    from bayes_xmass.runtime.executor import worker_cache
 
     warnings.simplefilter("ignore")
     _WORKER.pl = pl = shared_profile_likelihood(tpl, sign, likelihood)
@@ -62,8 +68,6 @@ def _worker_limits(args):
     """(best x, limit per threshold) rows for a block of toys."""
     counts_block, cl, thresholds, fitter = args
     if fitter == "batch":
-        from bayes_xmass.infer.batchfit import batch_limits
-
         return batch_limits(_WORKER.bpl, counts_block, cl, thresholds).tolist()
     return scalar_limits(_WORKER.pl, counts_block, cl, thresholds)
 
@@ -104,8 +108,6 @@ def _worker_fc(args):
     toy, (n,), also accepted)."""
     counts_block, x, fitter = args
     if fitter == "batch":
-        from bayes_xmass.infer.batchfit import batch_fc_statistic
-
         return batch_fc_statistic(_WORKER.bpl, counts_block, x).tolist()
     return scalar_fc_statistic(_WORKER.pl, counts_block, x)
 
@@ -130,8 +132,6 @@ def _compiled_expected_counts():
     if fn is None:
         import pytensor
         import pytensor.tensor as pt
-
-        from bayes_xmass.model.likelihood import background_counts, expected_counts, signal_counts
 
         norms, gamma, grid = pt.dvector("norms"), pt.dvector("gamma"), pt.dvector("scale_grid")
         x, s = pt.dscalar("x"), pt.dscalar("s")
@@ -164,8 +164,6 @@ def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray
     Draws from ``seed``, in this order: every toy's normalisations (one prior after the other), energy
     scales, template factors, then the Poisson counts.
     """
-    from bayes_xmass.model.build import template_rel_error
-
     tpl = pl.tpl
     rng = np.random.default_rng(seed)
     fn = _expected_counts_function(tpl, pl.sign)
@@ -182,8 +180,6 @@ def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray
 
 def _map(fn, blocks, tpl, sign, likelihood, processes, scheduler=None):
     """Run ``fn`` over blocks of toys through :func:`bayes_xmass.runtime.executor.run_tasks` (order kept)."""
-    from bayes_xmass.runtime.executor import run_tasks
-
     return run_tasks(fn, blocks, scheduler=scheduler, processes=processes, init=_init_worker,
                      init_args=(tpl, sign, likelihood))
 
@@ -200,8 +196,6 @@ def _one_batch(fitter: str, processes: int, scheduler) -> bool:
     """Batched fits in this process: blocks merged into batches of up to ``BATCH_TOYS`` toys (fewer,
     larger batches; a toy's result does not depend on the other toys of its batch, so the numbers
     are the same as in blocks)."""
-    from bayes_xmass.runtime.executor import resolve_scheduler
-
     s = resolve_scheduler(scheduler)
     return fitter == "batch" and processes == 1 and isinstance(s, str) and s == "local"
 
@@ -253,7 +247,7 @@ def toy_limits(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", 
 
     ``processes``/``scheduler``: execution backend (:func:`bayes_xmass.runtime.executor.run_tasks`); the
     toys are drawn here from ``seed`` and fitted in fixed blocks, so results do not depend on it.
-    ``fitter``: ``"batch"`` (all toys of a block at once, :mod:`bayes_xmass.infer.batchfit`) or
+    ``fitter``: ``"batch"`` (all toys of a block at once, :mod:`bayes_xmass.infer.batch_limits`) or
     ``"scalar"`` (one L-BFGS-B fit per toy)."""
     _check_fitter(fitter)
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
@@ -352,9 +346,6 @@ def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign
     """Credible limits (scaled units) on toy data sets: one compiled model, data swapped per toy
     (NUTS with a diagonal mass matrix: low-rank adaptation needs longer tuning than toys get).
     ``return_divergences``: (limits, divergent transitions per toy)."""
-    from bayes_xmass.infer.bayes import PosteriorSampler, model_data
-    from bayes_xmass.model.spec import SamplerSettings
-
     ps = (posterior_sampler or PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
     settings = SamplerSettings("nutpie", chains, draws, tune, target_accept)
     base = model_data(tpl, sign, likelihood)
@@ -362,8 +353,6 @@ def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign
     for i, c in enumerate(counts):
         data = {**base, "observed_counts": np.asarray(c, dtype="float64")}
         if likelihood == "chi2":
-            from bayes_xmass.model.likelihood import chi2_sigma
-
             data["chi2_sigma"] = chi2_sigma(c, tpl.background_errors)
         draws, divergent = ps.poi_draws(data, settings, seed + i, with_divergences=True)
         out.append(float(np.quantile(draws.ravel(), cl)))
@@ -387,8 +376,6 @@ def coverage_study(tpl: TemplateSet, x_values, *, poi_prior=None, sign: int = 1,
         for t in tl.limits:
             row[f"coverage_{t}"], row[f"coverage_{t}_err"] = tl.coverage(t)
         if n_bayes_toys and poi_prior is not None:
-            from bayes_xmass.infer.bayes import PosteriorSampler
-
             ps = ps or PosteriorSampler(tpl, poi_prior, likelihood)
             counts = toy_counts(pl, float(x), n_bayes_toys, seed + 500 + i)
             lim = bayesian_toy_limits(tpl, counts, poi_prior=poi_prior, sign=sign, likelihood=likelihood, cl=cl,

@@ -28,7 +28,6 @@ priors).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,83 +44,30 @@ from bayes_xmass.model.likelihood import (
     signal_counts,
     spline_templates,
 )
+from bayes_xmass.model.data import (
+    LOG_FACTORIAL,
+    PRIOR_PARAMETER_DIM,
+    nuisance_prior_data,
+    nuisance_prior_labels,
+    nuisance_priors,
+    prior_data_label,
+    template_rel_error,
+)
+from bayes_xmass.model.poi_prior import (
+    POI_PRIOR_PARAMETER_DIM,
+    POI_PRIOR_PARAMETER_LABELS,
+    POI_PRIOR_PARAMETERS,
+    POI_QUANTILE,
+    POI_QUANTILE_SCALED,
+    POI_REFERENCE,
+    POI_VALUE,
+    QUANTILE_PRIOR_KINDS,
+    PoiPrior,
+)
 from bayes_xmass.model.poi_transform import SoftInterval, poi_reference, quantile_range
 from bayes_xmass.response.templates import TemplateSet
 
-POI_PRIOR_KINDS = ("flat", "flat_power", "log_uniform", "jeffreys", "improper")
-POI_VALUE = "x"  # name of the scaled POI variable in every model
-# flat, flat_power and log_uniform priors share one graph: x is the prior's quantile function of
-# u ~ U(0, 1) (the variable POI_QUANTILE), its parameters the pm.Data vector POI_PRIOR_PARAMETERS
-QUANTILE_PRIOR_KINDS = ("flat", "flat_power", "log_uniform")
-POI_QUANTILE = "poi_quantile"
-POI_QUANTILE_SCALED = "poi_quantile_scaled"  # the sampled variable: K * poi_quantile ~ U(0, K)
-POI_REFERENCE = "poi_reference"  # pm.Data: x_ref of poi_transform.poi_reference (sets K only)
-POI_PRIOR_PARAMETERS = "poi_prior_parameters"
-POI_PRIOR_PARAMETER_DIM = "poi_prior_parameter"
-POI_PRIOR_PARAMETER_LABELS = ("is_log_uniform", "upper", "inverse_power", "log_floor", "log_range")
-
-
-@dataclass(frozen=True)
-class PoiPrior:
-    """Prior of the scaled coupling x = |coupling| / scale on [0, upper] (upper in units of scale).
-
-    - ``flat``: uniform in x;
-    - ``flat_power``: uniform in x**power (power 2 = flat in mu^2 or q^2, i.e. in the signal rate
-      of a quadratic signal); sampled as u = (x/upper)**power ~ U(0, 1);
-    - ``log_uniform``: uniform in log x on [floor, upper];
-    - ``jeffreys``: pi(x) ∝ sqrt(I(x)), I the Fisher information of the binned Poisson likelihood in
-      x at the current nuisance values (a conditional Jeffreys/reference prior; added as a Potential,
-      which prior-predictive sampling ignores: the stored prior group is then the uniform base);
-    - ``improper``: no prior (flat, unbounded) -- for the frequentist profile likelihood.
-
-    The first three are sampled the same way, as u ~ U(0, 1) (``poi_quantile``) and x = F^-1(u), F the
-    prior's cumulative distribution: ``upper * u**(1/power)`` (power 1 for ``flat``) or
-    ``floor * (upper/floor)**u``; the parameters are data (:meth:`data_values`), so one compiled model
-    serves all of them (e.g. the prior-sensitivity variants). A generative form: prior predictive
-    sampling and SBC are exact. NUTS samples u as v = K u ~ U(0, K) (``poi_quantile_scaled``) in a
-    coordinate linear in the signal rate (:mod:`bayes_xmass.model.poi_transform`).
-
-    >>> PoiPrior("flat_power", 20.0, 2.0).structure() == PoiPrior("log_uniform", 5.0, floor=0.01).structure()
-    True
-    >>> PoiPrior("flat_power", 20.0, 4.0).data_values().tolist()
-    [0.0, 20.0, 0.25, 0.0, 0.0]
-    """
-
-    kind: str = "flat_power"
-    upper: float = 10.0
-    power: float = 2.0
-    floor: float = 1e-3
-
-    def __post_init__(self):
-        if self.kind not in POI_PRIOR_KINDS:
-            raise ValueError(f"unknown POI prior {self.kind!r}; known: {', '.join(POI_PRIOR_KINDS)}")
-        if not (self.upper > 0 and math.isfinite(self.upper)):
-            raise ValueError("POI prior upper bound must be positive and finite")
-        if self.kind == "flat_power" and not self.power > 0:
-            raise ValueError("flat_power prior needs power > 0")
-        if self.kind == "log_uniform" and not (0 < self.floor < self.upper):
-            raise ValueError("log_uniform prior needs 0 < floor < upper")
-
-    def structure(self) -> tuple:
-        """What the PyMC graph fixes: priors with equal structures share a compiled model."""
-        return ("quantile",) if self.kind in QUANTILE_PRIOR_KINDS else (self.kind, self.upper)
-
-    def data_values(self) -> np.ndarray:
-        """The ``poi_prior_parameters`` vector (labels POI_PRIOR_PARAMETER_LABELS) of a quantile-form prior."""
-        if self.kind not in QUANTILE_PRIOR_KINDS:
-            raise ValueError(f"a {self.kind!r} POI prior has no data parameters")
-        if self.kind == "log_uniform":
-            return np.array([1.0, self.upper, 1.0, math.log(self.floor), math.log(self.upper / self.floor)])
-        power = self.power if self.kind == "flat_power" else 1.0
-        return np.array([0.0, self.upper, 1.0 / power, 0.0, 0.0])
-
-    def describe(self) -> dict:
-        out = {"kind": self.kind, "upper_scaled": self.upper}
-        if self.kind == "flat_power":
-            out["power"] = self.power
-        if self.kind == "log_uniform":
-            out["floor_scaled"] = self.floor
-        return out
+__all__ = ["PREFIX_SEP", "SHAREABLE", "build_combined_model", "build_model", "check_combination", "dataset_prefix"]
 
 
 def _coords(tpl: TemplateSet, prefix: str = "") -> dict:
@@ -138,20 +84,6 @@ def _coords(tpl: TemplateSet, prefix: str = "") -> dict:
         prefix + "scale_point": np.arange(tpl.scale_grid.size),
         prefix + PRIOR_PARAMETER_DIM: nuisance_prior_labels(tpl),
     }
-
-
-def template_rel_error(tpl: TemplateSet) -> np.ndarray:
-    """Relative 1-sigma uncertainty of the summed background template per bin (nominal)."""
-    nominal = tpl.backgrounds(float(np.clip(1.0, tpl.scale_grid[0], tpl.scale_grid[-1]))).sum(axis=0)
-    err = np.sqrt(np.sum(tpl.background_errors**2, axis=0))
-    return np.where(nominal > 0, err / np.maximum(nominal, 1e-300), 0.0)
-
-
-def poi_prior_data(prior: PoiPrior | None) -> dict:
-    """``{POI_PRIOR_PARAMETERS: values}`` for a quantile-form prior, else empty (what a fit swaps in)."""
-    if prior is None or prior.kind not in QUANTILE_PRIOR_KINDS:
-        return {}
-    return {POI_PRIOR_PARAMETERS: prior.data_values()}
 
 
 def _poi(pm, pt, prior: PoiPrior, x_reference: float = 1.0):
@@ -181,9 +113,6 @@ def _check_build_args(likelihood: str, sign: int, gammas: str) -> None:
         raise ValueError("gammas must be 'marginalise' or 'profile'")
 
 
-LOG_FACTORIAL = "log_factorial_counts"  # pm.Data log k! of the observed counts (build_model(log_factorial_data=True))
-
-
 def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "", log_factorial_data: bool = False) -> dict:
     """The pm.Data of one dataset (names and dims prefixed by ``prefix``; '' for a single fit)."""
     d = lambda name: prefix + name  # noqa: E731 - a naming helper
@@ -207,42 +136,6 @@ def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "", log_factori
         **{"prior_parameters": pm.Data(d(name), value, dims=d(PRIOR_PARAMETER_DIM))
            for name, value in nuisance_prior_data(tpl).items()},
     }
-
-
-def nuisance_priors(tpl: TemplateSet) -> list[tuple[str, object]]:
-    """``(variable name, Prior)`` of the normalisations (``norm_<background>``) and the energy scale."""
-    return [(f"norm_{name}", prior) for name, prior in zip(tpl.background_names, tpl.background_priors)] + [
-        ("energy_scale", tpl.scale_prior)]
-
-
-PRIOR_PARAMETERS = "nuisance_prior_parameters"  # pm.Data vector of the free nuisances' prior parameters
-PRIOR_PARAMETER_DIM = "nuisance_prior_parameter"  # its dim; labels prior_<variable>_<parameter>
-
-
-def prior_data_label(var: str, param: str) -> str:
-    """Label of prior parameter ``param`` of nuisance ``var`` in the ``nuisance_prior_parameters``
-    vector, e.g. ``prior_energy_scale_sigma``."""
-    return f"prior_{var}_{param}"
-
-
-def _prior_items(tpl: TemplateSet) -> list[tuple[str, float]]:
-    return [(prior_data_label(var, param), value)
-            for var, prior in nuisance_priors(tpl) for param, value in prior.data_values().items()]
-
-
-def nuisance_prior_labels(tpl: TemplateSet) -> list[str]:
-    """Labels of the ``nuisance_prior_parameters`` entries (fixed priors are constants, not data)."""
-    return [label for label, _ in _prior_items(tpl)]
-
-
-def nuisance_prior_data(tpl: TemplateSet, prefix: str = "") -> dict:
-    """``{prefix + 'nuisance_prior_parameters': values}``: centres and widths (and uniform bounds) of
-    the free nuisances' priors, in the units of the constrained quantity (dimensionless
-    normalisation / energy-scale factors); empty if every nuisance is fixed. One vector, not one
-    pm.Data per value: each shared variable is an argument of nutpie's numba functions, and ~16
-    scalars cost ~5 s more compilation per model than one vector (measured, magnetic moment)."""
-    values = [value for _, value in _prior_items(tpl)]
-    return {prefix + PRIOR_PARAMETERS: np.asarray(values, dtype="float64")} if values else {}
 
 
 def _prior_variable(prior, var: str, prefix: str, data: dict, labels: list[str]):
@@ -334,7 +227,7 @@ def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int
     """Build the PyMC model (see module docstring). ``sign`` is +1 or -1 (millicharge only).
 
     ``log_factorial_data``: log k! of the observed counts is the pm.Data ``log_factorial_counts``
-    (whoever swaps ``observed_counts`` must set it too: :class:`bayes_xmass.infer.bayes.PosteriorSampler`
+    (whoever swaps ``observed_counts`` must set it too: :class:`bayes_xmass.infer.posterior_sampler.PosteriorSampler`
     does) instead of lgamma in the graph, which took ~13% of each log-density evaluation of NUTS.
 
     ``check_bounds=False`` (PyMC's model option): the log density does not re-check the priors'

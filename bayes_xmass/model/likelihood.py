@@ -15,6 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 
+__all__ = [
+    "LIKELIHOODS", "MIN_EXPECTED", "background_counts", "chi2_sigma", "expected_counts",
+    "gamma_log_penalty", "gaussian_log_likelihood", "log_factorial_counts", "poisson_log_likelihood",
+    "profiled_gamma", "signal_coefficients", "signal_counts", "spline_templates",
+]
+
 LIKELIHOODS = ("poisson", "chi2")
 MIN_EXPECTED = 1e-9  # expected counts are clipped here (a negative interference can't go below 0)
 

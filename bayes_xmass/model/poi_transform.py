@@ -35,6 +35,8 @@ import numpy as np
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
 
+__all__ = ["KNEE_FACTOR", "RANGE_BOUNDS", "SoftInterval", "forward_numpy", "poi_reference", "quantile_range"]
+
 KNEE_FACTOR = 10.0  # the linear part of the coordinate starts at u_ref / KNEE_FACTOR
 RANGE_BOUNDS = (10.0, 1e6)  # K, the length of the sampled interval
 

@@ -15,11 +15,16 @@ from pathlib import Path
 from bayes_xmass.physics.atomic import ATOMIC_MODELS, DEFAULT_M_NU_EV, AtomicModel
 from bayes_xmass.bundled import models_dir
 from bayes_xmass.errors import InputError
-from bayes_xmass.physics.interactions import INTERACTIONS, get_interaction
+from bayes_xmass.physics.interactions import get_interaction
 from bayes_xmass.model.likelihood import LIKELIHOODS
-from bayes_xmass.model.build import POI_PRIOR_KINDS, PoiPrior
+from bayes_xmass.model.poi_prior import POI_PRIOR_KINDS, PoiPrior
 from bayes_xmass.physics.solar import FLUX_SETS
 from bayes_xmass.physics.spectra import FLAVOUR_SETS, PhysicsConfig
+
+__all__ = [
+    "ADAPTATIONS", "BUILTIN_MODELS", "SAMPLERS", "ModelSpec", "SamplerSettings", "builtin_model_path",
+    "load_model_spec", "model_spec_for", "parse_model_spec",
+]
 
 SAMPLERS = ("nutpie", "pymc")
 _ALLOWED = {

@@ -15,12 +15,17 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from bayes_xmass.datasets.dataset import Dataset
+from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.response.templates import TemplateSet, build_templates_cached
+
+__all__ = [
+    "AUTO_SCALE_SIGMAS", "FitTarget", "analysis_view", "auto_scale", "fit_targets", "rescale_signal",
+    "round_scale", "target_templates",
+]
 
 AUTO_SCALE_SIGMAS = 3.0
 
@@ -121,10 +126,10 @@ def target_templates(spec: ModelSpec, dataset: Dataset, target: FitTarget) -> Te
     tpl = build_templates_cached(view, target.interaction, spec.physics, options=target.options,
                                  coupling_scale=spec.poi_scale or 1.0)  # on-disk cache (bayes_xmass.runtime.cache)
     if spec.poi_scale is None:
-        tpl = rescale_signal(tpl, _round_scale(auto_scale(tpl, target.sign)))
+        tpl = rescale_signal(tpl, round_scale(auto_scale(tpl, target.sign)))
     return tpl
 
 
-def _round_scale(value: float) -> float:
+def round_scale(value: float) -> float:
     """Round to 2 significant digits so the scale is a readable unit."""
     return float(f"{value:.2g}")

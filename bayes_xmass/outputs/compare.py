@@ -8,6 +8,9 @@ import math
 
 from bayes_xmass.physics.interactions import INTERACTIONS
 
+__all__ = ["COLUMNS", "comparison_row", "csv_text", "format_cell", "markdown_table", "published_limit",
+           "terminal_table"]
+
 COLUMNS = ("fit", "poi", "unit", "bayes", "bayes_mcse", "prior", "freq_xmass", "freq_one_sided", "cls",
            "clsb", "pcl", "fc_upper", "freq_expected_median", "freq_expected_1sigma", "bayes_expected_median",
            "best_fit", "chi2_best", "chi2_zero", "dof", "discovery_z", "published", "bayes_over_published",
@@ -64,7 +67,12 @@ def _ratio(a, b):
     return None if a is None or b in (None, 0) or not math.isfinite(a) else a / b
 
 
-def _fmt(v, digits=3):
+def format_cell(v, digits=3) -> str:
+    """A table cell: ``digits`` significant digits for floats, "–" for None, "∞"/"nan" for non-finite.
+
+    >>> format_cell(0.0123456), format_cell(2.5e-11, 2), format_cell(None), format_cell(float("inf")), format_cell(7)
+    ('0.0123', '2.5e-11', '–', '∞', '7')
+    """
     if v is None:
         return "–"
     if isinstance(v, float):
@@ -80,19 +88,20 @@ def markdown_table(rows: list[dict]) -> str:
             "XMASS", "Bayes/XMASS", "freq/XMASS")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        chi = (f"{_fmt(r['chi2_best'], 4)} / {_fmt(r['chi2_zero'], 4)} / {r['dof']}" if r["chi2_best"] is not None
-               else "–")
-        exp = (f"{_fmt(r['freq_expected_median'])} {r['freq_expected_1sigma'] or ''}"
+        chi = (f"{format_cell(r['chi2_best'], 4)} / {format_cell(r['chi2_zero'], 4)} / {r['dof']}"
+               if r["chi2_best"] is not None else "–")
+        exp = (f"{format_cell(r['freq_expected_median'])} {r['freq_expected_1sigma'] or ''}"
                if r["freq_expected_median"] is not None else "–")
         prior = r["prior"] if isinstance(r["prior"], str) else (r["prior"] or {}).get("kind", "")
         lines.append("| " + " | ".join([
-            f"{r['fit']} [{r['unit']}]", f"{_fmt(r['bayes'])} ({prior})", _fmt(r["freq_xmass"]),
-            _fmt(r["freq_one_sided"]), _fmt(r["cls"]), exp, chi, _fmt(r["published"]),
-            _fmt(r["bayes_over_published"], 2), _fmt(r["freq_over_published"], 2)]) + " |")
+            f"{r['fit']} [{r['unit']}]", f"{format_cell(r['bayes'])} ({prior})", format_cell(r["freq_xmass"]),
+            format_cell(r["freq_one_sided"]), format_cell(r["cls"]), exp, chi, format_cell(r["published"]),
+            format_cell(r["bayes_over_published"], 2), format_cell(r["freq_over_published"], 2)]) + " |")
     return "\n".join(lines)
 
 
 def csv_text(rows: list[dict]) -> str:
+    """The comparison rows as CSV (columns :data:`COLUMNS`; None as an empty field, a prior as its kind)."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
     w.writeheader()
@@ -107,7 +116,7 @@ def terminal_table(rows: list[dict]) -> str:
     head = f"{'fit':34s} {'unit':5s} {'Bayes':>10s} {'Δχ²=2.71':>10s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['fit']:34s} {r['unit']:5s} {_fmt(r['bayes']):>10s} {_fmt(r['freq_xmass']):>10s} "
-                     f"{_fmt(r['published']):>9s} {_fmt(r['bayes_over_published'], 2):>6s} "
-                     f"{_fmt(r['freq_over_published'], 2):>6s}")
+        lines.append(f"{r['fit']:34s} {r['unit']:5s} {format_cell(r['bayes']):>10s} "
+                     f"{format_cell(r['freq_xmass']):>10s} {format_cell(r['published']):>9s} "
+                     f"{format_cell(r['bayes_over_published'], 2):>6s} {format_cell(r['freq_over_published'], 2):>6s}")
     return "\n".join(lines)

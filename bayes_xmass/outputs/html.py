@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from pathlib import Path
 
-from bayes_xmass.outputs.compare import _fmt
+from bayes_xmass.outputs.compare import format_cell
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION
+from bayes_xmass.outputs.validation_report import SENSITIVITY_NOTE, power_scaling_text
+
+__all__ = ["CSS", "report_html"]
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -22,6 +26,8 @@ def _img(run_dir: Path, rel: str, alt: str) -> str:
 
 
 def report_html(result: dict, run_dir: Path) -> str:
+    """The page for a finished run: ``result`` is the run's summary record (provenance, comparison rows,
+    fits with diagnostics, plot paths relative to ``run_dir``)."""
     prov = result["provenance"]
     ds = prov["dataset"]
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>bayes_xmass: {html.escape(ds['name'])}"
@@ -49,8 +55,6 @@ def report_html(result: dict, run_dir: Path) -> str:
 
 
 def _json(obj) -> str:
-    import json
-
     return json.dumps(obj, indent=2, default=str)
 
 
@@ -60,11 +64,12 @@ def _limits_table(rows) -> str:
     out = ["<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>"]
     for r in rows:
         prior = r["prior"].get("kind") if isinstance(r["prior"], dict) else r["prior"]
-        chi = (f"{_fmt(r['chi2_best'], 4)} / {_fmt(r['chi2_zero'], 4)} / {r['dof']}"
+        chi = (f"{format_cell(r['chi2_best'], 4)} / {format_cell(r['chi2_zero'], 4)} / {r['dof']}"
                if r["chi2_best"] is not None else "–")
-        cells = [r["fit"], r["unit"], _fmt(r["bayes"]), prior, _fmt(r["freq_xmass"]), _fmt(r["freq_one_sided"]),
-                 _fmt(r["cls"]), _fmt(r["freq_expected_median"]), chi, _fmt(r["published"]),
-                 _fmt(r["bayes_over_published"], 2), _fmt(r["freq_over_published"], 2)]
+        cells = [r["fit"], r["unit"], format_cell(r["bayes"]), prior, format_cell(r["freq_xmass"]),
+                 format_cell(r["freq_one_sided"]), format_cell(r["cls"]), format_cell(r["freq_expected_median"]), chi,
+                 format_cell(r["published"]),
+                 format_cell(r["bayes_over_published"], 2), format_cell(r["freq_over_published"], 2)]
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
     return "".join(out) + "</table>"
 
@@ -83,22 +88,20 @@ def _diag_table(fits) -> str:
 
 
 def _sensitivity_html(tables) -> str:
-    """Prior-sensitivity tables (validate.py): one per interaction; empty if absent."""
+    """Prior-sensitivity tables (validation/sensitivity.py): one per interaction; empty if absent."""
     if not tables:
         return ""
-    from bayes_xmass.validation.validate import SENSITIVITY_NOTE
-
     out = ["<h2>Prior sensitivity</h2>", f"<p>{html.escape(SENSITIVITY_NOTE)}</p>"]
     for t in tables:
-        out.append(f"<h3>{html.escape(t['fit'])}: baseline {t['cl']:.0%} credible limit {_fmt(t['baseline_limit'])} "
-                   f"{html.escape(t['coupling_unit'])} ({html.escape(t['baseline_prior']['kind'])}; {t['method']})</h3>")
+        out.append(f"<h3>{html.escape(t['fit'])}: baseline {t['cl']:.0%} credible limit "
+                   f"{format_cell(t['baseline_limit'])} {html.escape(t['coupling_unit'])} ({html.escape(t['baseline_prior']['kind'])}; {t['method']})</h3>")
         out.append("<table><tr><th>prior variant</th><th>limit</th><th>ratio to baseline</th><th>method</th>"
                    "<th>check</th></tr>")
         for r in t["rows"]:
             check = (f"k̂ = {r['pareto_khat']:.2f}" if "pareto_khat" in r
                      else f"R-hat {r['rhat_poi']:.3f}, {r['divergences']} div.")
             cls = "ok" if r["reliable"] else "bad"
-            limit, ratio = _fmt(r["limit"]), f"{r['ratio_to_baseline']:.2f}"
+            limit, ratio = format_cell(r["limit"]), f"{r['ratio_to_baseline']:.2f}"
             if not r["reliable"] and "pareto_khat" in r:  # unreliable reweighting: no number
                 limit, ratio = "–", "– (refit needed)"
             out.append(f"<tr><td>{html.escape(r['variant'])}</td><td>{limit}</td>"
@@ -106,7 +109,5 @@ def _sensitivity_html(tables) -> str:
                        f"<td><span class='{cls}'>{html.escape(check)}{'' if r['reliable'] else ' (unreliable)'}"
                        f"</span></td></tr>")
         out.append("</table>")
-        from bayes_xmass.validation.validate import power_scaling_text
-
         out.append(f"<p>{html.escape(power_scaling_text(t.get('power_scaling')))}</p>")
     return "".join(out)

@@ -11,9 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from bayes_xmass.infer.bayes import Diagnostics
+from bayes_xmass.errors import InputError
+from bayes_xmass.infer.posterior_summary import Diagnostics
+from bayes_xmass.outputs.plot_convergence import plot_rank, plot_trace
+from bayes_xmass.outputs.plot_fits import plot_poi_posterior, plot_ppc_spectrum
+from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.runtime.io import write_with
-from bayes_xmass.outputs.plots import plot_poi_posterior, plot_ppc_spectrum, plot_rank, plot_trace
+
+__all__ = ["COMPRESSED_GROUPS", "DIAGNOSTIC_VARS_EXCLUDE", "FLOAT32_VARS", "NETCDF_COMPLEVEL", "PLOT_VARS_EXCLUDE",
+           "RANK_PLOT_DRAWS", "markdown_section", "open_datatree", "plotted_scalar_vars", "signal_counts_at_limit",
+           "write_datatree", "write_fit_plots"]
 
 DIAGNOSTIC_VARS_EXCLUDE = ("gamma_z", "gamma", "expected", "signal_expected", "norm", "coupling")
 # the POI's sampler coordinates: monotone functions of x, so their rank plots are x's and their traces
@@ -52,8 +59,6 @@ def open_datatree(path: Path):
     non-NetCDF file raises :class:`~bayes_xmass.errors.InputError` naming it."""
     import xarray as xr
 
-    from bayes_xmass.errors import InputError
-
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "netcdf", "not found (or not a file)")
@@ -64,7 +69,7 @@ def open_datatree(path: Path):
         raise InputError(path, "netcdf", f"cannot read (truncated or not a NetCDF file?): {reason}") from None
 
 
-def _scalar_vars(dt) -> list[str]:
+def plotted_scalar_vars(dt) -> list[str]:
     """Scalar sampled parameters shown in the trace and rank plots (x, not its sampler coordinates)."""
     post = dt.posterior
     return [v for v in post.data_vars if v not in DIAGNOSTIC_VARS_EXCLUDE and post[v].ndim == 2
@@ -78,7 +83,7 @@ def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None,
                     overwrite: bool = False) -> dict[str, Path]:
     """Trace, rank, POI-posterior and posterior-predictive plots for one fit."""
     plots = Path(out_dir) / "plots"
-    names = _scalar_vars(dt)
+    names = plotted_scalar_vars(dt)
     paths = {}
     # x is the POI in units of the coupling scale (attrs: coupling_scale); norms and the energy
     # scale are dimensionless multipliers
@@ -107,7 +112,7 @@ def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None,
     expected = ppc["expected"].stack(sample=("chain", "draw")).transpose("sample", ...).values
     signal = ppc["signal_expected"].stack(sample=("chain", "draw")).transpose("sample", ...).values
     background = np.median(expected - signal, axis=0)
-    sig_at_limit = _signal_at_limit(dt, limit)
+    sig_at_limit = signal_counts_at_limit(dt, limit)
     edges = _bin_edges(dt)
     exposure = float(dt.attrs.get("exposure_kg_day", 1.0))
     paths["ppc"] = plot_ppc_spectrum(edges, dt.observed_data["counts"].values, counts, background, sig_at_limit,
@@ -120,10 +125,8 @@ def _bin_edges(dt) -> np.ndarray:
     return np.asarray(dt.constant_data["bin_edges_keV"].values)
 
 
-def _signal_at_limit(dt, limit: dict) -> np.ndarray:
+def signal_counts_at_limit(dt, limit: dict) -> np.ndarray:
     """Signal counts per bin at the credible limit, nominal energy scale (from the stored templates)."""
-    from bayes_xmass.response.detector import MorphingTemplates
-
     cd = dt.constant_data
     coeffs = cd["signal_coefficients"].values
     grid = cd["scale_grid"].values

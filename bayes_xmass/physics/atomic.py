@@ -20,14 +20,21 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from bayes_xmass.physics.constants import ALPHA, XE_Z
 from bayes_xmass.errors import InputError
+from bayes_xmass.physics.constants import ALPHA, XE_Z
+
+__all__ = [
+    "ATOMIC_MODELS", "AtomicModel", "DEFAULT_M_NU_EV", "XE_SHELLS", "epa_prefactor_per_kev",
+    "photoabsorption_cross_section", "photoabsorption_table", "z_eff_stepping",
+]
 
 # Xenon shells: (name, binding energy in eV, occupancy); RRPA / Dirac-Fock binding energies
 # as in Chen et al., PLB 774 (2017) 656 (PHYSICS.md §6).
@@ -60,15 +67,17 @@ E ~ 300 keV, so it is exposed as a theory systematic. With 0.1 eV the EPA/steppi
 the PHYSICS.md §6 estimate (11, 5.6, 3.1, 2.0, 3.9, 1.9 at T = 1.2 ... 10 keV) to ~11%."""
 
 
-def z_eff_stepping(t_kev):
+def z_eff_stepping(t_kev: ArrayLike) -> NDArray[np.float64]:
     """Number of electrons with binding energy below T (stepping approximation)."""
-    t_ev = np.asarray(t_kev, dtype=float)[..., None] * 1000.0
+    t_ev = np.asarray(t_kev, dtype=np.float64)[..., None] * 1000.0
     binding = np.array([b for _, b, _ in XE_SHELLS])
-    occupancy = np.array([n for _, _, n in XE_SHELLS], dtype=float)
+    occupancy = np.array([n for _, _, n in XE_SHELLS], dtype=np.float64)
     return np.sum(occupancy * (t_ev >= binding), axis=-1)
 
 
-def _read_two_columns(path, expected: tuple[str, str], source_name: str):
+def _read_two_columns(
+    path: str | os.PathLike[str], expected: tuple[str, str], source_name: str
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     rows = []
     with open(path, newline="") as fh:
         reader = csv.reader(line for line in fh if line.strip() and not line.lstrip().startswith("#"))
@@ -82,25 +91,25 @@ def _read_two_columns(path, expected: tuple[str, str], source_name: str):
                 rows.append((float(row[0]), float(row[1])))
             except ValueError:
                 raise InputError(source_name, f"row {lineno}", f"non-numeric value {row}") from None
-    arr = np.array(rows, dtype=float).reshape(-1, 2)
+    arr = np.array(rows, dtype=np.float64).reshape(-1, 2)
     return arr[:, 0], arr[:, 1]
 
 
-def photoabsorption_table() -> tuple[np.ndarray, np.ndarray]:
+def photoabsorption_table() -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Xe photon cross section (NIST XCOM, total incl. coherent): (energy keV, sigma barn/atom)."""
     ref = resources.files("bayes_xmass.physics") / "tables" / "xe_photon_xcom.csv"
     with resources.as_file(ref) as path:
         return _read_two_columns(path, ("photon_energy_keV", "cross_section_barn"), "xe_photon_xcom.csv")
 
 
-def photoabsorption_cross_section(t_kev):
+def photoabsorption_cross_section(t_kev: ArrayLike) -> NDArray[np.float64]:
     """Xe photoabsorption cross section at photon energy T (keV) in cm^2/atom.
 
     Log-log interpolation inside each edge-free segment of the XCOM table; at an edge the value
     just above applies (T >= edge). Below the first row (1 keV) the first segment is extrapolated.
     """
     energy, sigma = photoabsorption_table()
-    t = np.atleast_1d(np.asarray(t_kev, dtype=float))
+    t = np.atleast_1d(np.asarray(t_kev, dtype=np.float64))
     out = np.empty_like(t)
     # segments are split where energies repeat (edges)
     breaks = [0] + [i for i in range(1, len(energy)) if energy[i] == energy[i - 1]] + [len(energy)]
@@ -119,9 +128,9 @@ def photoabsorption_cross_section(t_kev):
     return (out * 1e-24).reshape(np.shape(t_kev))
 
 
-def epa_prefactor_per_kev(t_kev):
+def epa_prefactor_per_kev(t_kev: ArrayLike) -> NDArray[np.float64]:
     """EPA factor (2 alpha / pi) sigma_gamma(T) / T in cm^2/keV; multiply by q^2 ln(E/m_nu)."""
-    t = np.asarray(t_kev, dtype=float)
+    t = np.asarray(t_kev, dtype=np.float64)
     return 2.0 * ALPHA / math.pi * photoabsorption_cross_section(t) / t
 
 
@@ -135,7 +144,7 @@ class AtomicModel:
     rrpa_ratio: tuple[float, ...] = ()
     rrpa_source: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.name not in ATOMIC_MODELS:
             raise ValueError(f"unknown atomic model {self.name!r}; known: {', '.join(ATOMIC_MODELS)}")
         if not (self.m_nu_ev > 0 and math.isfinite(self.m_nu_ev)):
@@ -144,7 +153,7 @@ class AtomicModel:
             raise ValueError("atomic model 'rrpa_table' needs a table (use AtomicModel.from_rrpa_csv)")
 
     @classmethod
-    def from_rrpa_csv(cls, path) -> "AtomicModel":
+    def from_rrpa_csv(cls, path: str | os.PathLike[str]) -> AtomicModel:
         """Read a user RRPA table, CSV columns ``energy_keV,ratio_to_free``."""
         path = Path(path)
         if not path.is_file():
@@ -160,9 +169,9 @@ class AtomicModel:
             raise InputError(path, "ratio_to_free", "must be non-negative")
         return cls("rrpa_table", rrpa_energy_kev=tuple(energy), rrpa_ratio=tuple(ratio), rrpa_source=path.name)
 
-    def electrons(self, t_kev):
+    def electrons(self, t_kev: ArrayLike) -> NDArray[np.float64]:
         """Effective number of electrons per atom at recoil T (keV)."""
-        t = np.asarray(t_kev, dtype=float)
+        t = np.asarray(t_kev, dtype=np.float64)
         if self.name == "free":
             return np.full(t.shape, float(XE_Z))
         if self.name == "rrpa_table":
@@ -173,9 +182,9 @@ class AtomicModel:
     def uses_epa(self) -> bool:
         return self.name == "stepping+epa"
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, str | float]:
         """JSON-able description for provenance records."""
-        out = {"name": self.name}
+        out: dict[str, str | float] = {"name": self.name}
         if self.uses_epa:
             out["m_nu_eV"] = self.m_nu_ev
             out["photoabsorption"] = "NIST XCOM Xe (bundled table)"

@@ -14,6 +14,17 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "ALPHA", "AVOGADRO", "DAYS_PER_YEAR", "G_FERMI_MEV2", "HBARC2_MEV2_CM2", "KEV_PER_MEV", "KG_PER_TONNE",
+    "M_ELECTRON_MEV", "SECONDS_PER_DAY", "SIN2_THETA_W", "SIN2_THETA_W_ZPOLE", "XE_ATOMS_PER_KG",
+    "XE_MOLAR_MASS_G", "XE_Z", "kev_to_mev", "kg_day_to_tonne_year", "mev_to_kev",
+    "natural_xsec_to_cm2_per_kev", "per_kev_kg_day_to_per_kev_tonne_year",
+    "per_kev_tonne_year_to_per_kev_kg_day", "sqrt2_gf_ne_ev", "tonne_year_to_kg_day",
+]
+
 # --- Fundamental constants (CODATA 2018 / PDG 2022 reviews; values as in PHYSICS.md §2) -------
 G_FERMI_MEV2 = 1.1663787e-11
 """Fermi constant G_F / (hbar c)^3 in MeV^-2 (PDG 2022, Physical Constants table)."""
@@ -56,43 +67,45 @@ KG_PER_TONNE = 1000.0
 
 # Magnetic moment unit: mu_B = e / (2 m_e); in the cross section only alpha and m_e appear.
 
+# The conversion helpers take a float or a float array and return the same type.
 
-def kev_to_mev(energy_kev):
+
+def kev_to_mev[T: (float, NDArray[np.float64])](energy_kev: T) -> T:
     """keV -> MeV."""
     return energy_kev / KEV_PER_MEV
 
 
-def mev_to_kev(energy_mev):
+def mev_to_kev[T: (float, NDArray[np.float64])](energy_mev: T) -> T:
     """MeV -> keV."""
     return energy_mev * KEV_PER_MEV
 
 
-def tonne_year_to_kg_day(exposure_t_yr):
+def tonne_year_to_kg_day[T: (float, NDArray[np.float64])](exposure_t_yr: T) -> T:
     """Exposure in tonne*year -> kg*day (Julian year)."""
     return exposure_t_yr * KG_PER_TONNE * DAYS_PER_YEAR
 
 
-def kg_day_to_tonne_year(exposure_kg_day):
+def kg_day_to_tonne_year[T: (float, NDArray[np.float64])](exposure_kg_day: T) -> T:
     """Exposure in kg*day -> tonne*year (Julian year)."""
     return exposure_kg_day / (KG_PER_TONNE * DAYS_PER_YEAR)
 
 
-def per_kev_kg_day_to_per_kev_tonne_year(rate):
+def per_kev_kg_day_to_per_kev_tonne_year[T: (float, NDArray[np.float64])](rate: T) -> T:
     """Rate events/(keV kg day) -> events/(keV t yr)."""
     return rate * KG_PER_TONNE * DAYS_PER_YEAR
 
 
-def per_kev_tonne_year_to_per_kev_kg_day(rate):
+def per_kev_tonne_year_to_per_kev_kg_day[T: (float, NDArray[np.float64])](rate: T) -> T:
     """Rate events/(keV t yr) -> events/(keV kg day)."""
     return rate / (KG_PER_TONNE * DAYS_PER_YEAR)
 
 
-def natural_xsec_to_cm2_per_kev(dsigma_dt_mev3):
+def natural_xsec_to_cm2_per_kev[T: (float, NDArray[np.float64])](dsigma_dt_mev3: T) -> T:
     """Differential cross section MeV^-3 (natural units, per MeV of recoil) -> cm^2/keV."""
     return dsigma_dt_mev3 * HBARC2_MEV2_CM2 / KEV_PER_MEV
 
 
-def sqrt2_gf_ne_ev(n_e_avogadro_per_cm3):
+def sqrt2_gf_ne_ev(n_e_avogadro_per_cm3: float) -> float:
     """Matter potential sqrt(2) G_F n_e in eV for an electron density in N_A/cm^3.
 
     sqrt(2) G_F n_e = 7.63e-14 eV x (n_e / (N_A cm^-3)) (PHYSICS.md §5; e.g. PDG neutrino-mixing

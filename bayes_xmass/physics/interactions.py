@@ -9,6 +9,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ALIASES", "CHARGE_CONVENTION", "INTERACTIONS", "Interaction", "get_interaction"]
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class Interaction:
     signed: bool
     """Whether the coupling has a sign that matters (millicharge: interference with the weak amplitude)."""
     description: str
-    published_limits: dict = field(default_factory=dict)
+    published_limits: dict[Any, float] = field(default_factory=dict)
     """XMASS-I 90% CL upper limits, PLB 809 (2020) 135741 (key: flavour set or mediator mass)."""
 
 

@@ -14,15 +14,18 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from bayes_xmass.physics.constants import ALPHA, M_ELECTRON_MEV
+
+__all__ = ["M_E_KEV", "beta_spectrum", "fermi_function_electron", "line", "two_neutrino_double_beta"]
 
 M_E_KEV = M_ELECTRON_MEV * 1000.0
 
 
-def fermi_function_electron(z_daughter: int, t_kev):
+def fermi_function_electron(z_daughter: int, t_kev: ArrayLike) -> NDArray[np.float64]:
     """F(Z, T) = 2 pi eta / (1 - exp(-2 pi eta)), eta = Z alpha W / p for an electron of kinetic T."""
-    t = np.asarray(t_kev, dtype=float)
+    t = np.asarray(t_kev, dtype=np.float64)
     w = t + M_E_KEV
     p = np.sqrt(np.clip(w * w - M_E_KEV**2, 0.0, None))
     eta = z_daughter * ALPHA * w / np.maximum(p, 1e-300)
@@ -32,15 +35,17 @@ def fermi_function_electron(z_daughter: int, t_kev):
     return np.where(p > 0, f, 0.0)
 
 
-def beta_spectrum(t_kev, q_kev: float, z_daughter: int, forbidden_unique: bool = False, n_norm: int = 20001):
+def beta_spectrum(
+    t_kev: ArrayLike, q_kev: float, z_daughter: int, forbidden_unique: bool = False, n_norm: int = 20001
+) -> NDArray[np.float64]:
     """Normalised beta- kinetic-energy spectrum dN/dT (1/keV) for endpoint Q (keV).
 
     dN/dT ∝ p W (Q - T)^2 F(Z, T) [x (p^2 + (Q-T)^2) for unique first-forbidden transitions,
     e.g. 85Kr (Konopinski-Uhlenbeck shape factor)].
     """
 
-    def shape(t):
-        t = np.asarray(t, dtype=float)
+    def shape(t_in: ArrayLike) -> NDArray[np.float64]:
+        t = np.asarray(t_in, dtype=np.float64)
         w = t + M_E_KEV
         p = np.sqrt(np.clip(w * w - M_E_KEV**2, 0.0, None))
         nu = np.clip(q_kev - t, 0.0, None)
@@ -54,7 +59,7 @@ def beta_spectrum(t_kev, q_kev: float, z_daughter: int, forbidden_unique: bool =
     return shape(t_kev) / norm
 
 
-def two_neutrino_double_beta(t_kev, q_kev: float = 2457.8):
+def two_neutrino_double_beta(t_kev: ArrayLike, q_kev: float = 2457.8) -> NDArray[np.float64]:
     """Summed-electron spectrum of 2nu double-beta decay (Primakoff-Rosen approximation), 1/keV.
 
     dN/dK ∝ K (K0 - K)^5 (1 + 2K + 4K^2/3 + K^3/3 + K^4/30), K, K0 in units of m_e
@@ -62,8 +67,8 @@ def two_neutrino_double_beta(t_kev, q_kev: float = 2457.8):
     PRL 98 (2007) 053003).
     """
 
-    def shape(t):
-        k = np.asarray(t, dtype=float) / M_E_KEV
+    def shape(t: ArrayLike) -> NDArray[np.float64]:
+        k = np.asarray(t, dtype=np.float64) / M_E_KEV
         k0 = q_kev / M_E_KEV
         s = k * np.clip(k0 - k, 0.0, None) ** 5 * (1 + 2 * k + 4 * k**2 / 3 + k**3 / 3 + k**4 / 30)
         return np.where((k > 0) & (k < k0), s, 0.0)
@@ -72,7 +77,7 @@ def two_neutrino_double_beta(t_kev, q_kev: float = 2457.8):
     return shape(t_kev) / np.trapezoid(shape(grid), grid)
 
 
-def line(t_kev, energy_kev: float, width_kev: float = 0.05):
+def line(t_kev: ArrayLike, energy_kev: float, width_kev: float = 0.05) -> NDArray[np.float64]:
     """A mono-energetic deposit as a narrow normalised Gaussian (width << resolution), 1/keV."""
-    t = np.asarray(t_kev, dtype=float)
+    t = np.asarray(t_kev, dtype=np.float64)
     return np.exp(-0.5 * ((t - energy_kev) / width_kev) ** 2) / (math.sqrt(2 * math.pi) * width_kev)

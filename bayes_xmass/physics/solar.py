@@ -12,10 +12,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from bayes_xmass.physics.constants import ALPHA, M_ELECTRON_MEV, sqrt2_gf_ne_ev
+
+__all__ = [
+    "BetaSource", "DEFAULT_FLUX_SET", "DEFAULT_OSCILLATION", "FLAVOURS", "FLUX_SETS", "FluxSet", "LineSource",
+    "OscillationParameters", "SOURCES", "beta_shape_unnormalised", "beta_spectrum", "endpoint_nodes",
+    "fermi_function_positron", "flavour_probabilities", "flux_set", "mean_survival_probability",
+    "survival_probability",
+]
 
 # --- Flux sets --------------------------------------------------------------------------------
 
@@ -111,11 +120,11 @@ SOURCES: dict[str, BetaSource | LineSource] = {
 }
 
 
-def fermi_function_positron(z_daughter: int, w_total_kev):
+def fermi_function_positron(z_daughter: int, w_total_kev: ArrayLike) -> NDArray[np.float64]:
     """Non-relativistic Fermi function for positron emission, F(Z, W) = 2 pi eta / (1 - e^{-2 pi eta}),
     eta = -Z alpha W / p (W, p in the same units). Tends to 0 at the positron endpoint p -> 0."""
     m = M_ELECTRON_MEV * 1000.0
-    w = np.asarray(w_total_kev, dtype=float)
+    w = np.asarray(w_total_kev, dtype=np.float64)
     p = np.sqrt(np.clip(w * w - m * m, 0.0, None))
     eta = -z_daughter * ALPHA * w / np.maximum(p, 1e-300)
     two_pi_eta = 2.0 * math.pi * eta
@@ -125,10 +134,10 @@ def fermi_function_positron(z_daughter: int, w_total_kev):
     return np.where(p > 0, np.nan_to_num(f, nan=0.0, posinf=0.0), 0.0)
 
 
-def beta_shape_unnormalised(source: BetaSource, e_nu_kev, fermi: bool = True):
+def beta_shape_unnormalised(source: BetaSource, e_nu_kev: ArrayLike, fermi: bool = True) -> NDArray[np.float64]:
     """Un-normalised allowed beta+ spectrum dN/dE at neutrino energy ``e_nu_kev`` (keV)."""
     m = M_ELECTRON_MEV * 1000.0
-    e = np.asarray(e_nu_kev, dtype=float)
+    e = np.asarray(e_nu_kev, dtype=np.float64)
     w = source.q_kev - e + m
     shape = e**2 * w * np.sqrt(np.clip(w * w - m * m, 0.0, None))
     if fermi:
@@ -136,7 +145,7 @@ def beta_shape_unnormalised(source: BetaSource, e_nu_kev, fermi: bool = True):
     return np.where((e >= 0) & (e <= source.q_kev), shape, 0.0)
 
 
-def endpoint_nodes(e_low_kev, q_kev: float, n: int = 96):
+def endpoint_nodes(e_low_kev: ArrayLike, q_kev: float, n: int = 96) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Gauss-Legendre nodes/weights for integrals over E in [e_low, Q] with a sqrt(Q - E) endpoint.
 
     Substitutes E = Q - (Q - e_low) t^2, t in [0, 1], so sqrt(Q - E) is linear in t.
@@ -145,7 +154,7 @@ def endpoint_nodes(e_low_kev, q_kev: float, n: int = 96):
     t, wt = np.polynomial.legendre.leggauss(n)
     t = 0.5 * (t + 1.0)
     wt = 0.5 * wt
-    span = np.clip(q_kev - np.asarray(e_low_kev, dtype=float), 0.0, None)[..., None]
+    span = np.clip(q_kev - np.asarray(e_low_kev, dtype=np.float64), 0.0, None)[..., None]
     energy = q_kev - span * t**2
     weight = wt * 2.0 * span * t
     return energy, weight
@@ -154,7 +163,7 @@ def endpoint_nodes(e_low_kev, q_kev: float, n: int = 96):
 _BETA_NORMS: dict[tuple[str, bool], float] = {}
 
 
-def beta_spectrum(source: BetaSource, e_nu_kev, fermi: bool = True):
+def beta_spectrum(source: BetaSource, e_nu_kev: ArrayLike, fermi: bool = True) -> NDArray[np.float64]:
     """Normalised neutrino spectrum dN/dE in 1/keV (integral over [0, Q] equals 1)."""
     key = (source.name, fermi)
     if key not in _BETA_NORMS:
@@ -178,15 +187,15 @@ class OscillationParameters:
     sin2_theta23: float = 0.5
     dm21_ev2: float = 7.53e-5
     n_e_production: float = 100.0
-    extra: dict = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 DEFAULT_OSCILLATION = OscillationParameters()
 
 
-def survival_probability(e_nu_kev, osc: OscillationParameters = DEFAULT_OSCILLATION):
+def survival_probability(e_nu_kev: ArrayLike, osc: OscillationParameters = DEFAULT_OSCILLATION) -> NDArray[np.float64]:
     """Adiabatic MSW-LMA nu_e survival probability P_ee(E), E in keV (PHYSICS.md §5)."""
-    e_ev = np.asarray(e_nu_kev, dtype=float) * 1e3
+    e_ev = np.asarray(e_nu_kev, dtype=np.float64) * 1e3
     c13_2 = 1.0 - osc.sin2_theta13
     cos2t12 = 1.0 - 2.0 * osc.sin2_theta12
     sin2_2t12 = 1.0 - cos2t12**2
@@ -198,7 +207,7 @@ def survival_probability(e_nu_kev, osc: OscillationParameters = DEFAULT_OSCILLAT
 FLAVOURS = ("e", "mu", "tau")
 
 
-def flavour_probabilities(e_nu_kev, osc: OscillationParameters = DEFAULT_OSCILLATION):
+def flavour_probabilities(e_nu_kev: ArrayLike, osc: OscillationParameters = DEFAULT_OSCILLATION) -> NDArray[np.float64]:
     """P(nu_e -> nu_f) for f = e, mu, tau, stacked on a leading axis of length 3.
 
     The non-electron part 1 - P_ee is split cos^2(theta23) : sin^2(theta23) between mu and tau.

@@ -27,10 +27,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from bayes_xmass.physics import solar
 from bayes_xmass.physics.atomic import AtomicModel, epa_prefactor_per_kev
@@ -44,10 +47,19 @@ from bayes_xmass.physics.constants import (
     natural_xsec_to_cm2_per_kev,
     per_kev_kg_day_to_per_kev_tonne_year,
 )
-from bayes_xmass.physics.xsec import MILLICHARGE_SHIFT_KEV, M_E_KEV, _SM_PREFACTOR, couplings, e_min
+from bayes_xmass.physics.xsec import M_E_KEV, MILLICHARGE_SHIFT_KEV, SM_PREFACTOR, couplings, e_min
+
+__all__ = [
+    "BasisSpectra", "CrossSection", "FLAVOUR_SETS", "FluxMoments", "INTERACTIONS", "N_QUAD", "PhysicsConfig",
+    "b_minus_l_mass_grid", "basis_spectra", "direct_rate", "flux_moments", "per_tonne_year", "sm_rate",
+    "sm_rate_rel_uncertainty",
+]
 
 FLAVOUR_SETS = {"common": ("e", "mu", "tau"), "e": ("e",), "mu": ("mu",), "tau": ("tau",)}
 INTERACTIONS = ("magnetic_moment", "millicharge", "b_minus_l")
+
+type CrossSection = Callable[[NDArray[np.float64], NDArray[np.float64], str], NDArray[np.float64]]
+"""dsigma/dT(E, T, flavour) per electron in cm^2/keV (e.g. :func:`bayes_xmass.physics.xsec.dsigma_dt_sm`)."""
 N_QUAD = 96  # Gauss-Legendre nodes per beta spectrum; converged to < 1e-6 (tests)
 
 
@@ -62,7 +74,7 @@ class PhysicsConfig:
     fermi_function: bool = True
     sources: tuple[str, ...] = tuple(solar.SOURCES)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """JSON-able description (for provenance and cache keys)."""
         osc = self.oscillation
         return {
@@ -93,16 +105,18 @@ class FluxMoments:
     flavours: shape (source, T)); ``log`` is <ln(E/keV)>.
     """
 
-    t_kev: np.ndarray
+    t_kev: NDArray[np.float64]
     sources: tuple[str, ...]
-    m0: np.ndarray
-    m1: np.ndarray
-    m2: np.ndarray
-    inv: np.ndarray
-    log: np.ndarray
+    m0: NDArray[np.float64]
+    m1: NDArray[np.float64]
+    m2: NDArray[np.float64]
+    inv: NDArray[np.float64]
+    log: NDArray[np.float64]
 
 
-def _source_moments(src, flux: float, t: np.ndarray, cfg: PhysicsConfig):
+def _source_moments(
+    src: solar.BetaSource | solar.LineSource, flux: float, t: NDArray[np.float64], cfg: PhysicsConfig
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     emin = e_min(t)
     if isinstance(src, solar.BetaSource):
         e, w = solar.endpoint_nodes(emin, src.q_kev, N_QUAD)  # (T, n)
@@ -120,9 +134,9 @@ def _source_moments(src, flux: float, t: np.ndarray, cfg: PhysicsConfig):
     return m0, m1, m2, inv, log
 
 
-def flux_moments(t_kev, cfg: PhysicsConfig) -> FluxMoments:
+def flux_moments(t_kev: ArrayLike, cfg: PhysicsConfig) -> FluxMoments:
     """Compute (cached) the flux-weighted moments on the recoil grid ``t_kev`` (keV)."""
-    t = np.ascontiguousarray(np.asarray(t_kev, dtype=float).ravel())
+    t = np.ascontiguousarray(np.asarray(t_kev, dtype=np.float64).ravel())
     if np.any(t <= 0) or not np.all(np.isfinite(t)):
         raise ValueError("recoil energies must be positive and finite")
     return _flux_moments_cached(cfg, t.tobytes())
@@ -130,7 +144,7 @@ def flux_moments(t_kev, cfg: PhysicsConfig) -> FluxMoments:
 
 @lru_cache(maxsize=32)
 def _flux_moments_cached(cfg: PhysicsConfig, t_bytes: bytes) -> FluxMoments:
-    t = np.frombuffer(t_bytes, dtype=float)
+    t = np.frombuffer(t_bytes, dtype=np.float64)
     fluxes = solar.flux_set(cfg.flux_set).flux
     parts = [_source_moments(solar.SOURCES[s], fluxes[s], t, cfg) for s in cfg.sources]
     stacked = [np.stack(p) for p in zip(*parts)]
@@ -139,18 +153,22 @@ def _flux_moments_cached(cfg: PhysicsConfig, t_bytes: bytes) -> FluxMoments:
     return FluxMoments(t, tuple(cfg.sources), *stacked)
 
 
-def _per_electron_to_per_kg_day(rate_per_electron_s, electrons):
+def _per_electron_to_per_kg_day(rate_per_electron_s: NDArray[np.float64], electrons: NDArray[np.float64]) -> NDArray[np.float64]:
     """cm^2/keV x cm^-2 s^-1 per electron -> events/(keV kg day) for the target."""
     return rate_per_electron_s * electrons * XE_ATOMS_PER_KG * SECONDS_PER_DAY
 
 
-def _flavour_index(flavours) -> list[int]:
+def _flavour_index(flavours: Iterable[str]) -> list[int]:
     return [solar.FLAVOURS.index(f) for f in flavours]
 
 
-def _coefficients(mom: FluxMoments, cfg: PhysicsConfig, flavours, by_source: bool = False):
+def _coefficients(
+    mom: FluxMoments, cfg: PhysicsConfig, flavours: Iterable[str], by_source: bool = False
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
     """(SM, A1, A2) summed over ``flavours`` (and over sources unless ``by_source``)."""
-    sm = a1 = a2 = 0.0
+    sm: NDArray[np.float64] | float = 0.0
+    a1: NDArray[np.float64] | float = 0.0
+    a2: NDArray[np.float64] | float = 0.0
     for f in flavours:
         i = solar.FLAVOURS.index(f)
         gv, ga = couplings(f, cfg.sin2w)
@@ -160,18 +178,18 @@ def _coefficients(mom: FluxMoments, cfg: PhysicsConfig, flavours, by_source: boo
         a2 = a2 + m0 + m1 - m2
     if not by_source:
         sm, a1, a2 = (np.sum(x, axis=0) for x in (sm, a1, a2))
-    return sm, a1, a2
+    return np.asarray(sm), np.asarray(a1), np.asarray(a2)
 
 
-def sm_rate(t_kev, cfg: PhysicsConfig = PhysicsConfig(), by_source: bool = False):
+def sm_rate(t_kev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig(), by_source: bool = False) -> NDArray[np.float64]:
     """Standard-model solar-neutrino rate dR/dT in events/(keV kg day) (per source if asked)."""
     mom = flux_moments(t_kev, cfg)
     sm, _, _ = _coefficients(mom, cfg, solar.FLAVOURS, by_source)
     electrons = cfg.atomic.electrons(mom.t_kev)
-    return _per_electron_to_per_kg_day(_SM_PREFACTOR * sm, electrons)
+    return _per_electron_to_per_kg_day(SM_PREFACTOR * sm, electrons)
 
 
-def sm_rate_rel_uncertainty(t_kev, cfg: PhysicsConfig = PhysicsConfig()):
+def sm_rate_rel_uncertainty(t_kev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig()) -> NDArray[np.float64]:
     """Fractional 1-sigma uncertainty of the SM rate from the flux-set uncertainties (uncorrelated)."""
     by_src = sm_rate(t_kev, cfg, by_source=True)
     unc = solar.flux_set(cfg.flux_set).rel_uncertainty
@@ -189,18 +207,19 @@ class BasisSpectra:
 
     interaction: str
     coupling: str
-    t_kev: np.ndarray
-    terms: dict[str, np.ndarray]
+    t_kev: NDArray[np.float64]
+    terms: dict[str, NDArray[np.float64]]
     powers: dict[str, int]
-    options: dict
+    options: dict[str, Any]
 
-    def rate(self, coupling_value):
+    def rate(self, coupling_value: float) -> NDArray[np.float64]:
         """Signal rate (events/(keV kg day)) at a coupling value, excluding the SM rate."""
         c = float(coupling_value)
-        return sum(c ** self.powers[k] * v for k, v in self.terms.items())
+        total: NDArray[np.float64] = sum(c ** self.powers[k] * v for k, v in self.terms.items())  # type: ignore[assignment]
+        return total
 
 
-def basis_spectra(interaction: str, t_kev, cfg: PhysicsConfig = PhysicsConfig(), *,
+def basis_spectra(interaction: str, t_kev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig(), *,
                   flavours: str = "common", mass_mev: float | None = None) -> BasisSpectra:
     """Basis terms for ``magnetic_moment``, ``millicharge`` (``flavours``: common/e/mu/tau) or
     ``b_minus_l`` (``mass_mev``: mediator mass in MeV)."""
@@ -220,8 +239,8 @@ def basis_spectra(interaction: str, t_kev, cfg: PhysicsConfig = PhysicsConfig(),
         flv = FLAVOUR_SETS[flavours]
         _, a1, a2 = _coefficients(mom, cfg, flv)
         k = MILLICHARGE_SHIFT_KEV / t  # x_q = -k q
-        lin = _per_electron_to_per_kg_day(_SM_PREFACTOR * (-k) * a1, electrons)
-        pure = _per_electron_to_per_kg_day(_SM_PREFACTOR * k**2 * a2, electrons)
+        lin = _per_electron_to_per_kg_day(SM_PREFACTOR * (-k) * a1, electrons)
+        pure = _per_electron_to_per_kg_day(SM_PREFACTOR * k**2 * a2, electrons)
         if cfg.atomic.uses_epa:
             idx = _flavour_index(flv)
             m0 = mom.m0[:, idx].sum(axis=(0, 1))
@@ -238,32 +257,36 @@ def basis_spectra(interaction: str, t_kev, cfg: PhysicsConfig = PhysicsConfig(),
         _, a1, a2 = _coefficients(mom, cfg, solar.FLAVOURS)
         h = 1.0 / (math.sqrt(2.0) * G_FERMI_MEV2 * (2.0 * M_ELECTRON_MEV * t / 1000.0 + mass_mev**2))
         terms = {
-            "g^2": _per_electron_to_per_kg_day(_SM_PREFACTOR * h * a1, electrons),
-            "g^4": _per_electron_to_per_kg_day(_SM_PREFACTOR * h**2 * a2, electrons),
+            "g^2": _per_electron_to_per_kg_day(SM_PREFACTOR * h * a1, electrons),
+            "g^4": _per_electron_to_per_kg_day(SM_PREFACTOR * h**2 * a2, electrons),
         }
         return BasisSpectra(interaction, "g", t, terms, {"g^2": 2, "g^4": 4}, {"mass_MeV": mass_mev})
     raise ValueError(f"unknown interaction {interaction!r}; known: {', '.join(INTERACTIONS)}")
 
 
-def b_minus_l_mass_grid(t_kev, masses_mev, cfg: PhysicsConfig = PhysicsConfig()):
+def b_minus_l_mass_grid(
+    t_kev: ArrayLike, masses_mev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig()
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """B-L basis terms for many masses in one vectorised pass: arrays (mass, T) for g^2 and g^4."""
     mom = flux_moments(t_kev, cfg)
     t = mom.t_kev
     electrons = cfg.atomic.electrons(t)
     _, a1, a2 = _coefficients(mom, cfg, solar.FLAVOURS)
-    m = np.asarray(masses_mev, dtype=float)[:, None]
+    m = np.asarray(masses_mev, dtype=np.float64)[:, None]
     h = 1.0 / (math.sqrt(2.0) * G_FERMI_MEV2 * (2.0 * M_ELECTRON_MEV * t / 1000.0 + m**2))
-    g2 = _per_electron_to_per_kg_day(_SM_PREFACTOR * h * a1, electrons)
-    g4 = _per_electron_to_per_kg_day(_SM_PREFACTOR * h**2 * a2, electrons)
+    g2 = _per_electron_to_per_kg_day(SM_PREFACTOR * h * a1, electrons)
+    g4 = _per_electron_to_per_kg_day(SM_PREFACTOR * h**2 * a2, electrons)
     return g2, g4
 
 
-def direct_rate(t_kev, dsigma_dt_flavour, cfg: PhysicsConfig = PhysicsConfig(), n_quad: int = N_QUAD):
+def direct_rate(
+    t_kev: ArrayLike, dsigma_dt_flavour: CrossSection, cfg: PhysicsConfig = PhysicsConfig(), n_quad: int = N_QUAD
+) -> NDArray[np.float64]:
     """Rate by direct integration of a per-flavour cross section ``f(E, T, flavour)`` (cm^2/keV).
 
     Independent of the moment algebra; used to cross-check the basis terms.
     """
-    t = np.asarray(t_kev, dtype=float)
+    t = np.asarray(t_kev, dtype=np.float64)
     fluxes = solar.flux_set(cfg.flux_set).flux
     total = np.zeros_like(t)
     emin = e_min(t)
@@ -281,6 +304,6 @@ def direct_rate(t_kev, dsigma_dt_flavour, cfg: PhysicsConfig = PhysicsConfig(), 
     return _per_electron_to_per_kg_day(total, cfg.atomic.electrons(t))
 
 
-def per_tonne_year(rate_per_kev_kg_day):
+def per_tonne_year(rate_per_kev_kg_day: ArrayLike) -> NDArray[np.float64]:
     """events/(keV kg day) -> events/(keV t yr)."""
     return per_kev_kg_day_to_per_kev_tonne_year(np.asarray(rate_per_kev_kg_day))

@@ -9,14 +9,22 @@ All templates are expected counts for the dataset's exposure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from bayes_xmass.datasets.dataset import Dataset
-from bayes_xmass.errors import InputError
-from bayes_xmass.response.detector import MorphingTemplates, Response, integrate_folded, scale_grid_for_prior
 from bayes_xmass.datasets.priors import Prior
+from bayes_xmass.datasets.types import Dataset
+from bayes_xmass.errors import InputError
 from bayes_xmass.physics.spectra import PhysicsConfig, b_minus_l_mass_grid, basis_spectra, sm_rate
+from bayes_xmass.response.detector import MorphingTemplates, Response, integrate_folded, scale_grid_for_prior
+from bayes_xmass.runtime.cache import Arrays, cached_arrays, dataset_fingerprint
+
+__all__ = [
+    "TemplateSet", "b_minus_l_templates", "b_minus_l_templates_cached", "build_templates",
+    "build_templates_cached", "energy_scale_grid", "response_for",
+]
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class TemplateSet:
     dataset: Dataset
     physics: PhysicsConfig
     interaction: str
-    options: dict
+    options: dict[str, Any]
     coupling_scale: float
     bin_edges_kev: np.ndarray
     observed: np.ndarray
@@ -55,7 +63,7 @@ class TemplateSet:
     def scale_grid(self) -> np.ndarray:
         return self.signal.scale_grid
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """JSON-able provenance of the templates."""
         return {
             "interaction": self.interaction,
@@ -72,10 +80,10 @@ def response_for(dataset: Dataset) -> Response:
     return Response(dataset.bin_edges_keV, dataset.resolution.sigma, dataset.efficiency, dataset.threshold_keV)
 
 
-def energy_scale_grid(dataset: Dataset, scale_grid=None) -> np.ndarray:
+def energy_scale_grid(dataset: Dataset, scale_grid: ArrayLike | None = None) -> NDArray[np.float64]:
     """The energy-scale grid for a dataset: given, one point if the prior is fixed, else +-5 sigma."""
     if scale_grid is not None:
-        grid = np.asarray(scale_grid, dtype=float).ravel()
+        grid = np.asarray(scale_grid, dtype=np.float64).ravel()
         if grid.size == 0 or np.any(grid <= 0) or np.any(np.diff(grid) <= 0):
             raise ValueError("energy-scale grid must be positive and strictly increasing")
         return grid
@@ -84,22 +92,25 @@ def energy_scale_grid(dataset: Dataset, scale_grid=None) -> np.ndarray:
     return np.array([fixed]) if fixed is not None else scale_grid_for_prior(prior.mean(), prior.std())
 
 
-def _true_rates_on_grid(dataset: Dataset, t, cfg: PhysicsConfig):
+def _true_rates_on_grid(dataset: Dataset, t: NDArray[np.float64], cfg: PhysicsConfig) -> dict[str, NDArray[np.float64]]:
     """True-energy rates (n_true_backgrounds, T) for non-folded backgrounds, in file order."""
-    rows = {}
+    rows: dict[str, NDArray[np.float64]] = {}
     for b in dataset.backgrounds:
         if b.source == "builtin":
             rows[b.name] = sm_rate(t, cfg)  # the only builtin: solar_nu_sm
         elif b.source == "true":
+            assert b.energy_keV is not None and b.rate is not None  # tabulated sources carry arrays
             rows[b.name] = np.interp(t, b.energy_keV, b.rate, left=0.0, right=0.0)
     return rows
 
 
-def _fold_on_grid(response: Response, grid, t, dt, rates, exposure):
+def _fold_on_grid(response: Response, grid: NDArray[np.float64], t: NDArray[np.float64], dt: NDArray[np.float64],
+                  rates: NDArray[np.float64], exposure: float) -> NDArray[np.float64]:
     return np.stack([response.fold(t, dt, rates, exposure, scale=s) for s in grid])
 
 
-def _signal_rates(interaction: str, t, cfg: PhysicsConfig, options: dict, coupling_scale: float):
+def _signal_rates(interaction: str, t: NDArray[np.float64], cfg: PhysicsConfig, options: dict[str, Any],
+                  coupling_scale: float) -> tuple[tuple[str, ...], tuple[int, ...], NDArray[np.float64]]:
     basis = basis_spectra(interaction, t, cfg, **options)
     terms = tuple(basis.terms)
     powers = tuple(basis.powers[k] for k in terms)
@@ -109,8 +120,8 @@ def _signal_rates(interaction: str, t, cfg: PhysicsConfig, options: dict, coupli
 
 
 def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = PhysicsConfig(), *,
-                    options: dict | None = None, coupling_scale: float = 1.0,
-                    scale_grid=None) -> TemplateSet:
+                    options: dict[str, Any] | None = None, coupling_scale: float = 1.0,
+                    scale_grid: ArrayLike | None = None) -> TemplateSet:
     """Fold backgrounds and the interaction's basis terms through the dataset's response."""
     options = dict(options or {})
     if not dataset.backgrounds:
@@ -122,7 +133,7 @@ def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = Phy
     exposure = dataset.exposure_kg_day
 
     true_rates = _true_rates_on_grid(dataset, t, cfg)
-    folded_true = {}
+    folded_true: dict[str, NDArray[np.float64]] = {}
     if true_rates:
         names = list(true_rates)
         stacked = _fold_on_grid(response, grid, t, dt, np.stack([true_rates[n] for n in names]), exposure)
@@ -131,18 +142,19 @@ def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = Phy
     err = []
     for b in dataset.backgrounds:
         if b.source == "folded":
+            assert b.energy_keV is not None and b.rate is not None  # tabulated sources carry arrays
             counts = integrate_folded(b.energy_keV, b.rate, dataset.bin_edges_keV, exposure)
             bkg.append(np.broadcast_to(counts, (grid.size, counts.size)))
             err.append(integrate_folded(b.energy_keV, b.rate_err, dataset.bin_edges_keV, exposure)
                        if b.rate_err is not None else np.zeros_like(counts))
         else:
             bkg.append(folded_true[b.name])
-            if b.source == "true" and b.rate_err is not None:
+            if b.source == "true" and b.energy_keV is not None and b.rate_err is not None:
                 e_true = np.interp(t, b.energy_keV, b.rate_err, left=0.0, right=0.0)
                 err.append(response.fold(t, dt, e_true, exposure, scale=1.0))
             else:
                 err.append(np.zeros(dataset.n_bins))
-    backgrounds = MorphingTemplates.from_grid(grid, np.stack(bkg, axis=1)) if bkg else None
+    backgrounds = MorphingTemplates.from_grid(grid, np.stack(bkg, axis=1))  # bkg is not empty (checked above)
 
     terms, powers, sig_rates = _signal_rates(interaction, t, cfg, options, coupling_scale)
     signal = MorphingTemplates.from_grid(grid, _fold_on_grid(response, grid, t, dt, sig_rates, exposure))
@@ -156,8 +168,8 @@ def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = Phy
     )
 
 
-def b_minus_l_templates(dataset: Dataset, masses_mev, cfg: PhysicsConfig = PhysicsConfig(), *,
-                        coupling_scale: float = 1.0, scale_grid=None) -> np.ndarray:
+def b_minus_l_templates(dataset: Dataset, masses_mev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig(), *,
+                        coupling_scale: float = 1.0, scale_grid: ArrayLike | None = None) -> NDArray[np.float64]:
     """Signal templates for many B-L masses in one pass: array (mass, scale, term, energy_bin)."""
     response = response_for(dataset)
     grid = energy_scale_grid(dataset, scale_grid)
@@ -169,24 +181,20 @@ def b_minus_l_templates(dataset: Dataset, masses_mev, cfg: PhysicsConfig = Physi
 
 
 # -- on-disk cache (bayes_xmass.runtime.cache) ---------------------------------------------------------
-def _cache_parts(dataset: Dataset, cfg: PhysicsConfig, grid: np.ndarray, **extra) -> dict:
-    from bayes_xmass.runtime.cache import dataset_fingerprint
-
+def _cache_parts(dataset: Dataset, cfg: PhysicsConfig, grid: NDArray[np.float64], **extra: Any) -> dict[str, Any]:
     return {"physics": cfg.describe(), "dataset": dataset_fingerprint(dataset),
             "scale_grid": [float(v) for v in grid], **extra}
 
 
 def build_templates_cached(dataset: Dataset, interaction: str, cfg: PhysicsConfig = PhysicsConfig(), *,
-                           options: dict | None = None, coupling_scale: float = 1.0,
-                           scale_grid=None) -> TemplateSet:
+                           options: dict[str, Any] | None = None, coupling_scale: float = 1.0,
+                           scale_grid: ArrayLike | None = None) -> TemplateSet:
     """:func:`build_templates` through the on-disk template cache (identical arrays on a hit)."""
-    from bayes_xmass.runtime.cache import cached_arrays
-
     options = dict(options or {})
     grid = energy_scale_grid(dataset, scale_grid)
     built: list[TemplateSet] = []
 
-    def compute():
+    def compute() -> Arrays:
         tpl = build_templates(dataset, interaction, cfg, options=options, coupling_scale=coupling_scale,
                               scale_grid=grid)
         built.append(tpl)
@@ -194,7 +202,7 @@ def build_templates_cached(dataset: Dataset, interaction: str, cfg: PhysicsConfi
                 "signal": tpl.signal.values, "signal_terms": np.array(tpl.signal_terms),
                 "signal_powers": np.array(tpl.signal_powers, dtype=np.int64)}
 
-    def check(a):
+    def check(a: Arrays) -> bool:
         nb, n = len(dataset.backgrounds), dataset.n_bins
         return (a["backgrounds"].shape == (grid.size, nb, n) and a["background_errors"].shape == (nb, n)
                 and a["signal"].shape == (grid.size, a["signal_terms"].size, n)
@@ -218,20 +226,19 @@ def build_templates_cached(dataset: Dataset, interaction: str, cfg: PhysicsConfi
     )
 
 
-def b_minus_l_templates_cached(dataset: Dataset, masses_mev, cfg: PhysicsConfig = PhysicsConfig(), *,
-                               coupling_scale: float = 1.0, scale_grid=None) -> np.ndarray:
+def b_minus_l_templates_cached(dataset: Dataset, masses_mev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig(), *,
+                               coupling_scale: float = 1.0, scale_grid: ArrayLike | None = None) -> NDArray[np.float64]:
     """:func:`b_minus_l_templates` through the on-disk template cache: (mass, scale, term, bin)."""
-    from bayes_xmass.runtime.cache import cached_arrays
-
-    masses = np.asarray(masses_mev, dtype=float).ravel()
+    masses = np.asarray(masses_mev, dtype=np.float64).ravel()
     grid = energy_scale_grid(dataset, scale_grid)
     parts = _cache_parts(dataset, cfg, grid, interaction="b_minus_l_grid",
                          masses_MeV=[repr(float(m)) for m in masses], coupling_scale=float(coupling_scale))
 
-    def compute():
+    def compute() -> Arrays:
         return {"signal": b_minus_l_templates(dataset, masses, cfg, coupling_scale=coupling_scale, scale_grid=grid)}
 
-    def check(a):
-        return a["signal"].shape == (masses.size, grid.size, 2, dataset.n_bins)
+    def check(a: Arrays) -> bool:
+        return bool(a["signal"].shape == (masses.size, grid.size, 2, dataset.n_bins))
 
-    return cached_arrays("b_minus_l_grid", parts, compute, check)["signal"]
+    signal: NDArray[np.float64] = cached_arrays("b_minus_l_grid", parts, compute, check)["signal"]
+    return signal

@@ -21,17 +21,32 @@ import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from bayes_xmass.runtime.io import atomic_path
+
+__all__ = [
+    "ArrayCheck", "Arrays", "CACHE_ENV", "FORMAT_VERSION", "NO_CACHE_ENV", "TEMPLATE_MODULES", "cache_dir",
+    "cache_key", "cached_arrays", "code_version", "dataset_fingerprint", "enabled", "entry_path",
+    "load_entry", "stats", "store_entry",
+]
 
 CACHE_ENV = "BAYES_XMASS_CACHE"
 NO_CACHE_ENV = "BAYES_XMASS_NO_CACHE"
 FORMAT_VERSION = 1
 # modules whose source determines template values (physics -> response -> templates)
 TEMPLATE_MODULES = ("physics/constants", "physics/solar", "physics/xsec", "physics/atomic", "physics/spectra",
-                    "response/detector", "response/templates", "datasets/dataset", "datasets/priors",
+                    "response/detector", "response/templates", "datasets/types", "datasets/loader",
+                    "datasets/csv_tables", "datasets/priors", "datasets/prior_kind_base", "datasets/prior_kinds",
                     "model/targets", "physics/radioactivity", "runtime/cache")
 _PROBE_KEV = np.geomspace(0.01, 5000.0, 400)  # where resolution/efficiency are sampled for the key
+
+# A cache entry: named numpy arrays (what np.savez stores), and a validity check on one.
+type Arrays = dict[str, NDArray[Any]]
+type ArrayCheck = Callable[[Arrays], bool]
 
 stats = {"hits": 0, "misses": 0, "recovered": 0}  # per process, for logs and tests
 
@@ -62,19 +77,19 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def _digest(*arrays) -> str:
+def _digest(*arrays: ArrayLike | None) -> str:
     h = hashlib.sha256()
     for a in arrays:
         if a is None:
             h.update(b"none")
         else:
-            a = np.ascontiguousarray(np.asarray(a, dtype=float))
+            a = np.ascontiguousarray(np.asarray(a, dtype=np.float64))
             h.update(str(a.shape).encode())
             h.update(a.tobytes())
     return h.hexdigest()[:16]
 
 
-def dataset_fingerprint(dataset) -> dict:
+def dataset_fingerprint(dataset: Any) -> dict[str, Any]:
     """What of a dataset (view) the templates depend on, as a JSON-able dict of hashes."""
     return {
         "checksum": dataset.checksum,
@@ -87,7 +102,7 @@ def dataset_fingerprint(dataset) -> dict:
     }
 
 
-def cache_key(kind: str, parts: dict) -> str:
+def cache_key(kind: str, parts: dict[str, Any]) -> str:
     """sha256 (hex, 32 chars) of ``kind``, ``parts`` and :func:`code_version`."""
     blob = json.dumps({"kind": kind, "parts": parts, "code": code_version()}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
@@ -97,7 +112,7 @@ def entry_path(key: str) -> Path:
     return cache_dir() / "templates" / f"{key}.npz"
 
 
-def load_entry(key: str, check: Callable[[dict], bool] | None = None) -> dict | None:
+def load_entry(key: str, check: ArrayCheck | None = None) -> Arrays | None:
     """Arrays stored under ``key``, or None if absent, unreadable or failing ``check``."""
     path = entry_path(key)
     if not path.is_file():
@@ -115,23 +130,21 @@ def load_entry(key: str, check: Callable[[dict], bool] | None = None) -> dict | 
         return None
 
 
-def store_entry(key: str, arrays: dict) -> Path | None:
+def store_entry(key: str, arrays: Arrays) -> Path | None:
     """Write ``arrays`` atomically under ``key`` (replacing a damaged entry); None if not writable."""
-    from bayes_xmass.runtime.io import atomic_path
-
     path = entry_path(key)
     try:
         with atomic_path(path, overwrite=True) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, __key__=np.array(key), **arrays)
+                np.savez(fh, __key__=np.array(key), **arrays)  # type: ignore[arg-type]  # stubs: **kw could hit allow_pickle
         return path
     except OSError as exc:
         warnings.warn(f"template cache not writable ({exc}); continuing without it", stacklevel=2)
         return None
 
 
-def cached_arrays(kind: str, parts: dict, compute: Callable[[], dict],
-                  check: Callable[[dict], bool] | None = None) -> dict:
+def cached_arrays(kind: str, parts: dict[str, Any], compute: Callable[[], Arrays],
+                  check: ArrayCheck | None = None) -> Arrays:
     """``compute()`` (a dict of numpy arrays), through the cache when :func:`enabled`."""
     if not enabled():
         return compute()

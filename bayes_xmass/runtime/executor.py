@@ -17,6 +17,9 @@ One entry point, :func:`run_tasks`, used by toys, the mass scan and (later) SBC:
   a ``distributed.Client`` -> used as is (not closed).
 - ``on_result(i, result)`` is called in the calling process as each task finishes (any order), e.g.
   to persist finished work atomically.
+
+Worker processes are set up by :mod:`bayes_xmass.runtime.worker_process` (one BLAS thread, graph cache);
+a single task alongside the caller runs through :mod:`bayes_xmass.runtime.background`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from contextlib import contextmanager
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bayes_xmass.errors import InputError
+from bayes_xmass.runtime.graph_cache import enable as enable_graph_cache
+from bayes_xmass.runtime.worker_process import BLAS_THREAD_VARS, environment, init_worker_process, single_threaded_blas
+
+__all__ = ["SCHEDULER_ENV", "check_scheduler", "describe_scheduler", "resolve_scheduler", "run_tasks", "worker_cache"]
+
 SCHEDULER_ENV = "BAYES_XMASS_SCHEDULER"
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 _LOCAL = threading.local()  # per worker thread: compiled models (worker_cache), init tokens run
 
@@ -54,170 +61,9 @@ def worker_cache(key, factory: Callable[[], Any]):
     return cache[key]
 
 
-@contextmanager
-def environment(values: dict[str, str]):
-    """Set environment variables while the block runs; restore the previous values afterwards."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextmanager
-def single_threaded_blas():
-    """Limit BLAS/OpenMP to one thread while the block runs (no-op without threadpoolctl).
-
-    The small L-BFGS-B fits are ~10x slower with multi-threaded OpenBLAS on a busy machine, and one
-    thread everywhere makes floating-point results identical across backends.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(limits=1):
-        yield
-
-
 def _call(fn, task):
     with single_threaded_blas():
         return fn(task)
-
-
-def _call_with(fn, args, kwargs):
-    with single_threaded_blas():
-        return fn(*args, **kwargs)
-
-
-def start_background_worker(modules: Sequence[str] = ()):
-    """A one-process spawn pool whose worker starts now and imports ``modules``, for a later
-    :func:`background_task` (``worker=``): the worker's imports (~2 s) then overlap the caller's own.
-    The worker uses one BLAS/OpenMP thread."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=_pool_init, initargs=(None, ()))
-    with environment({k: "1" for k in _THREAD_VARS}):  # inherited by the worker, spawned by this submit
-        pool.submit(_import_modules, tuple(modules))
-    return pool
-
-
-def _import_modules(modules: tuple[str, ...]) -> None:
-    import importlib
-
-    for name in modules:
-        importlib.import_module(name)
-    settle_garbage_collector()
-
-
-# Python's default (700, 10, 10) runs a young collection every 700 net allocations; building and
-# compiling PyTensor graphs, xarray objects and figures allocates millions of objects
-GC_THRESHOLDS = (20_000, 20, 20)
-
-
-def settle_garbage_collector() -> None:
-    """For a long job in a process of its own, once its modules are imported: the objects alive now
-    (modules, classes, functions: ~10^6 after PyMC, PyTensor, numba, matplotlib) go to the collector's
-    permanent generation, which its full collections do not scan again, and collections run less
-    often (``GC_THRESHOLDS``). Cyclic garbage is still collected. ~10% less CPU time for a run's fits
-    (a millicharge fit sequence, measured: 17-18 s instead of 19-21 s). Only where this package owns
-    the process (``bayes-xmass run`` and its worker), never on import."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-def stop_background_worker(pool) -> None:
-    """End the worker process of a pool (:func:`start_background_worker`, or one running a task whose
-    caller failed) at once: SIGTERM, then SIGKILL if it is still there after a few seconds (a process
-    signalled while it is being spawned can miss the first). Its results, if any, are lost."""
-    procs = list((getattr(pool, "_processes", None) or {}).values())
-    for proc in procs:
-        proc.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in procs:
-        proc.join(timeout=5)
-        if proc.is_alive():
-            proc.kill()
-            proc.join(timeout=5)
-
-
-@contextmanager
-def background_task(fn: Callable | None, args: tuple = (), kwargs: dict | None = None, worker=None):
-    """Run ``fn(*args, **kwargs)`` in one spawned worker process while the ``with`` block runs.
-
-    Yields a ``concurrent.futures.Future`` (``None`` if ``fn`` is None: nothing to do). The worker
-    uses one BLAS thread. Leaving the block normally does not wait for the worker process to exit
-    (take the future's result inside the block): after its task it only tears down its Python
-    objects (~2 s with compiled models), which overlaps the caller's remaining work; Python's exit
-    joins it. Leaving the block by an exception (or Ctrl-C) terminates the worker, so no orphan
-    keeps running. ``worker``: a pool of :func:`start_background_worker` to run ``fn`` in (this
-    function then owns it; with ``fn`` None it is stopped); default: a worker started here.
-    """
-    if fn is None:
-        if worker is not None:
-            stop_background_worker(worker)
-        yield None
-        return
-    pool = worker if worker is not None else start_background_worker()
-    try:
-        future = pool.submit(_call_with, fn, tuple(args), dict(kwargs or {}))
-        yield future
-        pool.shutdown(wait=False)
-    except BaseException:  # also a Ctrl-C while waiting for the worker above
-        stop_background_worker(pool)
-        raise
-
-
-class WorkClaims:
-    """First come, first served claims on named pieces of work, shared by the processes of one
-    machine: a claim is the exclusive creation of a file in a private directory (atomic on local
-    file systems), so two processes can never both take the same piece. Picklable (a path).
-
-    >>> claims = WorkClaims.create()
-    >>> claims.take("fit_a"), claims.take("fit_a"), claims.taken("fit_a"), claims.taken("fit_b")
-    (True, False, True, False)
-    >>> claims.remove()
-    """
-
-    def __init__(self, directory):
-        self.directory = str(directory)
-
-    @classmethod
-    def create(cls) -> "WorkClaims":
-        import tempfile
-
-        return cls(tempfile.mkdtemp(prefix="bayes_xmass_claims_"))
-
-    def _path(self, name: str) -> str:
-        if not name or os.sep in name or name.startswith("."):
-            raise ValueError(f"claim name {name!r} must be a plain file name")
-        return os.path.join(self.directory, name)
-
-    def take(self, name: str) -> bool:
-        """True if this call claimed ``name``; False if it was claimed before (by anyone)."""
-        try:
-            fd = os.open(self._path(name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            return False
-        os.close(fd)
-        return True
-
-    def taken(self, name: str) -> bool:
-        return os.path.exists(self._path(name))
-
-    def remove(self) -> None:
-        import shutil
-
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def resolve_scheduler(scheduler=None) -> object:
@@ -240,8 +86,6 @@ def describe_scheduler(scheduler=None, processes: int | None = None) -> str:
 def check_scheduler(scheduler) -> None:
     """Raise InputError (field ``--scheduler``) unless ``scheduler`` is usable: dask importable for
     anything but ``"local"``, and a scheduler address reachable (connects once, 10 s timeout)."""
-    from bayes_xmass.errors import InputError
-
     s = resolve_scheduler(scheduler)
     if not isinstance(s, str) or s == "local":
         return
@@ -290,8 +134,8 @@ def _run_pool(fn, tasks, n, init, init_args, on_result):
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    with environment({k: "1" for k in _THREAD_VARS}):  # one BLAS thread per worker process
-        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=_pool_init,
+    with environment({k: "1" for k in BLAS_THREAD_VARS}):  # one BLAS thread per worker process
+        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=init_worker_process,
                                  initargs=(init, init_args)) as pool:
             futures = {pool.submit(_call, fn, t): i for i, t in enumerate(tasks)}
             out: list = [None] * len(tasks)
@@ -308,39 +152,6 @@ def _run_pool(fn, tasks, n, init, init_args, on_result):
             return out
 
 
-def _pool_init(init, init_args):
-    import atexit
-    import warnings
-
-    from bayes_xmass.runtime.graph_cache import enable
-
-    warnings.simplefilter("ignore")
-    enable()  # as in the parent (the CLI): rewritten graphs from the on-disk cache
-    # registered first, so it runs after every other exit handler of the worker
-    atexit.register(_exit_without_teardown)
-    if init is not None:
-        with single_threaded_blas():
-            init(*init_args)
-
-
-def _exit_without_teardown() -> None:
-    """End a pool worker after its exit handlers, without Python's teardown of its objects.
-
-    A worker leaves only when its pool shuts down, its results delivered and its files closed;
-    multiprocessing has already run its own exit function and flushed the streams. What would
-    remain is deleting the compiled models' objects (PyTensor graphs, numba dispatchers, LLVM
-    modules) one by one, ~2 s after a run's B-L part, for which the parent's exit would wait.
-    """
-    import sys
-
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-    os._exit(0)
-
-
 class _Payload:
     """Wrapper so that ``Client.scatter`` ships ``init_args`` as one object."""
 
@@ -351,11 +162,9 @@ class _Payload:
 def _dask_call(token, init, payload, fn, task):
     """Run on a dask worker: ``init`` once per worker thread and token, then ``fn(task)``."""
     state = _state()
-    from bayes_xmass.runtime.graph_cache import enable
-
-    enable()
+    enable_graph_cache()
     if init is not None and token not in state.initialised:
-        _pool_init(init, payload.value)
+        init_worker_process(init, payload.value)
         state.initialised.add(token)
     return _call(fn, task)
 
@@ -364,8 +173,6 @@ def _run_dask(fn, tasks, scheduler, processes, init, init_args, on_result):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:  # pragma: no cover - optional dependency
-        from bayes_xmass.errors import InputError
-
         raise InputError("command line", "--scheduler",
                          "dask.distributed is not installed (pip install 'bayes_xmass[dask]')") from None
     cluster = None
@@ -378,8 +185,6 @@ def _run_dask(fn, tasks, scheduler, processes, init, init_args, on_result):
             try:
                 client = Client(scheduler, timeout="20s")
             except (OSError, TimeoutError, ValueError) as exc:
-                from bayes_xmass.errors import InputError
-
                 raise InputError("command line", "--scheduler",
                                  f"cannot connect to dask scheduler {scheduler!r}: {exc}") from None
         owned = True

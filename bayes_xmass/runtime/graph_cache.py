@@ -31,10 +31,23 @@ import os
 import pickle
 import tempfile
 import threading
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from bayes_xmass.runtime.cache import cache_dir, enabled
+
+if TYPE_CHECKING:
+    from pytensor.graph.basic import Variable
+    from pytensor.graph.fg import FunctionGraph
+
+__all__ = [
+    "FORMAT_VERSION", "REWRITE_CONFIG", "Uncachable", "disable", "enable", "graph_dir", "graph_key",
+    "reasons", "stats",
+]
 
 FORMAT_VERSION = 1
 stats = {"hits": 0, "misses": 0, "uncachable": 0, "rejected": 0}  # per process, for tests and benchmarks
@@ -44,7 +57,7 @@ _LOCK = threading.Lock()
 REWRITE_CONFIG = ("floatX", "cast_policy", "optimizer", "optimizer_excluding", "optimizer_including",
                   "optimizer_requiring", "optdb__position_cutoff", "optdb__max_use_ratio", "check_stack_trace",
                   "on_opt_error", "tensor__insert_inplace_optimizer_validate_nb", "numba__fastmath")
-_STATE: dict = {"original": None}
+_STATE: dict[str, Any] = {"original": None}  # PyTensor's own prepare_fgraph while enabled
 
 
 class Uncachable(Exception):
@@ -52,8 +65,6 @@ class Uncachable(Exception):
 
 
 def graph_dir() -> Path:
-    from bayes_xmass.runtime.cache import cache_dir
-
     return cache_dir() / "graphs"
 
 
@@ -68,7 +79,7 @@ def _environment_key() -> bytes:
     return hashlib.sha256(versions.encode()).digest()
 
 
-def _value_sig(value, depth: int = 0) -> str:
+def _value_sig(value: object, depth: int = 0) -> str:
     """Exact text of an Op property / constant payload, or Uncachable."""
     from pytensor.graph.basic import Variable
     from pytensor.graph.op import Op
@@ -111,7 +122,7 @@ def _value_sig(value, depth: int = 0) -> str:
     raise Uncachable(f"property of type {type(value).__name__}")
 
 
-def _type_sig(t, depth: int = 0) -> str:
+def _type_sig(t: object, depth: int = 0) -> str:
     """A Type's exact text: its repr, or (a repr with an object address) its class and state."""
     text = repr(t)
     if " at 0x" not in text:
@@ -120,13 +131,13 @@ def _type_sig(t, depth: int = 0) -> str:
     return f"{cls.__module__}.{cls.__qualname__}({_value_sig(vars(t), depth + 1)})"
 
 
-def _op_sig(op, depth: int = 0) -> str:
+def _op_sig(op: object, depth: int = 0) -> str:
     from pytensor.scalar.basic import ScalarOp
 
     props = getattr(op, "__props__", None)
     if props is None and isinstance(op, ScalarOp):
         # scalar ops compare by class and state (output-type rule, name, flags): all of it, exactly
-        cls = type(op)
+        cls: type = type(op)
         return f"scalar({cls.__module__}.{cls.__qualname__};{_value_sig(vars(op), depth + 1)})"
     if props is None:
         raise Uncachable(f"Op {type(op).__name__} without __props__")
@@ -140,16 +151,16 @@ class _Hasher:
     """sha256, and with ``$BAYES_XMASS_GRAPH_KEY_DEBUG`` (a directory) the hashed text of each key
     written there as ``<key>.txt`` (to see why two runs' keys differ)."""
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes) -> None:
         self.h = hashlib.sha256(data)
-        self.log = [] if os.environ.get("BAYES_XMASS_GRAPH_KEY_DEBUG") else None
+        self.log: list[bytes] | None = [] if os.environ.get("BAYES_XMASS_GRAPH_KEY_DEBUG") else None
 
-    def update(self, data: bytes):
+    def update(self, data: bytes) -> None:
         self.h.update(data)
         if self.log is not None:
             self.log.append(data)
 
-    def hexdigest(self):
+    def hexdigest(self) -> str:
         d = self.h.hexdigest()
         if self.log is not None:
             Path(os.environ["BAYES_XMASS_GRAPH_KEY_DEBUG"]).mkdir(exist_ok=True)
@@ -157,7 +168,7 @@ class _Hasher:
         return d
 
 
-def graph_key(fgraph, inputs, outputs, mode) -> str:
+def graph_key(fgraph: FunctionGraph, inputs: Sequence[Any], outputs: Sequence[Any], mode: object) -> str:
     """sha256 of everything the rewritten graph depends on (see the module docstring), or Uncachable."""
     import pytensor
     from pytensor.compile.mode import Mode
@@ -173,14 +184,14 @@ def graph_key(fgraph, inputs, outputs, mode) -> str:
     h.update(f"linker={type(mode.linker).__module__}.{type(mode.linker).__qualname__}|inc={sorted(query.include)}"
              f"|ex={sorted(query.exclude)}|req={sorted(query.require)}|cut={query.position_cutoff}".encode())
     h.update(repr([(name, getattr(pytensor.config, name, None)) for name in REWRITE_CONFIG]).encode())
-    names: dict = {}
+    names: dict[Variable[Any, Any], str] = {}
     for i, (wrapped, var) in enumerate(zip(inputs, fgraph.inputs, strict=True)):
         if getattr(wrapped, "update", None) is not None:
             raise Uncachable("updates")
         names[var] = f"i{i}"
         h.update(f"in{i}:{_type_sig(var.type)}:{type(var).__name__}:{wrapped.mutable}:{wrapped.borrow}\n".encode())
 
-    def ref(v) -> str:  # an input, an earlier node's output, or a constant (by value)
+    def ref(v: Variable[Any, Any]) -> str:  # an input, an earlier node's output, or a constant (by value)
         if v in names:
             return names[v]
         if isinstance(v, Constant):
@@ -201,7 +212,7 @@ def _entry(key: str) -> Path:
     return graph_dir() / f"{key}.pkl"
 
 
-def _store(key: str, fgraph) -> None:
+def _store(key: str, fgraph: FunctionGraph) -> None:
     """The rewritten graph, inputs replaced by fresh placeholders (no data), written atomically."""
     from pytensor.graph.basic import clone_get_equiv
 
@@ -245,7 +256,7 @@ def _trusted(path: Path) -> bool:
         return False
 
 
-def _load_into(key: str, fgraph, rewriter) -> bool:
+def _load_into(key: str, fgraph: FunctionGraph, rewriter: Any) -> bool:
     """Replace ``fgraph``'s outputs by the stored rewritten graph; False (graph untouched) if unusable."""
     from pytensor.graph.basic import clone_get_equiv
 
@@ -276,22 +287,23 @@ def _load_into(key: str, fgraph, rewriter) -> bool:
     return True
 
 
-def _prepare_fgraph(inputs, outputs, additional_outputs, fgraph, mode, profile):
+def _prepare_fgraph(inputs: Sequence[Any], outputs: Sequence[Any], additional_outputs: Any, fgraph: FunctionGraph,
+                    mode: Any, profile: Any) -> None:
     """``FunctionMaker.prepare_fgraph`` with the rewritten graph taken from / put in the cache."""
     from pytensor.compile.aliasing import insert_deepcopy
     from pytensor.configdefaults import config
 
-    from bayes_xmass.runtime.cache import enabled
-
     original = _STATE["original"]
     if profile or additional_outputs or not enabled():
-        return original(inputs, outputs, additional_outputs, fgraph, mode, profile)
+        original(inputs, outputs, additional_outputs, fgraph, mode, profile)
+        return
     try:
         key = graph_key(fgraph, inputs, outputs, mode)
     except Uncachable as exc:
         stats["uncachable"] += 1
         reasons[str(exc)] = reasons.get(str(exc), 0) + 1
-        return original(inputs, outputs, additional_outputs, fgraph, mode, profile)
+        original(inputs, outputs, additional_outputs, fgraph, mode, profile)
+        return
     rewriter = mode.optimizer
     with config.change_flags(mode=mode, traceback__limit=config.traceback__compile_limit):
         if _load_into(key, fgraph, rewriter):
@@ -300,7 +312,7 @@ def _prepare_fgraph(inputs, outputs, additional_outputs, fgraph, mode, profile):
             stats["misses"] += 1
             rewriter(fgraph)
             _store(key, fgraph)
-        insert_deepcopy(fgraph, inputs, outputs)
+        insert_deepcopy(fgraph, inputs, outputs)  # type: ignore[no-untyped-call]
 
 
 def enable() -> None:
@@ -311,7 +323,7 @@ def enable() -> None:
     with _LOCK:
         if _STATE["original"] is None:
             _STATE["original"] = FunctionMaker.prepare_fgraph
-            FunctionMaker.prepare_fgraph = staticmethod(_prepare_fgraph)
+            FunctionMaker.prepare_fgraph = staticmethod(_prepare_fgraph)  # type: ignore[method-assign]
 
 
 def disable() -> None:
@@ -320,5 +332,5 @@ def disable() -> None:
 
     with _LOCK:
         if _STATE["original"] is not None:
-            FunctionMaker.prepare_fgraph = staticmethod(_STATE["original"])
+            FunctionMaker.prepare_fgraph = staticmethod(_STATE["original"])  # type: ignore[method-assign]
             _STATE["original"] = None

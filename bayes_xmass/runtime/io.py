@@ -9,15 +9,20 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from bayes_xmass.errors import InputError
 
+__all__ = [
+    "atomic_path", "check_out_dir", "finite_for_json", "package_versions", "prepare_run_dir", "write_error",
+    "write_json", "write_text", "write_with",
+]
+
 
 @contextmanager
-def atomic_path(final: Path | str, overwrite: bool = False):
+def atomic_path(final: Path | str, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it to ``final`` only if the block succeeds.
 
     Refuses (InputError) when ``final`` exists and ``overwrite`` is False. An OS error while writing
@@ -63,13 +68,13 @@ def write_text(final: Path | str, text: str, overwrite: bool = False) -> Path:
     return Path(final)
 
 
-def write_json(final: Path | str, obj, overwrite: bool = False) -> Path:
+def write_json(final: Path | str, obj: object, overwrite: bool = False) -> Path:
     """Write strict JSON atomically (sorted keys, 2-space indent; inf/nan written as strings)."""
-    text = json.dumps(_finite(obj), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    text = json.dumps(finite_for_json(obj), indent=2, sort_keys=True, default=_json_default, allow_nan=False)
     return write_text(final, text + "\n", overwrite)
 
 
-def _finite(obj):
+def finite_for_json(obj: object) -> object:
     """Replace non-finite floats by the strings 'inf', '-inf', 'nan' (JSON has no such numbers)."""
     import math
 
@@ -79,11 +84,11 @@ def _finite(obj):
         v = float(obj)
         return v if math.isfinite(v) else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite_for_json(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
+        return [finite_for_json(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
+        return finite_for_json(obj.tolist())
     return obj
 
 
@@ -94,7 +99,7 @@ def write_with(final: Path | str, writer: Callable[[Path], None], overwrite: boo
     return Path(final)
 
 
-def _json_default(obj):
+def _json_default(obj: object) -> object:
     import numpy as np
 
     if isinstance(obj, np.generic):
@@ -108,8 +113,8 @@ def _json_default(obj):
 
 def package_versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers (for provenance)."""
-    from importlib.metadata import PackageNotFoundError, version
     import platform
+    from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
     for name in ("bayes_xmass", "numpy", "scipy", "pymc", "pytensor", "arviz", "arviz-stats",

@@ -30,8 +30,18 @@ import math
 import re
 import threading
 import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from numpy.typing import NDArray
+
+from bayes_xmass.runtime.cache import enabled
+
+if TYPE_CHECKING:
+    from pymc import Model
+
+__all__ = ["CALLBACK_CACHE_VERSION", "compile_for_nutpie"]
 
 _FALLBACK_WARNED = False
 
@@ -84,7 +94,8 @@ def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list[tuple[
 CALLBACK_CACHE_VERSION = "1"  # bump when the callback source or its namespace changes meaning
 
 
-def _callback_cache_key(source: str, inner, record_dtype, dtypes: list) -> str | None:
+def _callback_cache_key(source: str, inner: object, record_dtype: np.dtype[Any],
+                        dtypes: list[np.dtype[Any]]) -> str | None:
     """Disk-cache key of a callback, or None when it must not be cached (caching disabled, or the
     inner PyTensor function is not in PyTensor's numba cache, so nothing identifies its code)."""
     import hashlib
@@ -93,8 +104,6 @@ def _callback_cache_key(source: str, inner, record_dtype, dtypes: list) -> str |
     import nutpie
     from pytensor.configdefaults import config
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
-
-    from bayes_xmass.runtime.cache import enabled
 
     py_func = getattr(inner, "py_func", None)
     inner_key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
@@ -105,7 +114,9 @@ def _callback_cache_key(source: str, inner, record_dtype, dtypes: list) -> str |
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _callback(kind: str, fn_pt, keys: dict, shared_data: dict, record_dtype, n_dim: int, n_expanded: int):
+def _callback(kind: str, fn_pt: Any, keys: dict[Any, str], shared_data: dict[str, NDArray[Any]],
+              record_dtype: np.dtype[Any], n_dim: int, n_expanded: int) -> Any:
+    """The numba C callback ``kind`` for the PyTensor function ``fn_pt`` (from the disk cache when possible)."""
     import numba
     from nutpie.compile_pymc import address_as_void_pointer
 
@@ -118,7 +129,7 @@ def _callback(kind: str, fn_pt, keys: dict, shared_data: dict, record_dtype, n_d
                  **{f"DTYPE{i}": dtype for i, dtype in enumerate(dtypes)}}
     exec(compile(source, f"bayes_xmass_nutpie_{kind}_callback", "exec"), namespace)  # noqa: S102 - our source
     pyfunc = namespace[f"{kind}_callback"]
-    double_ptr = numba.types.CPointer(numba.types.double)
+    double_ptr = numba.types.CPointer(numba.types.double)  # type: ignore[no-untyped-call]
     if kind == "logp":
         signature = numba.types.int64(numba.types.uint64, double_ptr, double_ptr, double_ptr, numba.types.voidptr)
     else:
@@ -136,14 +147,15 @@ def _callback(kind: str, fn_pt, keys: dict, shared_data: dict, record_dtype, n_d
     return numba.cfunc(signature)(pyfunc)
 
 
-def _compile_fast(model, var_names, initial_point_fn):
+def _compile_fast(model: Model, var_names: Sequence[str] | None,
+                  initial_point_fn: Callable[[int], dict[str, NDArray[Any]]]) -> Any:
     from nutpie import compile_pymc as ncp
 
     n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparameterized = ncp._make_functions(
         model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
         var_names=var_names)
     shared_data: dict[str, np.ndarray] = {}
-    keys: dict = {}
+    keys: dict[Any, str] = {}  # shared variable -> key
     for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]:
         if var not in keys:  # keys of nutpie's user-data record: 32 hex digits, one per shared array
             keys[var] = f"{len(keys):032x}"
@@ -162,7 +174,7 @@ def _compile_fast(model, var_names, initial_point_fn):
         shape_info=shape_info, logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=reparameterized)
 
 
-def compile_for_nutpie(model, var_names=None):
+def compile_for_nutpie(model: Model, var_names: Sequence[str] | None = None) -> Any:
     """The model compiled for ``nutpie.sample`` (a ``CompiledPyMCModel``; chains start at nutpie's
     default point -- replace ``initial_point_func``, e.g. with :mod:`bayes_xmass.infer.chain_init`)."""
     import nutpie
@@ -172,9 +184,10 @@ def compile_for_nutpie(model, var_names=None):
     start = make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
     lock = threading.Lock()  # nutpie asks for the chains' starts from several threads
 
-    def initial_point_fn(seed):
+    def initial_point_fn(seed: int) -> dict[str, NDArray[Any]]:
         with lock:
-            return start(seed)
+            point: dict[str, NDArray[Any]] = start(seed)
+            return point
 
     try:
         from nutpie import compile_pymc as ncp

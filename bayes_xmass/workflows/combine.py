@@ -9,25 +9,38 @@
   (``alone="all"``; ``alone="frequentist"`` skips their sampling, ``"none"`` skips them);
 - ``comparison.csv``, ``comparison.md``, ``summary.md``, ``plots/combined_<fit>_compare.png``;
 - ``limits.json`` last (the completion marker; ``bayes-xmass compare <dir>`` reads it).
+
+:func:`combine_datasets` is the ``combine`` command: it loads and checks the datasets and the
+target, then calls ``run_combination``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.infer.bayes import credible_limit, diagnostics, sample_posterior
+from bayes_xmass.datasets.loader import load_dataset
+from bayes_xmass.errors import InputError
 from bayes_xmass.infer.combined import combined_templates, dataset_labels, sample_combined, validate_combination
-from bayes_xmass.outputs.compare import comparison_row, csv_text, markdown_table
-from bayes_xmass.infer.frequentist import CombinedProfileLikelihood, ProfileLikelihood, frequentist_summary
-from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
-from bayes_xmass.runtime.io import package_versions, write_json, write_text
+from bayes_xmass.infer.combined_profile import CombinedProfileLikelihood
+from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
+from bayes_xmass.infer.posterior_sampler import sample_posterior
+from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
 from bayes_xmass.model.spec import ModelSpec
+from bayes_xmass.model.targets import FitTarget
+from bayes_xmass.outputs.compare import comparison_row, csv_text, markdown_table
+from bayes_xmass.outputs.plot_fits import plot_poi_posterior
 from bayes_xmass.outputs.report import write_datatree
+from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
+from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
+from bayes_xmass.workflows.fit_inputs import FitOptions, load_spec_and_dataset
+from bayes_xmass.workflows.fits import select_targets
+
+__all__ = ["ALONE_CHOICES", "combine_datasets", "plan_combination", "run_combination", "summary_markdown"]
 
 ALONE_CHOICES = ("all", "frequentist", "none")
 
@@ -75,8 +88,6 @@ def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, 
                     seed: int = 1, alone: str = "all", progress: bool = False, overwrite: bool = False,
                     log=print) -> dict:
     """Combined fit + each dataset alone -> files in ``out`` (see module docstring); returns limits.json."""
-    from bayes_xmass.outputs.plots import plot_poi_posterior
-
     out = Path(out)
     shared = tuple(shared)
     scale = tpls[0].coupling_scale
@@ -131,11 +142,38 @@ def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, 
     return result
 
 
+def combine_datasets(options: FitOptions, dataset_paths, *, out: Path, shared=(), alone: str = "all",
+                     seed: int = 20201, progress: bool = False, overwrite: bool = False,
+                     log=print) -> tuple[Path, dict]:
+    """``combine``: the options' model on the datasets ``dataset_paths`` (``options.dataset`` is not
+    used) sharing the coupling, for the one target the options select; checked before anything is
+    written (a dataset given twice, several targets). Returns the run directory and the limits.json
+    content."""
+    paths = list(dataset_paths)
+    spec, ds0 = load_spec_and_dataset(dataclasses.replace(options, dataset=paths[0]))
+    datasets = [ds0] + [load_dataset(p) for p in paths[1:]]
+    seen: dict[str, Path] = {}
+    for path, ds in zip(paths, datasets):
+        if ds.checksum in seen:
+            raise InputError(path, "--dataset", f"same content as {seen[ds.checksum]} (a dataset counted twice)")
+        seen[ds.checksum] = path
+    targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
+    if len(targets) != 1:
+        raise InputError("command line", "--sign/--flavours/--mass",
+                         f"combine fits one target at a time; the model gives {len(targets)} "
+                         f"({', '.join(t.label for t in targets)}): choose one")
+    labels, tpls = plan_combination(spec, datasets, targets[0], shared)
+    out = prepare_run_dir(out, overwrite)
+    result = run_combination(spec, datasets, targets[0], out, labels=labels, tpls=tpls, shared=shared, seed=seed,
+                             alone=alone, progress=progress, overwrite=overwrite, log=log)
+    return out, result
+
+
 def summary_markdown(result: dict, name: str) -> str:
     """A short report: the comparison table, diagnostics of the combined fit, provenance."""
     prov, comb = result["provenance"], result["combined"]
     lines = [f"# bayes_xmass: {name}", "",
-             f"Datasets: " + ", ".join(f"`{k}` (checksum `{v[:16]}`)" for k, v in prov["dataset_checksums"].items()),
+             "Datasets: " + ", ".join(f"`{k}` (checksum `{v[:16]}`)" for k, v in prov["dataset_checksums"].items()),
              f"Shared nuisances: {', '.join(prov['shared_nuisances']) or 'none (each dataset its own)'}. "
              f"Seed {prov['seed']}. Charge convention: {prov['charge_convention']}.", "",
              "Rows: the combination, then each dataset alone with the same templates, coupling unit and "

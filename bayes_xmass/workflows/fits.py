@@ -1,7 +1,9 @@
-"""Run directories: execute fits for a model spec on a dataset and write every output.
+"""Run directories of the ``sample`` and ``limit`` commands: fits for a model spec on a dataset.
 
 A run directory holds ``<fit>.nc`` (DataTree), ``limits.json``, ``summary.md`` and ``plots/``.
 Files are written atomically; an existing non-empty directory is refused unless ``overwrite``.
+:func:`run_sample` and :func:`run_limit` are the commands; the others are their building blocks
+(also used by ``compare``).
 """
 
 from __future__ import annotations
@@ -11,15 +13,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bayes_xmass.model.targets import FitTarget, fit_targets, target_templates
-from bayes_xmass.infer.bayes import Diagnostics, credible_limit, diagnostics, sample_posterior
-from bayes_xmass.datasets.dataset import DEFAULT_DATASET, Dataset  # noqa: F401 - DEFAULT_DATASET re-exported
-from bayes_xmass.errors import InputError
-from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
-from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text  # noqa: F401 - prepare_run_dir re-exported
-from bayes_xmass.model.spec import ModelSpec
-from bayes_xmass.outputs.report import markdown_section, write_datatree, write_fit_plots
+import numpy as np
 
+from bayes_xmass.datasets.types import Dataset
+from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
+from bayes_xmass.infer.posterior_sampler import sample_posterior
+from bayes_xmass.infer.posterior_summary import Diagnostics, credible_limit, diagnostics
+from bayes_xmass.infer.toys import feldman_cousins, toy_limits
+from bayes_xmass.model.spec import ModelSpec
+from bayes_xmass.model.targets import FitTarget, fit_targets, target_templates
+from bayes_xmass.outputs.report import markdown_section, write_datatree, write_fit_plots
+from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
+from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
+from bayes_xmass.workflows.fit_inputs import FitOptions, load_spec_and_dataset
+
+__all__ = ["FitResult", "run_bayesian_fit", "run_frequentist", "run_limit", "run_metadata", "run_sample",
+           "select_targets", "write_sample_outputs"]
 
 
 @dataclass
@@ -85,17 +94,13 @@ def write_sample_outputs(out: Path, spec: ModelSpec, dataset: Dataset, seed: int
 
 
 def select_targets(spec: ModelSpec, flavours=None, signs=None, masses=None) -> list[FitTarget]:
+    """The model's fit targets, restricted to the given flavour sets, signs and masses (MeV)."""
     return fit_targets(spec, flavours=flavours, signs=signs, masses=masses)
 
 
 def run_frequentist(spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_toys: int = 0, fc_toys: int = 0,
                     seed: int = 1, log=print) -> dict:
     """Profile-likelihood results for one fit (optionally toy bands and a Feldman-Cousins interval)."""
-    import numpy as np
-
-    from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
-    from bayes_xmass.infer.toys import feldman_cousins, toy_limits
-
     tpl = target_templates(spec, dataset, target)
     pl = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
     started = time.perf_counter()
@@ -131,3 +136,30 @@ def run_frequentist(spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_t
         log(f"[{target.label}] Feldman-Cousins {spec.cl:.0%} interval [{fc['lower']:.3g}, {fc['upper']:.3g}] {unit} "
             f"({fc_toys} toys per grid point)")
     return record
+
+
+def run_sample(options: FitOptions, *, out: Path, seed: int, progress: bool = False, overwrite: bool = False,
+               log=print) -> tuple[Path, list[FitResult]]:
+    """``sample``: the Bayesian fit of every selected target (seed ``seed + i`` for the i-th) into the
+    run directory ``out``; returns it and the fits' results."""
+    spec, dataset = load_spec_and_dataset(options)
+    targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
+    out = prepare_run_dir(out, overwrite)
+    results = [run_bayesian_fit(spec, dataset, t, out, seed=seed + i, progress=progress, overwrite=overwrite, log=log)
+               for i, t in enumerate(targets)]
+    write_sample_outputs(out, spec, dataset, seed, results, overwrite)
+    return out, results
+
+
+def run_limit(options: FitOptions, *, out: Path | None = None, toys: int = 0, fc_toys: int = 0, seed: int = 1,
+              overwrite: bool = False, log=print) -> tuple[Path | None, list[dict]]:
+    """``limit``: frequentist results of every selected target (same seed for each); with ``out``,
+    also ``out/limits.json``. Returns the run directory (or None) and the records."""
+    spec, dataset = load_spec_and_dataset(options)
+    targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
+    run_dir = prepare_run_dir(out, overwrite) if out else None
+    records = [run_frequentist(spec, dataset, t, n_toys=toys, fc_toys=fc_toys, seed=seed, log=log) for t in targets]
+    if run_dir:
+        write_json(run_dir / "limits.json", {"provenance": run_metadata(spec, dataset, seed), "fits": records},
+                   overwrite)
+    return run_dir, records

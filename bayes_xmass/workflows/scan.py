@@ -10,19 +10,35 @@ Layout of ``<out>/``:
 
 Re-running the same configuration on the same directory computes only the missing points; a
 different configuration is refused unless ``overwrite`` (which starts afresh).
+:func:`run_scan_dir` is the whole command: configuration, resume, per-mass points, final files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
 from bayes_xmass.errors import InputError
+from bayes_xmass.infer.scan import PointSettings, run_scan, scan_dataset
+from bayes_xmass.model.spec import load_model_spec, model_spec_for
+from bayes_xmass.outputs.plot_limits import plot_exclusion
+from bayes_xmass.physics.interactions import INTERACTIONS
+from bayes_xmass.runtime.executor import describe_scheduler
 from bayes_xmass.runtime.io import package_versions, write_json, write_text, write_with
+from bayes_xmass.version import __version__
+from bayes_xmass.workflows.scan_defaults import DEFAULT_SCAN_TOYS, SCAN_DRAWS, SCAN_TUNE
+
+__all__ = ["CONFIG_FILE", "FINAL_FILE", "ScanDirResult", "config_hash",
+           "point_path", "prepare_scan_dir", "provenance_attrs", "read_points", "run_scan_dir", "scan_config",
+           "start_fresh", "write_final", "write_point"]
 
 CONFIG_FILE = "scan_config.json"
 FINAL_FILE = "scan.nc"
@@ -35,8 +51,6 @@ def scan_config(spec, dataset, masses, settings) -> dict:
     model.pop("masses_MeV", None)
     if settings.poi_prior is None:
         model.pop("sampler", None)
-    from bayes_xmass.version import __version__
-
     return {"interaction": "b_minus_l", "model": model, "dataset_checksum": dataset.checksum,
             "masses_MeV": [float(m) for m in masses], "seed": settings.seed, "n_toys": settings.n_toys,
             "bayesian": settings.poi_prior is not None, "cl": settings.cl,
@@ -112,8 +126,6 @@ def read_points(out: Path, h: str, masses) -> dict[int, dict]:
 
 def write_final(out: Path, ds, config: dict, *, published: dict, cl: float) -> dict:
     """scan.csv, plots/exclusion.png, then scan.nc (the completion marker), all atomic."""
-    from bayes_xmass.outputs.plots import plot_exclusion
-
     out = Path(out)
     header = [f"# bayes_xmass B-L scan, config {config_hash(config)}: couplings g (dimensionless), mass in MeV",
               f"# dataset checksum {config['dataset_checksum']}, seed {config['seed']}, cl {cl}, "
@@ -139,3 +151,66 @@ def provenance_attrs(config: dict, dataset, backend: str, n_resumed: int, second
             "seed": config["seed"], "n_toys": config["n_toys"], "backend": backend,
             "points_resumed": n_resumed, "seconds": round(seconds, 2),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+@dataclass(frozen=True)
+class ScanDirResult:
+    """What :func:`run_scan_dir` did: ``state`` "complete" (nothing to do) or "done"; ``files`` the
+    final outputs; ``new_seconds`` the wall time (s) of each point computed now; ``flagged_masses``
+    (MeV) whose diagnostics failed."""
+
+    state: str
+    out: Path
+    config_hash: str
+    n_masses: int
+    files: dict = dataclasses.field(default_factory=dict)
+    new_seconds: tuple = ()
+    seconds: float = 0.0
+    flagged_masses: tuple = ()
+
+
+def run_scan_dir(masses, *, out: Path, dataset: Path | None = None, model: Path | None = None, seed: int = 20201,
+                 toys: int = DEFAULT_SCAN_TOYS, bayesian: bool = True, draws: int | None = None,
+                 tune: int | None = None, chains: int | None = None, processes: int | None = None,
+                 overwrite: bool = False, log=print) -> ScanDirResult:
+    """The resumable B-L scan over ``masses`` (MeV) into ``out`` (see the module docstring).
+
+    ``model``: a model TOML (default: the bundled dark-photon model); ``draws``/``tune``/``chains``:
+    NUTS per chain and mass (default SCAN_DRAWS/SCAN_TUNE, the model's chains); ``processes``: local
+    worker processes (default 1 for Bayesian scans, else the core count for large toy scans).
+    Raises InputError before anything is written (wrong model, foreign directory)."""
+    spec = load_model_spec(model) if model else model_spec_for("dark-photon")
+    if spec.interaction != "b_minus_l":
+        raise InputError(model, "model.interaction", f"scan needs b_minus_l, got {spec.interaction}")
+    sampler = dataclasses.replace(spec.sampler, name="nutpie", draws=draws or SCAN_DRAWS,
+                                  tune=SCAN_TUNE if tune is None else tune, chains=chains or spec.sampler.chains)
+    data = load_dataset(dataset or DEFAULT_DATASET)
+    settings = PointSettings(spec.cl, spec.likelihood, spec.poi_prior if bayesian else None, sampler, toys, seed)
+    config = scan_config(spec, data, masses, settings)
+    h = config_hash(config)
+    state = prepare_scan_dir(out, config, overwrite)  # raises before writing anything
+    out = Path(out)
+    if state == "complete":
+        return ScanDirResult("complete", out, h, masses.size)
+    if state == "fresh":
+        start_fresh(out, config)
+    done = read_points(out, h, masses)
+    processes = processes or (1 if bayesian or toys * (masses.size - len(done)) < 200 else os.cpu_count() or 1)
+    backend = describe_scheduler(None, processes)
+    log(f"bayes-xmass scan: {masses.size} masses {masses[0]:.3g}-{masses[-1]:.3g} MeV, "
+        f"{'frequentist only' if not bayesian else 'Bayesian + frequentist'}, {toys} toys/mass, "
+        f"{backend}, config {h}, out {out}")
+    started = time.perf_counter()
+    run_scan(spec, data, masses, settings, done=done, processes=processes,
+             on_point=lambda i, row: write_point(out, h, i, row), log=log)
+    points = read_points(out, h, masses)  # the final result is built from the persisted points
+    if len(points) != masses.size:
+        raise RuntimeError(f"{masses.size - len(points)} scan points missing after the scan")
+    rows = [points[i] for i in range(masses.size)]
+    attrs = provenance_attrs(config, data, backend, len(done), time.perf_counter() - started)
+    ds = scan_dataset(masses, rows, attrs)
+    files = write_final(out, ds, config, published=INTERACTIONS["b_minus_l"].published_limits, cl=spec.cl)
+    n = masses.size
+    flags = ds["diagnostics_ok"].values if "diagnostics_ok" in ds else np.ones(n, dtype=bool)
+    return ScanDirResult("done", out, h, n, files, tuple(points[i]["seconds"] for i in range(n) if i not in done),
+                         time.perf_counter() - started, tuple(float(m) for m, ok in zip(masses, flags) if not ok))

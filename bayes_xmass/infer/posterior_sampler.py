@@ -1,31 +1,46 @@
-"""Bayesian inference: NUTS sampling of the model, credible limits, convergence diagnostics.
+"""Bayesian inference: NUTS sampling of the model (nutpie, or PyMC's sampler) into an ArviZ DataTree.
 
-The credible limit is the one-sided ``cl`` quantile of the marginal posterior of |coupling|
-(not an HDI/ETI), reported with its Monte Carlo standard error.
+:class:`PosteriorSampler` compiles a model once and samples it for many template sets / data sets of
+the same structure (:func:`bayes_xmass.model.data.structure_key`) by swapping pm.Data;
+:func:`sample_posterior` gives the full DataTree of one fit (posterior, prior, predictive draws,
+observed and constant data, provenance attrs), :func:`posterior_only` its posterior alone. Limits and
+convergence checks of the result: :mod:`bayes_xmass.infer.posterior_summary`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import math
 import time
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
+from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
+from bayes_xmass.infer.forward_sampling import batched_forward_function
+from bayes_xmass.model.build import build_model
+from bayes_xmass.model.data import (
+    LOG_FACTORIAL,
+    PRIOR_PARAMETER_DIM,
+    data_of_model,
+    model_data,
+    nuisance_prior_labels,
+    structure_key,
+)
+from bayes_xmass.model.likelihood import log_factorial_counts
+from bayes_xmass.model.poi_prior import POI_PRIOR_PARAMETER_DIM, POI_PRIOR_PARAMETER_LABELS, POI_VALUE, PoiPrior, poi_prior_data
+from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
-from bayes_xmass.runtime.io import package_versions
-from bayes_xmass.model.build import LOG_FACTORIAL, POI_REFERENCE, POI_VALUE, PoiPrior, build_model, poi_prior_data
-from bayes_xmass.model.poi_transform import poi_reference
-from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.response.templates import TemplateSet
+from bayes_xmass.runtime.io import package_versions
+from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
 
-RHAT_MAX = 1.01
-ESS_MIN = 400
-POI_ESS_MIN = 1000
-BFMI_MIN = 0.3
+__all__ = [
+    "HEAVY_DETERMINISTICS", "PPC_DRAWS", "QUIET_WARNINGS", "PosteriorSampler", "nutpie_adaptation",
+    "posterior_only", "sample_posterior", "stored_var_names",
+]
+
 PPC_DRAWS = 500
 HEAVY_DETERMINISTICS = ("expected", "signal_expected", "gamma")
 QUIET_WARNINGS = (  # known, harmless messages that would drown the progress output
@@ -33,90 +48,6 @@ QUIET_WARNINGS = (  # known, harmless messages that would drown the progress out
     "The effect of Potentials on other parameters is ignored",
     "The effect of Potentials on other parameters is ignored during prior predictive sampling",
 )
-
-
-@dataclass(frozen=True)
-class Diagnostics:
-    """Convergence summary of one run; ``ok`` when every threshold is met."""
-
-    rhat_max: float
-    ess_bulk_min: float
-    ess_tail_min: float
-    poi_ess_bulk: float
-    poi_ess_tail: float
-    divergences: int
-    bfmi_min: float
-    worst_rhat_var: str
-    worst_ess_var: str
-
-    @property
-    def failures(self) -> list[str]:
-        out = []
-        if not self.rhat_max <= RHAT_MAX:
-            out.append(f"R-hat {self.rhat_max:.4f} > {RHAT_MAX} ({self.worst_rhat_var})")
-        if not self.ess_bulk_min >= ESS_MIN:
-            out.append(f"bulk ESS {self.ess_bulk_min:.0f} < {ESS_MIN} ({self.worst_ess_var})")
-        if not self.ess_tail_min >= ESS_MIN:
-            out.append(f"tail ESS {self.ess_tail_min:.0f} < {ESS_MIN}")
-        if not self.poi_ess_bulk >= POI_ESS_MIN:
-            out.append(f"POI bulk ESS {self.poi_ess_bulk:.0f} < {POI_ESS_MIN}")
-        if self.divergences > 0:
-            out.append(f"{self.divergences} divergent transitions")
-        if not self.bfmi_min >= BFMI_MIN:
-            out.append(f"BFMI {self.bfmi_min:.2f} < {BFMI_MIN}")
-        return out
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
-
-    def as_dict(self) -> dict:
-        d = dict(self.__dict__)
-        d.update(ok=self.ok, failures=self.failures,
-                 thresholds={"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "poi_ess_min": POI_ESS_MIN,
-                             "bfmi_min": BFMI_MIN, "divergences": 0})
-        return d
-
-
-def model_data(tpl: TemplateSet, sign: int, likelihood: str, poi_prior: PoiPrior | None = None) -> dict:
-    """The pm.Data values of :func:`build_model` for a template set (what a compiled model swaps),
-    including the nuisance prior parameters (:func:`bayes_xmass.model.build.nuisance_prior_data`) and, given
-    ``poi_prior``, the POI prior's (:func:`bayes_xmass.model.build.poi_prior_data`)."""
-    from bayes_xmass.model.likelihood import chi2_sigma
-    from bayes_xmass.model.build import nuisance_prior_data, template_rel_error
-
-    data = {
-        "bin_edges_keV": np.asarray(tpl.bin_edges_kev, dtype="float64"),
-        "observed_counts": tpl.observed.astype("float64"),
-        "background_coefficients": tpl.backgrounds.coefficients,
-        "signal_coefficients": tpl.signal.coefficients,
-        "scale_grid": tpl.scale_grid,
-        "signal_powers": np.array(tpl.signal_powers, dtype="float64"),
-        "signal_sign_factors": np.array([float(sign) ** int(p) for p in tpl.signal_powers]),
-        "template_rel_error": template_rel_error(tpl),
-        "coupling_unit_scale": np.asarray(float(sign) * tpl.coupling_scale),
-        POI_REFERENCE: np.asarray(poi_reference(tpl)),  # quantile-form POI priors only (data_of_model)
-        **nuisance_prior_data(tpl),
-        **poi_prior_data(poi_prior),
-    }
-    if likelihood == "chi2":
-        data["chi2_sigma"] = chi2_sigma(tpl.observed, tpl.background_errors)
-    return data
-
-
-def data_of_model(model, data: dict) -> dict:
-    """The entries of ``data`` that are pm.Data of ``model`` (:func:`model_data` also gives
-    ``poi_reference``, which models with a Jeffreys or no POI prior do not have)."""
-    return {k: v for k, v in data.items() if k in model.named_vars}
-
-
-def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple:
-    """Fits with equal keys can share one compiled model (only pm.Data differ). Priors enter by their
-    structure (nuisances: family, fixed or free, bounds; the POI: :meth:`PoiPrior.structure`): centres,
-    widths and the POI prior's parameters are pm.Data."""
-    return (tuple(np.round(tpl.bin_edges_kev, 9)), tpl.background_names,
-            tuple(p.structure() for p in tpl.background_priors), tpl.scale_prior.structure(), tpl.scale_grid.size,
-            tpl.signal_terms, poi_prior.structure(), likelihood, bool(np.any(tpl.background_errors > 0)))
 
 
 def nutpie_adaptation(sampler: SamplerSettings) -> dict:
@@ -149,17 +80,12 @@ class PosteriorSampler:
             if sampler_name == "nutpie":
                 # per-bin deterministics are not stored per draw (faster compile, less memory); the
                 # thinned draws that need them get them from _heavy_values
-                from bayes_xmass.infer.chain_init import with_prior_scaled_starts
-                from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
-
                 self.compiled = with_prior_scaled_starts(
                     compile_for_nutpie(self.model, var_names=stored_var_names(self.model)), self.model)
         self._lazy: dict = {}  # compiled helper functions, shared with the for_prior views
 
     def for_prior(self, poi_prior: PoiPrior) -> "PosteriorSampler":
         """This sampler with POI prior ``poi_prior`` (same compiled model; its parameters are data)."""
-        import copy
-
         if poi_prior == self.poi_prior:
             return self
         if poi_prior.structure() != self.poi_prior.structure():
@@ -174,8 +100,6 @@ class PosteriorSampler:
     def _with_derived(self, data: dict) -> dict:
         """``data`` plus what is computed from it: log k! of the observed counts (LOG_FACTORIAL)."""
         if LOG_FACTORIAL in self.model.named_vars and "observed_counts" in data:
-            from bayes_xmass.model.likelihood import log_factorial_counts
-
             data = {**data, LOG_FACTORIAL: log_factorial_counts(data["observed_counts"])}
         return data
 
@@ -193,8 +117,6 @@ class PosteriorSampler:
         if self.compiled is not None:
             return self._nutpie(data, sampler, seed, progress)
         import pymc as pm
-
-        from bayes_xmass.infer.chain_init import pymc_initvals
 
         self._set_data(data)
         with self.model, warnings.catch_warnings():
@@ -245,7 +167,6 @@ class PosteriorSampler:
                progress: bool = False, provenance: dict | None = None):
         """Full DataTree for one fit: posterior, sample_stats, prior, prior/posterior predictive,
         observed and constant data, provenance attrs."""
-        import pymc as pm
         import xarray as xr
 
         if not self.compatible(tpl):
@@ -326,7 +247,6 @@ class PosteriorSampler:
         return xr.Dataset({"counts": (sub["expected"].dims, counts), "expected": sub["expected"],
                            "signal_expected": sub["signal_expected"]})
 
-
     def _heavy_values(self, draws):
         """``expected`` and ``signal_expected`` (counts per bin) at each draw of the free variables,
         from the model's own graph with the current pm.Data (compiled once per model)."""
@@ -353,49 +273,6 @@ class PosteriorSampler:
         return xr.Dataset({"expected": (dims, out[0]), "signal_expected": (dims, out[1])}, coords=coords)
 
 
-def batched_forward_function(model, names: list[str], draws: int):
-    """(function, batched): a compiled function of no inputs giving prior draws of the model variables
-    ``names``. ``batched``: one call gives all ``draws`` (leading axis), every random variable drawn
-    with ``draws`` more leading entries (``change_dist_size``) and the deterministics' graphs
-    vectorised over them; possible when no random variable's parameters depend on another one.
-    Otherwise a call gives one draw (PyMC's forward-sampling function)."""
-    from pymc.distributions.shape_utils import change_dist_size
-    from pymc.pytensorf import compile as compile_pytensor
-    from pymc.sampling.forward import compile_forward_sampling_function
-    import pytensor.tensor as pt
-    from pytensor.graph.replace import vectorize_graph
-    from pytensor.graph.traversal import ancestors
-
-    rvs = list(model.basic_RVs)
-    independent = not any(set(ancestors(rv.owner.inputs)) & set(rvs) for rv in rvs)
-    if independent:
-        try:
-            replace = {rv: change_dist_size(rv, new_size=(draws,), expand=True) for rv in rvs}
-            base = [model[n] for n in names]
-            outs = vectorize_graph(base, replace=replace)
-            # a variable no random variable reaches (e.g. a stack of fixed nuisances) stays unbatched
-            outs = [o if o.ndim > b.ndim else pt.broadcast_to(o[None], (draws, *o.shape)) for o, b in zip(outs, base)]
-            # one call per fit: the Python linker (no C modules to load; the same draws, measured:
-            # 0.9 s instead of 1.4-1.6 s to compile and run, magnetic moment)
-            return compile_pytensor([], outs, random_seed=0, mode="FAST_COMPILE"), True
-        except NotImplementedError:  # an op without a vectorised form: draw by draw
-            pass
-    fn, _ = compile_forward_sampling_function([model[n] for n in names], vars_in_trace=[], basic_rvs=rvs,
-                                              random_seed=0, model=model, allow_input_downcast=True,
-                                              accept_inplace=True, mode=forward_sampling_mode())
-    return fn, False
-
-
-def forward_sampling_mode():
-    """PyTensor mode of forward (prior) sampling functions: FAST_COMPILE's cheap rewrites with the C
-    virtual machine where a C compiler exists (3x faster per draw than FAST_COMPILE's Python linker,
-    same random draws: the random-variable ops run the same NumPy code in both), else FAST_COMPILE."""
-    from pytensor import config
-    from pytensor.compile.mode import Mode
-
-    return Mode(linker="cvm", optimizer="fast_compile") if config.cxx else "FAST_COMPILE"
-
-
 def stored_var_names(model) -> list[str]:
     """Variables stored per NUTS draw: the free variables and the cheap deterministics (the
     per-bin HEAVY_DETERMINISTICS are recomputed where needed, see PosteriorSampler._heavy_values)."""
@@ -405,8 +282,6 @@ def stored_var_names(model) -> list[str]:
 
 def _constant_data(model, data: dict, tpl: TemplateSet):
     import xarray as xr
-
-    from bayes_xmass.model.build import POI_PRIOR_PARAMETER_DIM, POI_PRIOR_PARAMETER_LABELS, PRIOR_PARAMETER_DIM, nuisance_prior_labels
 
     dims = {name: model.named_vars_to_dims.get(name, ()) for name in data}
     coords = {"energy_bin": 0.5 * (tpl.bin_edges_kev[1:] + tpl.bin_edges_kev[:-1]),
@@ -485,53 +360,3 @@ def posterior_only(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior, 
     dt.attrs.update(coupling_scale=tpl.coupling_scale, coupling_unit=INTERACTIONS[target.interaction].coupling_unit,
                     poi_prior=json.dumps(poi_prior.describe(), default=str))
     return dt
-
-
-def credible_limit(dt, cl: float = 0.9) -> dict:
-    """One-sided ``cl`` quantile of |coupling| with its MCSE (physical units)."""
-    import arviz as az
-
-    scale = float(dt.attrs["coupling_scale"])
-    x = dt.posterior[POI_VALUE]
-    q = float(np.quantile(x.values.ravel(), cl))
-    mcse = float(az.mcse(dt, var_names=[POI_VALUE], method="quantile", prob=cl)[POI_VALUE])
-    out = {"limit": q * scale, "mcse": mcse * scale, "cl": cl, "limit_scaled": q,
-           "posterior_mean": float(x.mean()) * scale, "coupling_unit": dt.attrs.get("coupling_unit", "")}
-    upper = json.loads(dt.attrs.get("poi_prior", "{}")).get("upper_scaled")
-    if upper and q > 0.8 * upper:
-        out["warning"] = "limit within 20% of the prior's upper bound: the prior range sets it; widen poi.prior.upper"
-    return out
-
-
-def diagnostics(dt, model=None) -> Diagnostics:
-    """R-hat (rank-normalised), bulk/tail ESS, divergences and BFMI over the sampled parameters.
-
-    R-hat and ESS are ArviZ's (``az.rhat``, ``az.ess`` bulk and tail) computed for all parameters
-    at once by :func:`bayes_xmass.infer.convergence.dataset_rhat_ess` (same numbers to ~1e-14, ~5x faster)."""
-    import arviz as az
-
-    from bayes_xmass.infer.convergence import dataset_rhat_ess
-
-    post = dt.posterior
-    names = [v for v in post.data_vars if v not in HEAVY_DETERMINISTICS and v != "coupling"
-             and v != "norm"]
-    per_var = dataset_rhat_ess(post, names)
-    rhat, ess_b, ess_t = ({k: v[i] for k, v in per_var.items()} for i in range(3))
-
-    def extreme(by_var, fn):
-        vals = {k: float(fn(a)) for k, a in by_var.items() if np.size(a)}
-        vals = {k: v for k, v in vals.items() if math.isfinite(v)}
-        if not vals:  # undefined for every variable (R-hat of a single chain): flagged, not a crash
-            return float("nan"), "undefined"
-        key = (max if fn is np.nanmax else min)(vals, key=vals.get)
-        return vals[key], key
-
-    rmax, rvar = extreme(rhat, np.nanmax)
-    emin, evar = extreme(ess_b, np.nanmin)
-    tmin, _ = extreme(ess_t, np.nanmin)
-    div = int(dt.sample_stats["diverging"].sum()) if "diverging" in dt.sample_stats else 0
-    if "energy" in dt.sample_stats:
-        bfmi = float(az.bfmi(dt)["energy"].min())  # one value per chain
-    else:  # a sampler that does not record the Hamiltonian energy
-        bfmi = float("nan")
-    return Diagnostics(rmax, emin, tmin, float(ess_b[POI_VALUE]), float(ess_t[POI_VALUE]), div, bfmi, rvar, evar)

@@ -1,0 +1,54 @@
+"""Forward (prior) draws of a PyMC model's variables, compiled once per model and number of draws.
+
+:func:`batched_forward_function` draws every random variable ``draws`` times in one call and
+vectorises the deterministics over them (falling back to PyMC's draw-by-draw forward-sampling
+function); :func:`forward_sampling_mode` is the PyTensor mode such functions are compiled with.
+The functions read the model's current pm.Data, so data swaps need no recompilation.
+"""
+
+from __future__ import annotations
+
+__all__ = ["batched_forward_function", "forward_sampling_mode"]
+
+
+def batched_forward_function(model, names: list[str], draws: int):
+    """(function, batched): a compiled function of no inputs giving prior draws of the model variables
+    ``names``. ``batched``: one call gives all ``draws`` (leading axis), every random variable drawn
+    with ``draws`` more leading entries (``change_dist_size``) and the deterministics' graphs
+    vectorised over them; possible when no random variable's parameters depend on another one.
+    Otherwise a call gives one draw (PyMC's forward-sampling function)."""
+    from pymc.distributions.shape_utils import change_dist_size
+    from pymc.pytensorf import compile as compile_pytensor
+    from pymc.sampling.forward import compile_forward_sampling_function
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+    from pytensor.graph.traversal import ancestors
+
+    rvs = list(model.basic_RVs)
+    independent = not any(set(ancestors(rv.owner.inputs)) & set(rvs) for rv in rvs)
+    if independent:
+        try:
+            replace = {rv: change_dist_size(rv, new_size=(draws,), expand=True) for rv in rvs}
+            base = [model[n] for n in names]
+            outs = vectorize_graph(base, replace=replace)
+            # a variable no random variable reaches (e.g. a stack of fixed nuisances) stays unbatched
+            outs = [o if o.ndim > b.ndim else pt.broadcast_to(o[None], (draws, *o.shape)) for o, b in zip(outs, base)]
+            # one call per fit: the Python linker (no C modules to load; the same draws, measured:
+            # 0.9 s instead of 1.4-1.6 s to compile and run, magnetic moment)
+            return compile_pytensor([], outs, random_seed=0, mode="FAST_COMPILE"), True
+        except NotImplementedError:  # an op without a vectorised form: draw by draw
+            pass
+    fn, _ = compile_forward_sampling_function([model[n] for n in names], vars_in_trace=[], basic_rvs=rvs,
+                                              random_seed=0, model=model, allow_input_downcast=True,
+                                              accept_inplace=True, mode=forward_sampling_mode())
+    return fn, False
+
+
+def forward_sampling_mode():
+    """PyTensor mode of forward (prior) sampling functions: FAST_COMPILE's cheap rewrites with the C
+    virtual machine where a C compiler exists (3x faster per draw than FAST_COMPILE's Python linker,
+    same random draws: the random-variable ops run the same NumPy code in both), else FAST_COMPILE."""
+    from pytensor import config
+    from pytensor.compile.mode import Mode
+
+    return Mode(linker="cvm", optimizer="fast_compile") if config.cxx else "FAST_COMPILE"
