@@ -16,6 +16,7 @@ import xarray as xr
 from bayes_xmass.cli.main import main
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.scan import parse_masses
+from bayes_xmass.runtime.seeds import step_seed
 from scan_fixtures import REPO_ROOT, small_bl_setup
 
 
@@ -136,8 +137,8 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
     settings = scan.PointSettings(spec.cl, spec.likelihood, spec.poi_prior, sampler, 0, 5)
     row = scan._scan_point(0, 1e-3, tpl, settings)
     seed = settings.seeds(0)[0]
-    step = scan.RESAMPLE_SEED_STEP
-    assert calls == [(200, 100, seed), (400, 100, seed + step), (800, 200, seed + 2 * step)]
+    assert calls == [(200, 100, seed), (400, 100, step_seed(seed, "resample", 1)),
+                     (800, 200, step_seed(seed, "resample", 2))]
     assert row["diagnostics_ok"] and row["nuts_draws"] == 2 * (200 + 400 + 800)
     calls.clear()
     verdicts[:] = [dict(good, divergences=1)] * 3

@@ -9,6 +9,7 @@ import pytest
 from bayes_xmass.workflows import run as pipeline
 from bayes_xmass.model.targets import fit_targets
 from bayes_xmass.runtime.work_claims import WorkClaims
+from bayes_xmass.runtime.seeds import step_seed
 
 
 @pytest.fixture
@@ -51,9 +52,9 @@ def test_background_takes_shareable_fits_from_the_back_and_stops_where_the_main_
     for label, seed in fake_fits:
         assert label not in seeds, f"{label} fitted twice"
         seeds[label] = seed
-    # the seed is that of the fit's position (first_index 1 -> fit k has seed 100 + 1000 (1 + k))
+    # the seed is that of the fit's position (first_index 1 -> fit k has seed step_seed(100, "fit", 1 + k))
     for k, label in enumerate(labels[4:], start=4):
-        assert seeds[label] == 100 + 1000 * (1 + k)
+        assert seeds[label] == step_seed(100, "fit", 1 + k)
 
 
 def test_both_sides_together_do_every_fit_once(fake_fits, tmp_path):

@@ -33,6 +33,7 @@ from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import ModelSpec, SamplerSettings
 from bayes_xmass.response.templates import TemplateSet, build_templates_cached
 from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
+from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
     "combined_attrs", "combined_templates", "dataset_labels", "sample_combined", "validate_combination",
@@ -137,13 +138,13 @@ def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sam
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=seed + 1, compile_kwargs={"mode": forward_sampling_mode()})
+        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=step_seed(seed, "prior_draws"), compile_kwargs={"mode": forward_sampling_mode()})
     heavy = _heavy(labels, shared)
     post = dt["posterior"].to_dataset()
-    dt["posterior_predictive"] = _predictive(post, labels, likelihood, model, seed + 2, thin=True)
+    dt["posterior_predictive"] = _predictive(post, labels, likelihood, model, step_seed(seed, "posterior_predictive"), thin=True)
     dt["posterior"] = post.drop_vars([v for v in heavy if v in post])
     prior_ds = prior["prior"].to_dataset()
-    dt["prior_predictive"] = _predictive(prior_ds, labels, likelihood, model, seed + 3, thin=False)
+    dt["prior_predictive"] = _predictive(prior_ds, labels, likelihood, model, step_seed(seed, "prior_predictive"), thin=False)
     dt["prior"] = prior_ds.drop_vars([v for v in heavy if v in prior_ds])
     obs, const = {}, {}
     for lab, t in zip(labels, tpls):

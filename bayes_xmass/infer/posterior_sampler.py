@@ -35,6 +35,7 @@ from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.io import package_versions
 from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
+from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
     "HEAVY_DETERMINISTICS", "PPC_DRAWS", "QUIET_WARNINGS", "PosteriorSampler", "nutpie_adaptation",
@@ -179,12 +180,12 @@ class PosteriorSampler:
         with self.model, warnings.catch_warnings():
             for message in QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            prior = self.prior_draws(PPC_DRAWS, seed + 1)
+            prior = self.prior_draws(PPC_DRAWS, step_seed(seed, "prior_draws"))
         post = dt["posterior"].to_dataset()
-        dt["posterior_predictive"] = self._predictive(post, data, seed + 2, thin=True)
+        dt["posterior_predictive"] = self._predictive(post, data, step_seed(seed, "posterior_predictive"), thin=True)
         dt["posterior"] = post.drop_vars([v for v in HEAVY_DETERMINISTICS if v in post])
         prior_ds = prior["prior"].to_dataset()
-        dt["prior_predictive"] = self._predictive(prior_ds, data, seed + 3, thin=False)
+        dt["prior_predictive"] = self._predictive(prior_ds, data, step_seed(seed, "prior_predictive"), thin=False)
         dt["prior"] = prior_ds.drop_vars([v for v in HEAVY_DETERMINISTICS if v in prior_ds])
         centres = 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])
         dt["observed_data"] = xr.Dataset({"counts": ("energy_bin", tpl.observed.astype("int64"))},

@@ -30,9 +30,10 @@ from bayes_xmass.infer.toys import toy_limits
 from bayes_xmass.model.data import model_data, structure_key
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.runtime.executor import resolve_scheduler, run_tasks, worker_cache
+from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
-    "BAND_NAMES", "MAX_MASSES", "RESAMPLE_SEED_STEP", "PointSettings", "mass_templates", "parse_masses",
+    "BAND_NAMES", "MAX_MASSES", "PointSettings", "mass_templates", "parse_masses",
     "row_from_fit", "run_scan", "scan_b_minus_l", "scan_dataset", "scan_point",
 ]
 
@@ -111,8 +112,7 @@ class PointSettings:
 
     def seeds(self, index: int) -> tuple[int, int]:
         """(NUTS seed, toy seed) of mass point ``index``: from the master seed, not the worker."""
-        toy = int(np.random.SeedSequence([self.seed, 2, index]).generate_state(1)[0])
-        return self.seed + index, toy
+        return step_seed(self.seed, "mass", index, "nuts"), step_seed(self.seed, "mass", index, "toys")
 
 
 def _profile_likelihood(tpl: TemplateSet, likelihood: str):
@@ -126,7 +126,6 @@ def _posterior_sampler(tpl: TemplateSet, poi_prior, likelihood: str):
     return worker_cache(key, lambda: PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
 
 
-RESAMPLE_SEED_STEP = 1_000_003  # seed offset of a re-run
 
 
 def _short_of_ess(diag) -> bool:
@@ -165,7 +164,7 @@ def _scan_point(index, mass, tpl, ps) -> dict:
             # diagnostics failed: sample again with another seed and twice the draws (and, unless
             # only effective draws were short, twice the tuning) -- a seeded, deterministic rule,
             # so results do not depend on timing or backend
-            trace = sampler.draw_posterior(data, settings, nuts_seed + RESAMPLE_SEED_STEP * attempt)
+            trace = sampler.draw_posterior(data, settings, step_seed(nuts_seed, "resample", attempt))
             draws_total += settings.draws * settings.chains
             trace.attrs["coupling_scale"] = scale
             lim = credible_limit(trace, ps.cl)

@@ -27,6 +27,7 @@ from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.executor import resolve_scheduler, run_tasks, worker_cache
+from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
     "BAND_QUANTILES", "BATCH_TOYS", "FC_WINDOW", "FITTERS", "MIN_TOYS_PER_PROCESS", "TOYS_PER_TASK",
@@ -282,7 +283,7 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
     processes = processes or default_processes(n_all if fitter == "batch" else 20 * n_all)
     tasks = []
     for j, x in enumerate(x_grid):
-        counts = toy_counts(pl, float(x), n_toys, seed + 1000 * j)
+        counts = toy_counts(pl, float(x), n_toys, step_seed(seed, "x", j))
         tasks += [(b, float(x), fitter) for b in _blocks(counts)]
     if _one_batch(fitter, processes, scheduler):  # the grid points' toys together, x per toy
         xs = np.concatenate([np.full(len(t[0]), t[1]) for t in tasks])
@@ -354,7 +355,7 @@ def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign
         data = {**base, "observed_counts": np.asarray(c, dtype="float64")}
         if likelihood == "chi2":
             data["chi2_sigma"] = chi2_sigma(c, tpl.background_errors)
-        draws, divergent = ps.poi_draws(data, settings, seed + i, with_divergences=True)
+        draws, divergent = ps.poi_draws(data, settings, step_seed(seed, "toy", i), with_divergences=True)
         out.append(float(np.quantile(draws.ravel(), cl)))
         divergences.append(divergent)
     return (np.array(out), np.array(divergences, dtype=int)) if return_divergences else np.array(out)
@@ -370,16 +371,16 @@ def coverage_study(tpl: TemplateSet, x_values, *, poi_prior=None, sign: int = 1,
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
     ps = posterior_sampler
     for i, x in enumerate(x_values):
-        tl = toy_limits(tpl, sign=sign, likelihood=likelihood, x_true=float(x), n_toys=n_toys, seed=seed + i,
+        tl = toy_limits(tpl, sign=sign, likelihood=likelihood, x_true=float(x), n_toys=n_toys, seed=step_seed(seed, "x", i, "frequentist"),
                         cl=cl, pl=pl)
         row = {"x_true": float(x), "n_toys": n_toys}
         for t in tl.limits:
             row[f"coverage_{t}"], row[f"coverage_{t}_err"] = tl.coverage(t)
         if n_bayes_toys and poi_prior is not None:
             ps = ps or PosteriorSampler(tpl, poi_prior, likelihood)
-            counts = toy_counts(pl, float(x), n_bayes_toys, seed + 500 + i)
+            counts = toy_counts(pl, float(x), n_bayes_toys, step_seed(seed, "x", i, "bayes_counts"))
             lim = bayesian_toy_limits(tpl, counts, poi_prior=poi_prior, sign=sign, likelihood=likelihood, cl=cl,
-                                      seed=seed + 900 + i, posterior_sampler=ps)
+                                      seed=step_seed(seed, "x", i, "bayes_fits"), posterior_sampler=ps)
             p = float(np.mean(lim >= x))
             row.update(n_bayes_toys=n_bayes_toys, coverage_bayes=p,
                        coverage_bayes_err=math.sqrt(max(p * (1 - p), 1e-12) / n_bayes_toys))

@@ -24,6 +24,7 @@ from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet
+from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.validation.sbc import sbc_parameters
 
 __all__ = ["NUISANCE_FACTORS", "PSENSE_THRESHOLD", "poi_prior_variants", "power_scaling", "prior_sensitivity",
@@ -247,7 +248,7 @@ def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior,
             if method == "hybrid" and rows[i]["reliable"]:
                 continue
             dt = posterior_only(vtpl, target, poi_prior=prior, sampler=sampler, likelihood=likelihood,
-                                seed=seed + 17 * (i + 1), cache=cache)
+                                seed=step_seed(seed, "variant", i), cache=cache)
             lim = credible_limit(dt, cl)
             rhat = float(__import__("arviz").rhat(dt, var_names=[POI_VALUE])[POI_VALUE])
             div = int(dt.sample_stats["diverging"].sum()) if "diverging" in dt.sample_stats else 0

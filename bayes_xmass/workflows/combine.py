@@ -37,6 +37,7 @@ from bayes_xmass.outputs.plot_fits import plot_poi_posterior
 from bayes_xmass.outputs.report import write_datatree
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
+from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.workflows.fit_inputs import FitOptions, load_spec_and_dataset
 from bayes_xmass.workflows.fits import select_targets
 
@@ -118,7 +119,7 @@ def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, 
         f1 = frequentist_summary(ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood), spec.cl)
         if alone == "all":
             dt1, _ = sample_posterior(tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler,
-                                      likelihood=spec.likelihood, seed=seed + 1 + i, progress=progress,
+                                      likelihood=spec.likelihood, seed=step_seed(seed, "alone", i), progress=progress,
                                       provenance={"model_config": spec.describe(), "combination_label": lab})
             dt1["frequentist"] = _frequentist_group(f1, scale)
             nc1 = write_datatree(dt1, out / f"alone_{lab}_{target.label}.nc", overwrite)

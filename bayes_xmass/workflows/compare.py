@@ -17,6 +17,7 @@ from bayes_xmass.outputs.compare import comparison_row, csv_text, markdown_table
 from bayes_xmass.outputs.plot_fits import plot_poi_posterior
 from bayes_xmass.outputs.report import open_datatree
 from bayes_xmass.runtime.io import prepare_run_dir, write_json, write_text
+from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.workflows.fit_inputs import FitOptions, load_spec_and_dataset
 from bayes_xmass.workflows.fits import run_bayesian_fit, run_frequentist, select_targets
 
@@ -42,14 +43,14 @@ def comparison_tables(run_dir: Path) -> str:
 
 def run_compare(options: FitOptions, *, out: Path, toys: int = 0, fc_toys: int = 0, seed: int = 20201,
                 overwrite: bool = False, log=print) -> list[dict]:
-    """Bayesian fit and frequentist results of every selected target (seed ``seed + i`` for the
+    """Bayesian fit and frequentist results of every selected target (seed ``step_seed(seed, "fit", i)`` for the
     i-th) into the run directory ``out``; returns the comparison rows."""
     spec, dataset = load_spec_and_dataset(options)
     out = prepare_run_dir(out, overwrite)
     records = []
     for i, t in enumerate(select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)):
-        bayes = run_bayesian_fit(spec, dataset, t, out, seed=seed + i, overwrite=overwrite, log=log)
-        rec = run_frequentist(spec, dataset, t, n_toys=toys, fc_toys=fc_toys, seed=seed + i, log=log)
+        bayes = run_bayesian_fit(spec, dataset, t, out, seed=step_seed(seed, "fit", i), overwrite=overwrite, log=log)
+        rec = run_frequentist(spec, dataset, t, n_toys=toys, fc_toys=fc_toys, seed=step_seed(seed, "fit", i), log=log)
         rec.update(bayes=bayes.limit, diagnostics=bayes.diagnostics.as_dict(), poi_prior=spec.poi_prior.describe())
         f = rec["frequentist"]
         scale = rec["coupling_scale"]

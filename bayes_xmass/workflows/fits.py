@@ -25,6 +25,7 @@ from bayes_xmass.model.targets import FitTarget, fit_targets, target_templates
 from bayes_xmass.outputs.report import markdown_section, write_datatree, write_fit_plots
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
+from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.workflows.fit_inputs import FitOptions, load_spec_and_dataset
 
 __all__ = ["FitResult", "run_bayesian_fit", "run_frequentist", "run_limit", "run_metadata", "run_sample",
@@ -118,7 +119,7 @@ def run_frequentist(spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_t
         record["toys"] = {"n_freq_toys": n_toys, "freq_bands": bands, "one_sided_bands": one,
                           "pcl": max(freq["limit_one_sided_scaled"] * scale, one["-1sigma"])}
     if fc_toys:
-        fc = feldman_cousins(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=fc_toys, seed=seed + 1,
+        fc = feldman_cousins(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=fc_toys, seed=step_seed(seed, "feldman_cousins"),
                              cl=spec.cl, pl=pl)
         record["feldman_cousins"] = {"lower": fc["lower"] * scale, "upper": fc["upper"] * scale, "n_toys": fc_toys}
     log(f"[{target.label}] best fit {freq['best_fit']:.3g}, chi2/dof {freq['chi2_best']:.1f}/{freq['dof']} "
@@ -140,12 +141,12 @@ def run_frequentist(spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_t
 
 def run_sample(options: FitOptions, *, out: Path, seed: int, progress: bool = False, overwrite: bool = False,
                log=print) -> tuple[Path, list[FitResult]]:
-    """``sample``: the Bayesian fit of every selected target (seed ``seed + i`` for the i-th) into the
+    """``sample``: the Bayesian fit of every selected target (seed ``step_seed(seed, "fit", i)`` for the i-th) into the
     run directory ``out``; returns it and the fits' results."""
     spec, dataset = load_spec_and_dataset(options)
     targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
     out = prepare_run_dir(out, overwrite)
-    results = [run_bayesian_fit(spec, dataset, t, out, seed=seed + i, progress=progress, overwrite=overwrite, log=log)
+    results = [run_bayesian_fit(spec, dataset, t, out, seed=step_seed(seed, "fit", i), progress=progress, overwrite=overwrite, log=log)
                for i, t in enumerate(targets)]
     write_sample_outputs(out, spec, dataset, seed, results, overwrite)
     return out, results

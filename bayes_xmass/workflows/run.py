@@ -9,7 +9,7 @@ curve over a mass grid, the comparison table, plots, ``summary.md``
 
 The work is split between this process and a background worker process (the B-L interaction, then
 millicharge fits the main process has not reached, claimed through
-:class:`bayes_xmass.runtime.work_claims.WorkClaims`); fit i of the run has seed ``seed + 1000 i``
+:class:`bayes_xmass.runtime.work_claims.WorkClaims`); fit i of the run has seed ``step_seed(seed, "fit", i)``
 wherever it runs, so the results do not depend on the split.
 """
 
@@ -35,6 +35,7 @@ from bayes_xmass.outputs.plot_limits import plot_exclusion, plot_millicharge_sum
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
 from bayes_xmass.runtime.background import background_task
 from bayes_xmass.runtime.io import package_versions, write_json, write_text, write_with
+from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.runtime.work_claims import WorkClaims
 from bayes_xmass.runtime.worker_process import settle_garbage_collector, single_threaded_blas
 from bayes_xmass.workflows.run_fit import RunSettings, StepTimer, is_headline, run_fit
@@ -78,7 +79,7 @@ def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettin
                      overwrite: bool, log=None, stream: str | None = None, claims=None) -> dict:
     """Fits, prior-sensitivity table and (B-L) mass scan of one interaction, written into ``out``.
 
-    Fit i of the run (``first_index`` + position) gets seed ``seed + 1000 i`` wherever it runs.
+    Fit i of the run (``first_index`` + position) gets seed ``step_seed(seed, "fit", i)`` wherever it runs.
     Without ``log`` (a worker process) lines are printed as they come to ``stream`` ("stdout" or
     "stderr"), or returned under ``"log"`` if it is None, so that the caller can show them.
     ``claims`` (:class:`bayes_xmass.runtime.work_claims.WorkClaims`): shareable fits are done only if claimed
@@ -88,13 +89,13 @@ def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettin
     log = _job_log(log, stream, lines)
     spec = _spec(name, settings)
     cache: dict = {}  # compiled models shared by fits of the same structure
-    records = [run_fit(spec, dataset, target, out, settings, seed=seed + 1000 * (first_index + k),
+    records = [run_fit(spec, dataset, target, out, settings, seed=step_seed(seed, "fit", first_index + k),
                        overwrite=overwrite, log=log, cache=cache)
                for k, target in enumerate(fit_targets(spec))
                if claims is None or not _shareable(target) or claims.take(target.label)]
     # one prior-sensitivity table per interaction (quick: PSIS reweighting)
     sensitivity = run_prior_sensitivity({spec.interaction: spec}, dataset, records, out, quick=settings.quick,
-                                        seed=seed + 55, cache=cache, log=log)
+                                        seed=step_seed(seed, "prior_sensitivity"), cache=cache, log=log)
     scan = None
     if spec.interaction == "b_minus_l":
         masses = np.geomspace(1e-3, 10.0, settings.scan_masses)
@@ -102,7 +103,7 @@ def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettin
         n_draws = spec.sampler.chains * spec.sampler.draws
         known = {i: row_from_fit(r, n_draws) for r in records for i, m in enumerate(masses)
                  if r.get("mass_MeV") is not None and math.isclose(m, r["mass_MeV"], rel_tol=1e-9)}
-        scan = scan_b_minus_l(spec, dataset, masses, seed=seed + 77, log=log, cache=cache, tune=settings.scan_tune,
+        scan = scan_b_minus_l(spec, dataset, masses, seed=step_seed(seed, "b_minus_l_scan"), log=log, cache=cache, tune=settings.scan_tune,
                               draws=settings.scan_draws, chains=spec.sampler.chains,
                               max_resample=0 if settings.quick else 2, known=known)
         write_with(out / "b_minus_l_scan.nc", lambda p: scan.to_netcdf(p), overwrite)
@@ -128,7 +129,7 @@ def _take_shared_fits(name: str, dataset: Dataset, out: Path, settings: RunSetti
         for k, target in todo:
             if not claims.take(target.label):
                 break  # the main process has got here: the ones before are its own
-            records.append(run_fit(spec, dataset, target, out, settings, seed=seed + 1000 * (first_index + k),
+            records.append(run_fit(spec, dataset, target, out, settings, seed=step_seed(seed, "fit", first_index + k),
                                    overwrite=overwrite, log=log, cache=cache))
     return {"records": records[::-1], "log": lines, "seconds": round(time.perf_counter() - started, 1)}
 

@@ -37,6 +37,7 @@ from bayes_xmass.outputs.plot_fits import plot_spectrum_fit
 from bayes_xmass.outputs.report import signal_counts_at_limit, write_datatree, write_fit_plots
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.runtime.io import write_with
+from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.workflows.scan_defaults import SCAN_DRAWS, SCAN_TUNE
 
 __all__ = ["BAYES_TOY_DRAWS", "BAYES_TOY_TARGET_ACCEPT", "BAYES_TOY_TUNE", "FC_FULL_GRID", "RunSettings", "StepTimer",
@@ -133,14 +134,14 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
     toys_ds = None
     if is_headline(target):
         tl = toy_limits(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=settings.n_freq_toys,
-                        seed=seed + 101, cl=spec.cl, pl=pl)
+                        seed=step_seed(seed, "toy_limits"), cl=spec.cl, pl=pl)
         bands = {k: v * scale for k, v in tl.bands("xmass").items()}
         one_sided = {k: v * scale for k, v in tl.bands("one_sided").items()}
         pcl = max(freq["limit_one_sided_scaled"] * scale, one_sided["-1sigma"])
         steps.lap("frequentist_toys")
         bayes_toys, toy_divergences = bayesian_toy_limits(
-            tpl, toy_counts(pl, 0.0, settings.n_bayes_toys, seed + 202), poi_prior=spec.poi_prior, sign=target.sign,
-            likelihood=spec.likelihood, cl=spec.cl, seed=seed + 303, tune=BAYES_TOY_TUNE, draws=BAYES_TOY_DRAWS,
+            tpl, toy_counts(pl, 0.0, settings.n_bayes_toys, step_seed(seed, "bayes_toy_counts")), poi_prior=spec.poi_prior, sign=target.sign,
+            likelihood=spec.likelihood, cl=spec.cl, seed=step_seed(seed, "bayes_toy_fits"), tune=BAYES_TOY_TUNE, draws=BAYES_TOY_DRAWS,
             target_accept=min(spec.sampler.target_accept, BAYES_TOY_TARGET_ACCEPT),
             posterior_sampler=ps if ps.compiled is not None else None, return_divergences=True)
         steps.lap("bayesian_toys")
@@ -163,7 +164,7 @@ def run_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, set
         top = freq["limit_xmass_scaled"] if math.isfinite(freq["limit_xmass_scaled"]) else spec.poi_prior.upper
         # toys only where the edges can be (x = 0 and around the asymptotic limit); if they are not
         # there (a signal-like excess, or FC far from Wilks), the full grid from 0 to 1.6 x that limit
-        fc_args: dict[str, Any] = dict(sign=target.sign, likelihood=spec.likelihood, n_toys=settings.fc_toys, seed=seed + 404,
+        fc_args: dict[str, Any] = dict(sign=target.sign, likelihood=spec.likelihood, n_toys=settings.fc_toys, seed=step_seed(seed, "feldman_cousins"),
                        cl=spec.cl, pl=pl)
         fc = feldman_cousins(tpl, x_grid=fc_window_grid(top, settings.fc_grid), **fc_args)
         grid = "x = 0 and the window " + "-".join(f"{w:g}" for w in FC_WINDOW) + " x the Delta chi2 = 2.71 limit"
