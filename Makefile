@@ -8,7 +8,7 @@ RUN_ARGS ?=
 BENCH_ARGS ?=
 BENCH_JSON ?= bench_results/peers-$(shell date +%Y%m%d-%H%M%S).json
 
-.PHONY: run test test-slow bench setup clean
+.PHONY: run test test-slow lint bench setup clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -19,8 +19,13 @@ run: setup
 # test files are spread over TEST_WORKERS processes (pytest-xdist; a file's tests stay together)
 TEST_WORKERS ?= 2
 
-test: setup
+test: setup lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+# ruff: lint and format check (mypy runs inside the tests: tests/test_typing.py)
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow -n $(TEST_WORKERS) --dist loadfile

@@ -45,32 +45,35 @@ if TYPE_CHECKING:
     from bayes_xmass.outputs.run_reader import FinishedRun as FinishedRun
     from bayes_xmass.outputs.run_reader import open_run as open_run
 
-_all, __getattr__ = lazy_exports(__name__, {
-    # data and configuration
-    "DEFAULT_DATASET": "bayes_xmass.datasets.loader",
-    "load_dataset": "bayes_xmass.datasets.loader",
-    "Dataset": "bayes_xmass.datasets.types",
-    "InputError": "bayes_xmass.errors",
-    "ModelSpec": "bayes_xmass.model.spec",
-    "load_model_spec": "bayes_xmass.model.spec",
-    "model_spec_for": "bayes_xmass.model.spec",
-    "FitTarget": "bayes_xmass.model.targets",
-    "fit_targets": "bayes_xmass.model.targets",
-    "target_templates": "bayes_xmass.model.targets",
-    # the statistical model
-    "PoiPrior": "bayes_xmass.model.poi_prior",
-    "build_model": "bayes_xmass.model.build",
-    # inference
-    "sample_posterior": "bayes_xmass.infer.posterior_sampler",
-    "credible_limit": "bayes_xmass.infer.posterior_summary",
-    "diagnostics": "bayes_xmass.infer.posterior_summary",
-    "ProfileLikelihood": "bayes_xmass.infer.frequentist",
-    "frequentist_summary": "bayes_xmass.infer.frequentist",
-    "combined_templates": "bayes_xmass.infer.combined",
-    "sample_combined": "bayes_xmass.infer.combined",
-    "CombinedProfileLikelihood": "bayes_xmass.infer.combined_profile",
-    # finished runs
-    "FinishedRun": "bayes_xmass.outputs.run_reader",
-    "open_run": "bayes_xmass.outputs.run_reader",
-})
+_all, __getattr__ = lazy_exports(
+    __name__,
+    {
+        # data and configuration
+        "DEFAULT_DATASET": "bayes_xmass.datasets.loader",
+        "load_dataset": "bayes_xmass.datasets.loader",
+        "Dataset": "bayes_xmass.datasets.types",
+        "InputError": "bayes_xmass.errors",
+        "ModelSpec": "bayes_xmass.model.spec",
+        "load_model_spec": "bayes_xmass.model.spec",
+        "model_spec_for": "bayes_xmass.model.spec",
+        "FitTarget": "bayes_xmass.model.targets",
+        "fit_targets": "bayes_xmass.model.targets",
+        "target_templates": "bayes_xmass.model.targets",
+        # the statistical model
+        "PoiPrior": "bayes_xmass.model.poi_prior",
+        "build_model": "bayes_xmass.model.build",
+        # inference
+        "sample_posterior": "bayes_xmass.infer.posterior_sampler",
+        "credible_limit": "bayes_xmass.infer.posterior_summary",
+        "diagnostics": "bayes_xmass.infer.posterior_summary",
+        "ProfileLikelihood": "bayes_xmass.infer.frequentist",
+        "frequentist_summary": "bayes_xmass.infer.frequentist",
+        "combined_templates": "bayes_xmass.infer.combined",
+        "sample_combined": "bayes_xmass.infer.combined",
+        "CombinedProfileLikelihood": "bayes_xmass.infer.combined_profile",
+        # finished runs
+        "FinishedRun": "bayes_xmass.outputs.run_reader",
+        "open_run": "bayes_xmass.outputs.run_reader",
+    },
+)
 __all__ = ["__version__", *_all]

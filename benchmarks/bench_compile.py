@@ -20,13 +20,15 @@ warnings.simplefilter("ignore")
 
 import numpy as np  # noqa: E402
 
-from bayes_xmass.model.targets import fit_targets, target_templates  # noqa: E402
+from bayes_xmass.datasets.loader import (
+    DEFAULT_DATASET,  # noqa: E402
+    load_dataset,  # noqa: E402
+)
 from bayes_xmass.infer.posterior_sampler import stored_var_names  # noqa: E402
-from bayes_xmass.datasets.loader import load_dataset  # noqa: E402
 from bayes_xmass.model.build import build_model  # noqa: E402
 from bayes_xmass.model.spec import model_spec_for  # noqa: E402
+from bayes_xmass.model.targets import fit_targets, target_templates  # noqa: E402
 from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie  # noqa: E402
-from bayes_xmass.datasets.loader import DEFAULT_DATASET  # noqa: E402
 
 
 def _draws(compiled) -> np.ndarray:
@@ -53,15 +55,19 @@ def main():
         times = {"nutpie": [], "ours": []}
         compiled = {}
         for _ in range(args.repeat):
-            for label, fn in (("nutpie", lambda: nutpie.compile_pymc_model(model, var_names=names)),
-                              ("ours", lambda: compile_for_nutpie(model, var_names=names))):
+            for label, fn in (
+                ("nutpie", lambda: nutpie.compile_pymc_model(model, var_names=names)),
+                ("ours", lambda: compile_for_nutpie(model, var_names=names)),
+            ):
                 t0 = time.perf_counter()
                 compiled[label] = fn()
                 times[label].append(time.perf_counter() - t0)
         same = bool(np.array_equal(_draws(compiled["nutpie"]), _draws(compiled["ours"])))
         a, b = statistics.median(times["nutpie"]), statistics.median(times["ours"])
-        print(f"{name:16s} {a:12.1f} {b:10.1f} {a / b:6.2f}  {same}   (all: nutpie "
-              f"{', '.join(f'{t:.1f}' for t in times['nutpie'])}; ours {', '.join(f'{t:.1f}' for t in times['ours'])})")
+        print(
+            f"{name:16s} {a:12.1f} {b:10.1f} {a / b:6.2f}  {same}   (all: nutpie "
+            f"{', '.join(f'{t:.1f}' for t in times['nutpie'])}; ours {', '.join(f'{t:.1f}' for t in times['ours'])})"
+        )
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 

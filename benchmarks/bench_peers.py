@@ -69,8 +69,14 @@ class Timer:
 
 
 def record(section: str, name: str, value, unit: str = "s", load=None, note: str = "") -> None:
-    row = {"section": section, "figure": name, "value": value, "unit": unit,
-           "load1": list(load) if load is not None else [load1()], "note": note}
+    row = {
+        "section": section,
+        "figure": name,
+        "value": value,
+        "unit": unit,
+        "load1": list(load) if load is not None else [load1()],
+        "note": note,
+    }
     FIGURES.append(row)
     v = f"{value:.4g}" if isinstance(value, float) else str(value)
     ld = "/".join(f"{x:.1f}" for x in row["load1"])
@@ -85,10 +91,9 @@ def _quiet_log(lines):
 
 
 def mm_inputs(dataset=None):
-    from bayes_xmass.model.targets import fit_targets, target_templates
-    from bayes_xmass.datasets.loader import load_dataset
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.datasets.loader import DEFAULT_DATASET
+    from bayes_xmass.model.targets import fit_targets, target_templates
 
     ds = dataset or load_dataset(DEFAULT_DATASET)
     spec = model_spec_for("magnetic-moment")
@@ -100,21 +105,29 @@ def mm_inputs(dataset=None):
 
 
 def section_a(args, out: dict) -> None:
-    import nutpie
     import numpy as np
+    import nutpie
 
     from bayes_xmass.infer.posterior_sampler import PosteriorSampler
     from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
-    from bayes_xmass.model.data import model_data
     from bayes_xmass.model.build import build_model
+    from bayes_xmass.model.data import model_data
 
     print("(a) magnetic-moment sampling: bayes_xmass vs bare nutpie", flush=True)
     with Timer() as t:
         ds, spec, target, tpl = mm_inputs()
     record("a", "templates (bayes_xmass, both paths use them)", t.s, load=t.load)
     s = spec.sampler
-    kw = dict(draws=s.draws, tune=s.tune, chains=s.chains, cores=min(s.chains, 2), progress_bar=False,
-              save_warmup=False, adaptation="low_rank", target_accept=s.target_accept)
+    kw = dict(
+        draws=s.draws,
+        tune=s.tune,
+        chains=s.chains,
+        cores=min(s.chains, 2),
+        progress_bar=False,
+        save_warmup=False,
+        adaptation="low_rank",
+        target_accept=s.target_accept,
+    )
     record("a", f"settings: {s.chains} chains x {s.draws} draws + {s.tune} tune, low-rank", "", unit="")
     # warm the on-disk compile caches (PyTensor C / numba) once, untimed, so neither path pays them;
     # the bare path runs without our rewritten-graph cache (bayes_xmass.runtime.graph_cache), ours with it
@@ -171,8 +184,13 @@ def section_a(args, out: dict) -> None:
     record("a", "overhead ratio ours/bare (goal <= 3)", ratio, unit="x")
     record("a", "sampling-only ratio ours.nuts / bare.nuts", nuts_s / t_samp.s, unit="x")
     bare_limit = float(np.quantile(bare.posterior["x"].values.ravel(), spec.cl)) * tpl.coupling_scale
-    record("a", "limit (ours) / limit (bare) same seed", lim["limit"] / bare_limit, unit="",
-           note=f"diagnostics ok={diag.ok}")
+    record(
+        "a",
+        "limit (ours) / limit (bare) same seed",
+        lim["limit"] / bare_limit,
+        unit="",
+        note=f"diagnostics ok={diag.ok}",
+    )
     out["a"] = {"ratio": ratio, "bare_total_s": bare_total, "ours_total_s": ours_total}
 
 
@@ -189,8 +207,12 @@ def _variant_dataset(ds, variant: str):
         bk = []
         for b in ds.backgrounds:
             if b.prior.kind == "lognormal":
-                b = dataclasses.replace(b, prior=make_prior("truncated_normal", mu=b.prior.params["mu"],
-                                                            sigma=b.prior.params["sigma"], lower=0.0))
+                b = dataclasses.replace(
+                    b,
+                    prior=make_prior(
+                        "truncated_normal", mu=b.prior.params["mu"], sigma=b.prior.params["sigma"], lower=0.0
+                    ),
+                )
             bk.append(b)
         ds = dataclasses.replace(ds, backgrounds=tuple(bk))
     return ds
@@ -207,11 +229,10 @@ def _time_best(fn, n: int):
 
 
 def section_b(args, out: dict) -> None:
-    import numpy as np
+    import peers_pyhf as P
     import pyhf
     from threadpoolctl import threadpool_limits
 
-    import peers_pyhf as P
     from bayes_xmass.infer.frequentist import ProfileLikelihood, cls_upper_limit
 
     print("(b) frequentist CLs upper limit vs pyhf (energy-scale systematic OFF in both)", flush=True)
@@ -229,14 +250,29 @@ def section_b(args, out: dict) -> None:
             _, best1_s, med1_s, ld1 = _time_best(lambda: cls_upper_limit(pl, spec.cl), args.repeat)
         x_ours = ours["cls"]
         record("b", f"[{variant}] ours: compile ProfileLikelihood", t_c.s, load=t_c.load)
-        record("b", f"[{variant}] ours: CLs limit warm (default BLAS threads)", med_s, load=ld,
-               note=f"best {best_s:.3g} s")
+        record(
+            "b", f"[{variant}] ours: CLs limit warm (default BLAS threads)", med_s, load=ld, note=f"best {best_s:.3g} s"
+        )
         record("b", f"[{variant}] ours: CLs limit warm (1 BLAS thread)", med1_s, load=ld1, note=f"best {best1_s:.3g} s")
         with Timer() as t_m:
             model, data, init, bounds, notes = P.build_pyhf_model(tpl, args.pyhf_optimizer)
-        record("b", f"[{variant}] pyhf: build model ({model.config.npars} pars, {args.pyhf_optimizer})", t_m.s, load=t_m.load)
-        hyp = lambda mu: float(pyhf.infer.hypotest(mu, data, model, init_pars=init, par_bounds=bounds,  # noqa: E731
-                                                   test_stat="qtilde", calctype="asymptotics"))
+        record(
+            "b",
+            f"[{variant}] pyhf: build model ({model.config.npars} pars, {args.pyhf_optimizer})",
+            t_m.s,
+            load=t_m.load,
+        )
+        hyp = lambda mu: float(
+            pyhf.infer.hypotest(
+                mu,
+                data,
+                model,
+                init_pars=init,
+                par_bounds=bounds,  # noqa: E731
+                test_stat="qtilde",
+                calctype="asymptotics",
+            )
+        )
         heavy = variant in ("full", "exact_gamma")  # 107 per-bin staterror nuisances in pyhf
         if not heavy:  # numpy backend: nothing to JIT; the 107-nuisance fit costs ~80 s a call
             hyp(x_ours**2)  # warm
@@ -247,32 +283,63 @@ def section_b(args, out: dict) -> None:
         best = pl.best_fit()
         q_ours = max(pl.fit(x_ours, best.nuisances).nll2 - best.nll2, 0.0)
         record("b", f"[{variant}] q~ at our limit: ours / pyhf", f"{q_ours:.4f}/{q_pyhf:.4f}", unit="")
-        row = {"x_ours_cls": x_ours, "x_ours_clsb": ours["clsb"], "ours_s": med_s, "ours_1thread_s": med1_s,
-               "pyhf_hypotest_s": h_med, "pyhf_cls_at_ours": cls_at_ours, "q_ours": q_ours, "q_pyhf": q_pyhf,
-               "pyhf_npars": model.config.npars, "notes": notes}
+        row = {
+            "x_ours_cls": x_ours,
+            "x_ours_clsb": ours["clsb"],
+            "ours_s": med_s,
+            "ours_1thread_s": med1_s,
+            "pyhf_hypotest_s": h_med,
+            "pyhf_cls_at_ours": cls_at_ours,
+            "q_ours": q_ours,
+            "q_pyhf": q_pyhf,
+            "pyhf_npars": model.config.npars,
+            "notes": notes,
+        }
         if not heavy or (args.pyhf_full and variant == "full"):
             # pyhf 0.7.6 upper_limit(scan=None) does not pass `level` on to toms748_scan (it always
             # gives 95% CLs limits), so we call toms748_scan, what upper_limit runs, with level = 0.1
             scan = pyhf.infer.intervals.upper_limits.toms748_scan
             lo, hi = model.config.suggested_bounds()[model.config.poi_index]
-            kw = dict(level=1.0 - spec.cl, init_pars=init, par_bounds=bounds, test_stat="qtilde",
-                      calctype="asymptotics")
+            kw = dict(
+                level=1.0 - spec.cl, init_pars=init, par_bounds=bounds, test_stat="qtilde", calctype="asymptotics"
+            )
             n = args.repeat if not heavy else 1
             (obs, exp), u_best, u_med, uld = _time_best(lambda: scan(data, model, lo, hi, **kw), n)
             record("b", f"[{variant}] pyhf: upper_limit obs+expected band (toms748)", u_med, load=uld)
             x_pyhf = math.sqrt(float(obs))
             o_obs, o_best, o_med, old = _time_best(lambda: P.pyhf_observed_only(model, data, init, bounds, spec.cl), n)
             record("b", f"[{variant}] pyhf: observed-only CLs limit", o_med, load=old)
-            record("b", f"[{variant}] limit x: ours / pyhf (x = mu_nu / 1e-10)", f"{x_ours:.4f}/{x_pyhf:.4f}", unit="",
-                   note=f"ratio {x_ours / x_pyhf:.4f}; pyhf exp median {math.sqrt(float(exp[2])):.4f}")
-            record("b", f"[{variant}] time ratio pyhf(upper_limit)/ours (goal >= 10)", u_med / med_s, unit="x",
-                   note=f"obs-only {o_med / med_s:.1f}x; 1-thread ours: {u_med / med1_s:.1f}x / {o_med / med1_s:.1f}x")
-            row.update(x_pyhf=x_pyhf, x_pyhf_obs_only=math.sqrt(o_obs), pyhf_exp=[math.sqrt(float(e)) for e in exp],
-                       pyhf_upper_limit_s=u_med, pyhf_obs_only_s=o_med, ratio=u_med / med_s,
-                       ratio_obs_only=o_med / med_s)
+            record(
+                "b",
+                f"[{variant}] limit x: ours / pyhf (x = mu_nu / 1e-10)",
+                f"{x_ours:.4f}/{x_pyhf:.4f}",
+                unit="",
+                note=f"ratio {x_ours / x_pyhf:.4f}; pyhf exp median {math.sqrt(float(exp[2])):.4f}",
+            )
+            record(
+                "b",
+                f"[{variant}] time ratio pyhf(upper_limit)/ours (goal >= 10)",
+                u_med / med_s,
+                unit="x",
+                note=f"obs-only {o_med / med_s:.1f}x; 1-thread ours: {u_med / med1_s:.1f}x / {o_med / med1_s:.1f}x",
+            )
+            row.update(
+                x_pyhf=x_pyhf,
+                x_pyhf_obs_only=math.sqrt(o_obs),
+                pyhf_exp=[math.sqrt(float(e)) for e in exp],
+                pyhf_upper_limit_s=u_med,
+                pyhf_obs_only_s=o_med,
+                ratio=u_med / med_s,
+                ratio_obs_only=o_med / med_s,
+            )
         else:
-            record("b", f"[{variant}] time ratio pyhf(1 hypotest)/ours, lower bound", h_med / med_s, unit="x",
-                   note="a limit needs >= 6 hypotests (obs only); run with --pyhf-full for the full scan")
+            record(
+                "b",
+                f"[{variant}] time ratio pyhf(1 hypotest)/ours, lower bound",
+                h_med / med_s,
+                unit="x",
+                note="a limit needs >= 6 hypotests (obs only); run with --pyhf-full for the full scan",
+            )
             row.update(ratio_lower_bound=h_med / med_s)
         out["b"][variant] = row
 
@@ -288,8 +355,14 @@ def _call_scan(spec, ds, masses, bayesian: bool, cache, seed: int, lines):
     from bayes_xmass.workflows.scan_defaults import SCAN_DRAWS, SCAN_TUNE
 
     # the `scan` command's defaults (draws/tune per chain; failed masses re-sampled)
-    kw = {"bayesian": bayesian, "seed": seed, "log": _quiet_log(lines), "cache": cache, "draws": SCAN_DRAWS,
-          "tune": SCAN_TUNE}
+    kw = {
+        "bayesian": bayesian,
+        "seed": seed,
+        "log": _quiet_log(lines),
+        "cache": cache,
+        "draws": SCAN_DRAWS,
+        "tune": SCAN_TUNE,
+    }
     for extra in ("resume", "out", "scheduler", "processes", "executor", "checkpoint"):
         if extra in params and params[extra].default is inspect.Parameter.empty:
             raise RuntimeError(f"scan_b_minus_l now requires {extra!r}; adapt bench_peers.py")
@@ -302,9 +375,8 @@ def _call_scan(spec, ds, masses, bayesian: bool, cache, seed: int, lines):
 def section_c(args, out: dict) -> None:
     import numpy as np
 
-    from bayes_xmass.datasets.loader import load_dataset
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.datasets.loader import DEFAULT_DATASET
 
     n = args.scan_masses
     print(f"(c) B-L scan, {n} masses log-spaced 1e-3..10 MeV", flush=True)
@@ -313,10 +385,15 @@ def section_c(args, out: dict) -> None:
     masses = np.geomspace(1e-3, 10.0, n)
     from bayes_xmass.workflows.scan_defaults import SCAN_DRAWS, SCAN_TUNE
 
-    record("c", f"Bayesian settings: {spec.sampler.chains} chains x {SCAN_DRAWS} draws + {SCAN_TUNE} tune "
-                "(failed masses re-sampled)", "", unit="")
+    record(
+        "c",
+        f"Bayesian settings: {spec.sampler.chains} chains x {SCAN_DRAWS} draws + {SCAN_TUNE} tune "
+        "(failed masses re-sampled)",
+        "",
+        unit="",
+    )
     out["c"] = {}
-    for bayesian in ([False, True] if not args.scan_freq_only else [False]):
+    for bayesian in [False, True] if not args.scan_freq_only else [False]:
         mode = "bayes+freq" if bayesian else "freq-only"
         cache: dict = {}
         for label in ("cold", "warm"):
@@ -324,8 +401,13 @@ def section_c(args, out: dict) -> None:
             l0 = load1()
             res, secs = _call_scan(spec, ds, masses, bayesian, cache, 1, lines)
             tpl_line = next((m for _, m in lines if "templates for" in m), "")
-            record("c", f"{mode} {label}: total ({n} masses)", secs, load=(l0, load1()),
-                   note=tpl_line.split("]")[-1].strip())
+            record(
+                "c",
+                f"{mode} {label}: total ({n} masses)",
+                secs,
+                load=(l0, load1()),
+                note=tpl_line.split("]")[-1].strip(),
+            )
             record("c", f"{mode} {label}: per mass", secs / n)
             key = f"{mode}_{label}"
             out["c"][key] = {"total_s": secs, "per_mass_s": secs / n}
@@ -389,14 +471,20 @@ def run_and_watch(cmd, interval: float = 0.2) -> dict:
             pass
         time.sleep(interval)
     th.join(timeout=5)
-    return {"seconds": time.perf_counter() - t0, "rc": proc.returncode, "peak_rss_total_mib": peak_total / 2**20,
-            "peak_rss_single_mib": peak_single / 2**20, "load": (l0, load1()), "tail": tail[-15:]}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rc": proc.returncode,
+        "peak_rss_total_mib": peak_total / 2**20,
+        "peak_rss_single_mib": peak_single / 2**20,
+        "load": (l0, load1()),
+        "tail": tail[-15:],
+    }
 
 
 def section_e(args, out: dict) -> None:
     exe = str(Path(sys.executable).with_name("bayes-xmass"))
     out["e"] = {}
-    runs = [("run --quick (1st)", ["--quick"]), ("run --quick (2nd, warm)", ["--quick"])][:args.quick_runs]
+    runs = [("run --quick (1st)", ["--quick"]), ("run --quick (2nd, warm)", ["--quick"])][: args.quick_runs]
     if args.full_run:
         runs.append(("run (full default)", []))
     print("(e) peak memory of `bayes-xmass run` (RSS of the process tree, 0.2 s polling)", flush=True)
@@ -421,14 +509,15 @@ def section_budget(args, out: dict) -> None:
     import numpy as np
     import xarray as xr
 
-    from bayes_xmass.workflows import run as pipeline
-    from bayes_xmass.workflows.run_fit import write_spectrum_plot
+    from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
     from bayes_xmass.infer.posterior_sampler import PosteriorSampler
     from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
-    from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
-    from bayes_xmass.runtime.io import write_with
+    from bayes_xmass.infer.toy_studies import bayesian_toy_limits
+    from bayes_xmass.infer.toys import feldman_cousins, toy_counts, toy_limits
     from bayes_xmass.outputs.report import write_datatree, write_fit_plots
-    from bayes_xmass.infer.toys import bayesian_toy_limits, feldman_cousins, toy_counts, toy_limits
+    from bayes_xmass.runtime.io import write_with
+    from bayes_xmass.workflows import run as pipeline
+    from bayes_xmass.workflows.run_fit import write_spectrum_plot
 
     print("(budget) one magnetic-moment fit with the full default settings, step by step", flush=True)
     settings = pipeline.RunSettings()
@@ -447,29 +536,64 @@ def section_budget(args, out: dict) -> None:
     from bayes_xmass.model.targets import target_templates
 
     tpl = step("templates", lambda: target_templates(spec, ds, target))
-    ps = step("model build + nutpie compile", lambda: PosteriorSampler(tpl, spec.poi_prior, spec.likelihood,
-                                                                         spec.sampler.name))
-    dt = step("sample(): NUTS + predictive + DataTree", lambda: ps.sample(
-        tpl, target, sampler=spec.sampler, seed=seed, provenance={"model_config": spec.describe()}))
+    ps = step(
+        "model build + nutpie compile",
+        lambda: PosteriorSampler(tpl, spec.poi_prior, spec.likelihood, spec.sampler.name),
+    )
+    dt = step(
+        "sample(): NUTS + predictive + DataTree",
+        lambda: ps.sample(tpl, target, sampler=spec.sampler, seed=seed, provenance={"model_config": spec.describe()}),
+    )
     split["  of which NUTS (nutpie.sample)"] = float(dt.attrs["sampling_seconds"])
     record("bud", "  of which NUTS (nutpie.sample)", split["  of which NUTS (nutpie.sample)"])
     limit = step("credible limit + diagnostics", lambda: (credible_limit(dt, spec.cl), diagnostics(dt)))[0]
     pl = step("ProfileLikelihood compile", lambda: ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood))
     freq = step("frequentist fit + limits (summary)", lambda: frequentist_summary(pl, spec.cl))
-    tl = step(f"{settings.n_freq_toys} frequentist toys", lambda: toy_limits(
-        tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=settings.n_freq_toys, seed=seed + 101,
-        cl=spec.cl, pl=pl))
-    step(f"{settings.n_bayes_toys} Bayesian toys", lambda: bayesian_toy_limits(
-        tpl, toy_counts(pl, 0.0, settings.n_bayes_toys, seed + 202), poi_prior=spec.poi_prior, sign=target.sign,
-        likelihood=spec.likelihood, cl=spec.cl, seed=seed + 303, tune=max(spec.sampler.tune, 700),
-        posterior_sampler=ps))
+    tl = step(
+        f"{settings.n_freq_toys} frequentist toys",
+        lambda: toy_limits(
+            tpl,
+            sign=target.sign,
+            likelihood=spec.likelihood,
+            n_toys=settings.n_freq_toys,
+            seed=seed + 101,
+            cl=spec.cl,
+            pl=pl,
+        ),
+    )
+    step(
+        f"{settings.n_bayes_toys} Bayesian toys",
+        lambda: bayesian_toy_limits(
+            tpl,
+            toy_counts(pl, 0.0, settings.n_bayes_toys, seed + 202),
+            poi_prior=spec.poi_prior,
+            sign=target.sign,
+            likelihood=spec.likelihood,
+            cl=spec.cl,
+            seed=seed + 303,
+            tune=max(spec.sampler.tune, 700),
+            posterior_sampler=ps,
+        ),
+    )
     top = freq["limit_xmass_scaled"]
-    step(f"Feldman-Cousins ({settings.fc_grid} x {settings.fc_toys} toys)", lambda: feldman_cousins(
-        tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=settings.fc_toys,
-        x_grid=np.linspace(0.0, 1.6 * top, settings.fc_grid), seed=seed + 404, cl=spec.cl, pl=pl))
+    step(
+        f"Feldman-Cousins ({settings.fc_grid} x {settings.fc_toys} toys)",
+        lambda: feldman_cousins(
+            tpl,
+            sign=target.sign,
+            likelihood=spec.likelihood,
+            n_toys=settings.fc_toys,
+            x_grid=np.linspace(0.0, 1.6 * top, settings.fc_grid),
+            seed=seed + 404,
+            cl=spec.cl,
+            pl=pl,
+        ),
+    )
     tmp = Path(tempfile.mkdtemp(prefix="bench_budget_"))
     try:
-        dt["frequentist"] = xr.Dataset({"profile_delta_chi2": ("profile_point", np.asarray(freq["profile_delta_chi2"]))})
+        dt["frequentist"] = xr.Dataset(
+            {"profile_delta_chi2": ("profile_point", np.asarray(freq["profile_delta_chi2"]))}
+        )
 
         def write():
             write_datatree(dt, tmp / "mm.nc")
@@ -482,8 +606,9 @@ def section_budget(args, out: dict) -> None:
         profile = (np.asarray(freq["profile_x_scaled"]) * scale, np.exp(-0.5 * np.asarray(freq["profile_delta_chi2"])))
 
         def plots():
-            write_fit_plots(dt, limit, tmp, target.label, profile=profile,
-                            freq_limit=freq["limit_xmass_scaled"] * scale)
+            write_fit_plots(
+                dt, limit, tmp, target.label, profile=profile, freq_limit=freq["limit_xmass_scaled"] * scale
+            )
             write_spectrum_plot(dt, tpl, pl, limit, tmp, target.label, False)
 
         step("plots (trace, rank, POI, PPC, spectrum)", plots)
@@ -516,10 +641,17 @@ def main() -> int:
     ap.add_argument("--toys", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3, help="(b) repetitions of warm timings (median)")
     ap.add_argument("--pyhf-variants", default="full,no_gamma,exact")
-    ap.add_argument("--pyhf-full", action="store_true",
-                    help="(b) also the full pyhf limit on the 107-nuisance model (~80 s per hypotest)")
-    ap.add_argument("--pyhf-optimizer", choices=["scipy", "minuit"], default="scipy",
-                    help="(b) pyhf optimizer (default: pyhf's default, scipy)")
+    ap.add_argument(
+        "--pyhf-full",
+        action="store_true",
+        help="(b) also the full pyhf limit on the 107-nuisance model (~80 s per hypotest)",
+    )
+    ap.add_argument(
+        "--pyhf-optimizer",
+        choices=["scipy", "minuit"],
+        default="scipy",
+        help="(b) pyhf optimizer (default: pyhf's default, scipy)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="write the figures here as JSON")
     ap.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     args = ap.parse_args()
@@ -533,8 +665,11 @@ def main() -> int:
 
     graph_cache.enable()  # as the CLI does (section a turns it off for the bare-nutpie path)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    print(f"bench_peers: {platform.node()}, {os.cpu_count()} cores, load {os.getloadavg()}, "
-          f"RAM {psutil.virtual_memory().total / 2**30:.0f} GiB, python {platform.python_version()}", flush=True)
+    print(
+        f"bench_peers: {platform.node()}, {os.cpu_count()} cores, load {os.getloadavg()}, "
+        f"RAM {psutil.virtual_memory().total / 2**30:.0f} GiB, python {platform.python_version()}",
+        flush=True,
+    )
     started = time.perf_counter()
     out: dict = {}
     fns = {"a": section_a, "b": section_b, "c": section_c, "d": section_d, "e": section_e}
@@ -555,10 +690,15 @@ def main() -> int:
     if args.json:
         from bayes_xmass.runtime.io import package_versions
 
-        doc = {"figures": FIGURES, "summary": out, "args": {k: str(v) for k, v in vars(args).items()},
-               "machine": {"cores": os.cpu_count(), "node": platform.node()},
-               "package_versions": package_versions(), "seconds": time.perf_counter() - started,
-               "numpy": np.__version__}
+        doc = {
+            "figures": FIGURES,
+            "summary": out,
+            "args": {k: str(v) for k, v in vars(args).items()},
+            "machine": {"cores": os.cpu_count(), "node": platform.node()},
+            "package_versions": package_versions(),
+            "seconds": time.perf_counter() - started,
+            "numpy": np.__version__,
+        }
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(doc, indent=1, default=str))
         print(f"figures written to {args.json}")

@@ -54,8 +54,9 @@ def histfactory_spec(tpl, *, lognormal_as: str = "normsys") -> tuple[dict, dict,
         raise ValueError("only single-term signals (magnetic moment, q^2-only) map to one normfactor")
     errs = np.asarray(tpl.background_errors)
     use_staterror = bool(np.any(errs > 0))
-    samples = [{"name": "signal", "data": sig[0].tolist(),
-                "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]
+    samples = [
+        {"name": "signal", "data": sig[0].tolist(), "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}
+    ]
     bounds, notes = {}, []
     for name, prior, b, e in zip(tpl.background_names, tpl.background_priors, bkg, errs):
         kind, p = prior.kind, prior.params
@@ -65,8 +66,13 @@ def histfactory_spec(tpl, *, lognormal_as: str = "normsys") -> tuple[dict, dict,
         elif kind in ("normal", "truncated_normal"):
             m, sd = float(p["mu"]), float(p["sigma"])
             nominal = b * m
-            mods.append({"name": f"norm_{name}", "type": "histosys",
-                         "data": {"hi_data": (b * (m + sd)).tolist(), "lo_data": (b * (m - sd)).tolist()}})
+            mods.append(
+                {
+                    "name": f"norm_{name}",
+                    "type": "histosys",
+                    "data": {"hi_data": (b * (m + sd)).tolist(), "lo_data": (b * (m - sd)).tolist()},
+                }
+            )
             if kind == "truncated_normal":
                 lo = (float(p.get("lower", 0.0)) - m) / sd
                 hi = (float(p.get("upper", math.inf)) - m) / sd
@@ -76,11 +82,12 @@ def histfactory_spec(tpl, *, lognormal_as: str = "normsys") -> tuple[dict, dict,
         elif kind == "lognormal":
             m, sd = float(p["mu"]), float(p["sigma"])
             nominal = b * m
-            mods.append({"name": f"norm_{name}", "type": "normsys",
-                         "data": {"hi": math.exp(sd), "lo": math.exp(-sd)}})
+            mods.append({"name": f"norm_{name}", "type": "normsys", "data": {"hi": math.exp(sd), "lo": math.exp(-sd)}})
             bounds[f"norm_{name}"] = (-10.0, 10.0)
-            notes.append(f"{name}: lognormal -> normsys code1 (exact prior; profile differs by the -log x "
-                         "density term ours keeps)")
+            notes.append(
+                f"{name}: lognormal -> normsys code1 (exact prior; profile differs by the -log x "
+                "density term ours keeps)"
+            )
         else:
             raise ValueError(f"prior kind {kind!r} of {name} has no HistFactory counterpart here")
         if use_staterror:
@@ -100,9 +107,12 @@ def build_pyhf_model(tpl, optimizer: str = "scipy"):
 
     pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(tolerance=1e-4) if optimizer == "minuit" else "scipy")
     spec, bounds, notes = histfactory_spec(tpl)
-    model = pyhf.Model(spec, poi_name="mu", validate=True,
-                       modifier_settings={"normsys": {"interpcode": "code1"},
-                                          "histosys": {"interpcode": "code0"}})
+    model = pyhf.Model(
+        spec,
+        poi_name="mu",
+        validate=True,
+        modifier_settings={"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}},
+    )
     par_bounds = model.config.suggested_bounds()
     for name, (lo, hi) in bounds.items():
         sl = model.config.par_slice(name)
@@ -127,20 +137,29 @@ def pyhf_upper_limit(model, data, init, par_bounds, cl: float = 0.9):
     import pyhf
 
     obs, exp = pyhf.infer.intervals.upper_limits.upper_limit(
-        data, model, scan=None, level=1.0 - cl, init_pars=init, par_bounds=par_bounds,
-        test_stat="qtilde", calctype="asymptotics")
+        data,
+        model,
+        scan=None,
+        level=1.0 - cl,
+        init_pars=init,
+        par_bounds=par_bounds,
+        test_stat="qtilde",
+        calctype="asymptotics",
+    )
     return float(obs), [float(e) for e in exp]
 
 
-def pyhf_observed_only(model, data, init, par_bounds, cl: float = 0.9, rtol: float = 1e-4,
-                       bracket=(1e-3, 50.0)):
+def pyhf_observed_only(model, data, init, par_bounds, cl: float = 0.9, rtol: float = 1e-4, bracket=(1e-3, 50.0)):
     """Observed CLs limit only (toms748 on hypotest's observed CLs; same tolerance as upper_limit)."""
     import pyhf
     from scipy.optimize import toms748
 
     def f(mu):
-        return float(pyhf.infer.hypotest(mu, data, model, init_pars=init, par_bounds=par_bounds,
-                                         test_stat="qtilde", calctype="asymptotics")) - (1.0 - cl)
+        return float(
+            pyhf.infer.hypotest(
+                mu, data, model, init_pars=init, par_bounds=par_bounds, test_stat="qtilde", calctype="asymptotics"
+            )
+        ) - (1.0 - cl)
 
     lo, hi = bracket
     while f(hi) > 0:

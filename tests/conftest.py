@@ -41,8 +41,17 @@ def xenon1t_release() -> Path:
     return path
 
 
-def write_toy_dataset(folder: Path, edges, counts, backgrounds, *, exposure_kg_day=1000.0,
-                      energy_scale_sigma=0.0, sigma_a=0.05, efficiency=1.0) -> Path:
+def write_toy_dataset(
+    folder: Path,
+    edges,
+    counts,
+    backgrounds,
+    *,
+    exposure_kg_day=1000.0,
+    energy_scale_sigma=0.0,
+    sigma_a=0.05,
+    efficiency=1.0,
+) -> Path:
     """Write a small valid dataset folder for tests.
 
     ``backgrounds``: list of (name, energies_keV, rates_per_keV_kg_day, prior_toml, rate_err or None);
@@ -51,7 +60,8 @@ def write_toy_dataset(folder: Path, edges, counts, backgrounds, *, exposure_kg_d
     folder.mkdir(parents=True, exist_ok=True)
     rows = "\n".join(f"{lo:g},{hi:g},{int(c)}" for lo, hi, c in zip(edges[:-1], edges[1:], counts))
     (folder / "observed.csv").write_text("e_low_keV,e_high_keV,counts\n" + rows + "\n")
-    parts = [f"""[dataset]
+    parts = [
+        f"""[dataset]
 name = "toy"
 description = "test toy"
 exposure_kg_day = {exposure_kg_day}
@@ -64,13 +74,15 @@ file = "observed.csv"
 resolution = {{ model = "a_sqrtE_plus_bE", a = {sigma_a}, b = 0.0 }}
 efficiency = {{ constant = {efficiency} }}
 energy_scale = {{ prior = {{ kind = "normal", mu = 1.0, sigma = {energy_scale_sigma} }} }}
-"""]
+"""
+    ]
     for name, energies, rates, prior, err in backgrounds:
         if err is None:
             text = "energy_keV,rate\n" + "\n".join(f"{e:.10g},{r:.10g}" for e, r in zip(energies, rates))
         else:
             text = "energy_keV,rate,rate_err\n" + "\n".join(
-                f"{e:.10g},{r:.10g},{d:.10g}" for e, r, d in zip(energies, rates, err))
+                f"{e:.10g},{r:.10g},{d:.10g}" for e, r, d in zip(energies, rates, err)
+            )
         (folder / f"{name}.csv").write_text(text + "\n")
         parts.append(f"""[[background]]
 name = "{name}"

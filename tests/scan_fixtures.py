@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from conftest import REPO_ROOT, write_toy_dataset
 
 MODEL_TOML = """[model]
@@ -41,9 +40,13 @@ def small_bl_setup(folder: Path) -> tuple[Path, Path]:
     edges = np.arange(2.0, 20.01, 2.0)
     counts = np.random.default_rng(3).poisson(100.0, edges.size - 1)
     e = np.linspace(0.0, 30.0, 7)
-    ds = write_toy_dataset(folder / "data", edges, counts,
-                           [("flat", e, np.full(e.size, 0.025), '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)],
-                           exposure_kg_day=2000.0)
+    ds = write_toy_dataset(
+        folder / "data",
+        edges,
+        counts,
+        [("flat", e, np.full(e.size, 0.025), '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)],
+        exposure_kg_day=2000.0,
+    )
     model = folder / "bl.toml"
     model.write_text(MODEL_TOML)
     return ds, model

@@ -14,12 +14,12 @@ import warnings
 import numpy as np
 import pytest
 
-from bayes_xmass.infer.batch_limits import BatchProfileLikelihood, batch_fc_statistic, batch_limits
 from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
+from bayes_xmass.infer.batch_limits import BatchProfileLikelihood, batch_fc_statistic, batch_limits
 from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.infer.toys import scalar_fc_statistic, toy_counts, toy_limits
 from bayes_xmass.model.targets import fit_targets, target_templates
 from bayes_xmass.workflows.run import RunSettings, _spec
-from bayes_xmass.infer.toys import scalar_fc_statistic, toy_counts, toy_limits
 
 N_TOYS = 30  # unimodal comparison
 N_MULTI = 24  # multimodal comparison
@@ -87,7 +87,7 @@ def test_result_does_not_depend_on_batch_composition(dataset, index, n, seed):
     tpl, target, pl, bpl = _fit(dataset, "millicharge", index)
     counts = toy_counts(pl, 0.0, n, seed=seed)
     whole = batch_limits(bpl, counts)
-    blocks = np.concatenate([batch_limits(bpl, counts[i:i + 7]) for i in range(0, n, 7)])
+    blocks = np.concatenate([batch_limits(bpl, counts[i : i + 7]) for i in range(0, n, 7)])
     alone = batch_limits(bpl, counts[12:13])
     np.testing.assert_allclose(blocks, whole, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(alone, whole[12:13], rtol=1e-10, atol=1e-12)

@@ -6,19 +6,18 @@ import math
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, write_toy_dataset
 from scipy import optimize, special, stats
 
-from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.infer.posterior_summary import Diagnostics, credible_limit, diagnostics
-from bayes_xmass.infer.posterior_sampler import PosteriorSampler, sample_posterior
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler, sample_posterior
+from bayes_xmass.infer.posterior_summary import Diagnostics, credible_limit, diagnostics
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
+from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.outputs.report import open_datatree, write_datatree
 from bayes_xmass.response.templates import build_templates
-
-from conftest import REPO_ROOT, write_toy_dataset
 
 SAMPLER = SamplerSettings("nutpie", chains=4, draws=1500, tune=800, target_accept=0.95)
 MM = FitTarget("magnetic_moment")
@@ -27,8 +26,12 @@ MM = FitTarget("magnetic_moment")
 def _one_bin(tmp_path, n_obs, b):
     e = np.array([0.0, 10.0])
     rate = b / 2000.0
-    folder = write_toy_dataset(tmp_path / "one", np.array([2.0, 4.0]), [n_obs],
-                               [("b", e, [rate, rate], '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)])
+    folder = write_toy_dataset(
+        tmp_path / "one",
+        np.array([2.0, 4.0]),
+        [n_obs],
+        [("b", e, [rate, rate], '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)],
+    )
     return build_templates(load_dataset(folder), "magnetic_moment", coupling_scale=1e-10)
 
 
@@ -58,15 +61,28 @@ def test_flat_prior_posterior_mode_equals_mle(tmp_path):
     """With nuisances fixed and a flat prior, the posterior is the likelihood: its mode is the MLE."""
     e = np.linspace(0.0, 30.0, 61)
     edges = np.linspace(2.0, 22.0, 11)
-    folder = write_toy_dataset(tmp_path / "mode", edges, [0] * 10,
-                               [("flat", e, np.full(e.size, 2e-2), '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)])
+    folder = write_toy_dataset(
+        tmp_path / "mode",
+        edges,
+        [0] * 10,
+        [("flat", e, np.full(e.size, 2e-2), '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)],
+    )
     tpl = build_templates(load_dataset(folder), "magnetic_moment", coupling_scale=1e-10)
     pl = ProfileLikelihood(tpl)
     rng = np.random.default_rng(8)
     counts = rng.poisson(pl.expected(3.0, pl.start))
-    tpl = build_templates(load_dataset(write_toy_dataset(tmp_path / "mode2", edges, counts, [
-        ("flat", e, np.full(e.size, 2e-2), '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)])),
-        "magnetic_moment", coupling_scale=1e-10)
+    tpl = build_templates(
+        load_dataset(
+            write_toy_dataset(
+                tmp_path / "mode2",
+                edges,
+                counts,
+                [("flat", e, np.full(e.size, 2e-2), '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)],
+            )
+        ),
+        "magnetic_moment",
+        coupling_scale=1e-10,
+    )
     mle = ProfileLikelihood(tpl).best_fit().x
     dt, _ = sample_posterior(tpl, MM, poi_prior=PoiPrior("flat", 20.0), sampler=SAMPLER, seed=6)
     x = dt.posterior["x"].values.ravel()
@@ -79,8 +95,8 @@ def test_flat_prior_posterior_mode_equals_mle(tmp_path):
 
 @pytest.fixture(scope="module")
 def benchmark_mm():
-    from bayes_xmass.model.targets import target_templates
     from bayes_xmass.model.spec import model_spec_for
+    from bayes_xmass.model.targets import target_templates
 
     spec = model_spec_for("magnetic-moment")
     return spec, target_templates(spec, load_dataset(REPO_ROOT / "data" / "xmass_i"), MM)
@@ -118,13 +134,30 @@ def test_injected_signal_is_covered(benchmark_mm, tmp_path):
 def test_outputs_and_provenance(benchmark_mm, tmp_path):
     spec, tpl = benchmark_mm
     small = SamplerSettings("nutpie", chains=2, draws=300, tune=300, target_accept=0.9)
-    dt, ps = sample_posterior(tpl, MM, poi_prior=spec.poi_prior, sampler=small, seed=2,
-                              provenance={"model_config": spec.describe()})
-    for group in ("posterior", "sample_stats", "prior", "prior_predictive", "posterior_predictive",
-                  "observed_data", "constant_data"):
+    dt, ps = sample_posterior(
+        tpl, MM, poi_prior=spec.poi_prior, sampler=small, seed=2, provenance={"model_config": spec.describe()}
+    )
+    for group in (
+        "posterior",
+        "sample_stats",
+        "prior",
+        "prior_predictive",
+        "posterior_predictive",
+        "observed_data",
+        "constant_data",
+    ):
         assert group in dt.children, group
-    for key in ("dataset_checksum", "seed", "sampler", "package_versions", "charge_convention", "atomic_model",
-                "poi_prior", "model_config", "physics"):
+    for key in (
+        "dataset_checksum",
+        "seed",
+        "sampler",
+        "package_versions",
+        "charge_convention",
+        "atomic_model",
+        "poi_prior",
+        "model_config",
+        "physics",
+    ):
         assert key in dt.attrs, key
     assert dt.attrs["dataset_checksum"] == tpl.dataset.checksum
     assert dt.attrs["seed"] == 2
@@ -185,9 +218,8 @@ def test_log_factorial_data_follows_the_counts(benchmark_mm):
     can never be stale."""
     import dataclasses
 
-    from bayes_xmass.model.data import model_data
-    from bayes_xmass.model.data import LOG_FACTORIAL
     from bayes_xmass.model.build import build_model
+    from bayes_xmass.model.data import LOG_FACTORIAL, model_data
 
     spec, tpl = benchmark_mm
     ps = PosteriorSampler(tpl, spec.poi_prior, spec.likelihood, sampler_name="pymc")

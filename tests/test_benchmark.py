@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,8 +11,6 @@ from bayes_xmass.converters.benchmark import ENERGY_SCALE_SIGMA, TOTAL_RATE_AT_5
 from bayes_xmass.datasets.dataset_files import dataset_checksum
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.response.templates import build_templates
-
-from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

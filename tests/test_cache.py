@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scan_fixtures import small_bl_setup
 
-from bayes_xmass.runtime import cache
-from bayes_xmass.model.targets import FitTarget, target_templates
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.model.spec import load_model_spec
+from bayes_xmass.model.targets import FitTarget, target_templates
 from bayes_xmass.physics.spectra import PhysicsConfig
 from bayes_xmass.response.templates import b_minus_l_templates_cached, build_templates_cached
-from scan_fixtures import small_bl_setup
+from bayes_xmass.runtime import cache
 
 
 @pytest.fixture()
@@ -23,8 +23,13 @@ def setup(tmp_path, monkeypatch):
 
 
 def _same(a, b):
-    for get in (lambda t: t.backgrounds.values, lambda t: t.backgrounds.coefficients, lambda t: t.signal.values,
-                lambda t: t.signal.coefficients, lambda t: t.background_errors):
+    for get in (
+        lambda t: t.backgrounds.values,
+        lambda t: t.backgrounds.coefficients,
+        lambda t: t.signal.values,
+        lambda t: t.signal.coefficients,
+        lambda t: t.background_errors,
+    ):
         np.testing.assert_array_equal(get(a), get(b))
     assert (a.signal_terms, a.signal_powers, a.coupling_scale) == (b.signal_terms, b.signal_powers, b.coupling_scale)
 

@@ -6,9 +6,14 @@ import warnings
 import numpy as np
 import pytest
 
+from bayes_xmass.infer.chain_init import (
+    POI_START_FRACTION,
+    PRIOR_SHRINK,
+    initial_point_function,
+    pymc_initvals,
+    with_prior_scaled_starts,
+)
 from bayes_xmass.model.poi_transform import SoftInterval
-from bayes_xmass.infer.chain_init import (POI_START_FRACTION, PRIOR_SHRINK, initial_point_function, pymc_initvals,
-                                    with_prior_scaled_starts)
 
 
 def _toy_model():
@@ -71,7 +76,7 @@ def test_nutpie_starts_use_the_same_points_in_its_layout():
         start, cursor = {}, 0
         for n in names:
             size = np.size(point[n])
-            start[n] = x[cursor:cursor + size].reshape(np.shape(point[n]))
+            start[n] = x[cursor : cursor + size].reshape(np.shape(point[n]))
             cursor += size
         assert np.isfinite(logp(start))
     trace = nutpie.sample(compiled, draws=50, tune=50, chains=2, seed=3, progress_bar=False)
@@ -96,18 +101,18 @@ def test_b_minus_l_1kev_fit_that_had_a_stuck_chain_now_converges():
     """With PyMC's default starts (U(-1, 1) jitter around the prior centres, the POI at its prior's
     middle), seed 29201 (the run's B-L 1e-3 MeV fit) left one chain at energy scale 0.64 (R-hat 1.53,
     2909 divergences)."""
-    from bayes_xmass.model.targets import fit_targets, target_templates
-    from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
     from bayes_xmass.infer.posterior_sampler import sample_posterior
-    from bayes_xmass.datasets.loader import load_dataset
+    from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.datasets.loader import DEFAULT_DATASET
+    from bayes_xmass.model.targets import fit_targets, target_templates
 
     spec = model_spec_for("dark-photon")
     target = [t for t in fit_targets(spec) if t.mass_mev == pytest.approx(1e-3)][0]
     tpl = target_templates(spec, load_dataset(DEFAULT_DATASET), target)
-    dt, _ = sample_posterior(tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler,
-                             likelihood=spec.likelihood, seed=29201)
+    dt, _ = sample_posterior(
+        tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler, likelihood=spec.likelihood, seed=29201
+    )
     diag = diagnostics(dt)
     assert diag.ok, diag.failures
     assert np.all(np.abs(dt.posterior["energy_scale"].mean("draw").values - 0.99) < 0.03)

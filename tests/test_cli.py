@@ -55,11 +55,15 @@ def _assert_user_error(code, out, err, *needles):
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
-    return {p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 # --- help ------------------------------------------------------------------------------------------
+
 
 def test_top_level_help(capsys):
     code, out, _ = _run(["--help"], capsys)
@@ -97,6 +101,7 @@ def test_no_command_prints_help_and_exits_2(capsys):
 
 # --- spectra ---------------------------------------------------------------------------------------
 
+
 def _read_spectra_csv(path: Path):
     lines = path.read_text().splitlines()
     comments = [line for line in lines if line.startswith("#")]
@@ -105,11 +110,14 @@ def _read_spectra_csv(path: Path):
     return comments, rows[0], [[float(v) for v in row] for row in rows[1:]]
 
 
-@pytest.mark.parametrize("argv, basis", [
-    (["magnetic-moment"], ["basis_mupow2"]),
-    (["millicharge", "--flavours", "e"], None),
-    (["dark-photon", "--mass", "10"], None),
-])
+@pytest.mark.parametrize(
+    "argv, basis",
+    [
+        (["magnetic-moment"], ["basis_mupow2"]),
+        (["millicharge", "--flavours", "e"], None),
+        (["dark-photon", "--mass", "10"], None),
+    ],
+)
 def test_spectra_writes_png_and_csv(tmp_path, capsys, argv, basis):
     png = tmp_path / "out" / "spec.png"
     code, out, err = _run(["spectra", *argv, "--emin", "1", "--emax", "50", "--step", "0.5", "--out", png], capsys)
@@ -143,8 +151,23 @@ def test_spectra_magnetic_moment_rate_scales_with_coupling(tmp_path, capsys):
     results = {}
     for mu in (1e-10, 2e-10):
         png = tmp_path / f"mm_{mu:g}.png"
-        code, _, err = _run(["spectra", "magnetic-moment", "--coupling", mu, "--emin", "1", "--emax", "20",
-                             "--step", "1", "--out", png], capsys)
+        code, _, err = _run(
+            [
+                "spectra",
+                "magnetic-moment",
+                "--coupling",
+                mu,
+                "--emin",
+                "1",
+                "--emax",
+                "20",
+                "--step",
+                "1",
+                "--out",
+                png,
+            ],
+            capsys,
+        )
         assert code == 0, err
         results[mu] = _read_spectra_csv(png.with_suffix(".csv"))[2]
     for a, b in zip(results[1e-10], results[2e-10]):
@@ -175,8 +198,10 @@ def test_spectra_refuses_to_overwrite(tmp_path, capsys):
 
 def test_spectra_out_with_csv_suffix(tmp_path, capsys):
     """``--out spec.csv``: either refused up front (nothing written) or a real PNG and a real CSV."""
-    code, out, err = _run(["spectra", "magnetic-moment", "--emin", "1", "--emax", "20", "--step", "1",
-                           "--out", tmp_path / "spec.csv"], capsys)
+    code, out, err = _run(
+        ["spectra", "magnetic-moment", "--emin", "1", "--emax", "20", "--step", "1", "--out", tmp_path / "spec.csv"],
+        capsys,
+    )
     files = sorted(tmp_path.iterdir())
     if code == 2:
         _assert_user_error(code, out, err)
@@ -201,20 +226,27 @@ def test_spectra_dark_photon_needs_mass(tmp_path, capsys):
 
 
 def test_spectra_bad_energy_grid(tmp_path, capsys):
-    code, out, err = _run(["spectra", "magnetic-moment", "--emin", "10", "--emax", "5", "--out", tmp_path / "x.png"],
-                          capsys)
+    code, out, err = _run(
+        ["spectra", "magnetic-moment", "--emin", "10", "--emax", "5", "--out", tmp_path / "x.png"], capsys
+    )
     _assert_user_error(code, out, err, "--emin")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_spectra_error_via_entry_point_is_one_line(tmp_path):
-    proc = subprocess.run([str(EXE), "spectra", "dark-photon", "--out", str(tmp_path / "x.png")],
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(EXE), "spectra", "dark-photon", "--out", str(tmp_path / "x.png")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     _assert_user_error(proc.returncode, proc.stdout, proc.stderr, "--mass")
     assert list(tmp_path.iterdir()) == []
 
 
 # --- make-benchmark --------------------------------------------------------------------------------
+
 
 def test_make_benchmark_reproduces_bundled_dataset(tmp_path, capsys):
     out_dir = tmp_path / "bench"
@@ -234,6 +266,7 @@ def test_make_benchmark_reproduces_bundled_dataset(tmp_path, capsys):
 
 
 # --- sample / compare errors -----------------------------------------------------------------------
+
 
 def test_sample_missing_dataset(tmp_path, capsys):
     run_dir = tmp_path / "run"
@@ -287,7 +320,6 @@ def test_run_refuses_non_empty_out(tmp_path, capsys):
     _assert_user_error(code, out, err, "run")
     assert (run_dir / "limits.json").read_text() == "{}\n"
     assert sorted(p.name for p in run_dir.iterdir()) == ["limits.json"]
-
 
 
 def test_limit_shows_toy_band_and_fc_interval_without_out(capsys):

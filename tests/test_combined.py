@@ -18,22 +18,21 @@ import math
 
 import numpy as np
 import pytest
+from conftest import write_toy_dataset
 
-from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.infer.posterior_sampler import PosteriorSampler
-from bayes_xmass.infer.posterior_summary import credible_limit
-from bayes_xmass.model.data import model_data
-from bayes_xmass.infer.combined import dataset_labels, sample_combined
 from bayes_xmass.datasets.loader import load_dataset
-from bayes_xmass.response.detector import MorphingTemplates
+from bayes_xmass.infer.combined import dataset_labels, sample_combined
 from bayes_xmass.infer.combined_profile import CombinedProfileLikelihood
 from bayes_xmass.infer.frequentist import ProfileLikelihood
-from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler
+from bayes_xmass.infer.posterior_summary import credible_limit
 from bayes_xmass.model.build import build_combined_model, build_model
+from bayes_xmass.model.data import model_data
+from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
+from bayes_xmass.model.targets import FitTarget
+from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.response.templates import build_templates
-
-from conftest import write_toy_dataset
 
 MM = FitTarget("magnetic_moment")
 SHARED = ("norm_flat", "norm_slope", "energy_scale", "gamma")
@@ -47,13 +46,18 @@ SCALE_GRID = np.linspace(0.75, 1.25, 11)  # coarser than the default (21 points)
 def _backgrounds(width=1.0):
     """Two folded backgrounds (one with per-bin template errors); prior widths times ``width``."""
     flat, slope = np.full(E.size, 3e-2), 4e-2 * np.exp(-E / 8.0)
-    return [("flat", E, flat, f'{{ kind = "normal", mu = 1.0, sigma = {0.1 * width!r} }}', 0.05 * width * flat),
-            ("slope", E, slope, f'{{ kind = "normal", mu = 1.0, sigma = {0.2 * width!r} }}', None)]
+    return [
+        ("flat", E, flat, f'{{ kind = "normal", mu = 1.0, sigma = {0.1 * width!r} }}', 0.05 * width * flat),
+        ("slope", E, slope, f'{{ kind = "normal", mu = 1.0, sigma = {0.2 * width!r} }}', None),
+    ]
 
 
 def _tpl(folder, counts, exposure, width=1.0):
-    ds = load_dataset(write_toy_dataset(folder, EDGES, counts, _backgrounds(width), exposure_kg_day=exposure,
-                                        energy_scale_sigma=0.05 * width))
+    ds = load_dataset(
+        write_toy_dataset(
+            folder, EDGES, counts, _backgrounds(width), exposure_kg_day=exposure, energy_scale_sigma=0.05 * width
+        )
+    )
     return build_templates(ds, "magnetic_moment", coupling_scale=1e-10, scale_grid=SCALE_GRID)
 
 
@@ -70,17 +74,28 @@ def toys(tmp_path_factory):
         "sym": _tpl(root / "sym", counts // 2, 1000.0),  # used twice: a symmetric split
         "full_narrow": _tpl(root / "narrow", counts, 2000.0, width=1 / math.sqrt(2.0)),
         # other background names and a fixed energy scale: nothing in common with the others
-        "blind": _no_signal(build_templates(load_dataset(write_toy_dataset(
-            root / "blind", EDGES, counts // 2, [("other_" + n, e, r, p, None) for n, e, r, p, _ in _backgrounds()],
-            exposure_kg_day=1000.0)), "magnetic_moment", coupling_scale=1e-10)),
+        "blind": _no_signal(
+            build_templates(
+                load_dataset(
+                    write_toy_dataset(
+                        root / "blind",
+                        EDGES,
+                        counts // 2,
+                        [("other_" + n, e, r, p, None) for n, e, r, p, _ in _backgrounds()],
+                        exposure_kg_day=1000.0,
+                    )
+                ),
+                "magnetic_moment",
+                coupling_scale=1e-10,
+            )
+        ),
     }
 
 
 def _no_signal(tpl):
     """The same dataset with every signal template zero: no information on the coupling."""
     sig = tpl.signal
-    return dataclasses.replace(tpl, signal=MorphingTemplates(sig.scale_grid, sig.values * 0.0,
-                                                             sig.coefficients * 0.0))
+    return dataclasses.replace(tpl, signal=MorphingTemplates(sig.scale_grid, sig.values * 0.0, sig.coefficients * 0.0))
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +105,14 @@ def full_profile(toys):
 
 def _profile_numbers(pl):
     best = pl.best_fit()
-    return np.array([best.x, pl.upper_limit(0.9, "xmass", best), pl.upper_limit(0.9, "one_sided", best),
-                     *pl.delta_chi2([0.3, 0.8], best)])
+    return np.array(
+        [
+            best.x,
+            pl.upper_limit(0.9, "xmass", best),
+            pl.upper_limit(0.9, "one_sided", best),
+            *pl.delta_chi2([0.3, 0.8], best),
+        ]
+    )
 
 
 def test_half_exposure_halves_equal_full_profile_likelihood(toys, full_profile):
@@ -118,8 +139,16 @@ def test_dataset_without_signal_information_leaves_profile_limit_unchanged(toys,
 def test_combined_model_names_dims_and_sharing(toys):
     m = build_combined_model([toys["h1"], toys["h2"]], ["h1", "h2"], PRIOR, shared=("energy_scale",))
     names = set(m.named_vars)
-    assert {"x", "coupling", "energy_scale", "h1__norm_flat", "h2__norm_flat", "h1__gamma_z", "h2__expected",
-            "h1__log_likelihood"} <= names
+    assert {
+        "x",
+        "coupling",
+        "energy_scale",
+        "h1__norm_flat",
+        "h2__norm_flat",
+        "h1__gamma_z",
+        "h2__expected",
+        "h1__log_likelihood",
+    } <= names
     assert "h1__energy_scale" not in names and m.named_vars_to_dims["h2__gamma_z"] == ("h2__energy_bin",)
     # single-dataset model unchanged: no prefixes
     assert "norm_flat" in build_model(toys["full"], PRIOR).named_vars
@@ -152,10 +181,19 @@ def test_halves_plus_blind_dataset_equal_full_posterior(toys):
     equals the full-exposure one within the Monte Carlo standard error (both statements at once,
     to keep CI to two NUTS compilations)."""
     sampler = PosteriorSampler(toys["full"], PRIOR)
-    full = credible_limit(_with_attrs(sampler.draw_posterior(model_data(toys["full"], 1, "poisson"), SAMPLER, 11),
-                                      toys["full"]), 0.9)
-    dt = sample_combined([toys["h1"], toys["h2"], toys["blind"]], ["h1", "h2", "blind"], MM,
-                         poi_prior=PRIOR, sampler=SAMPLER, shared=SHARED, seed=12, predictive=False)
+    full = credible_limit(
+        _with_attrs(sampler.draw_posterior(model_data(toys["full"], 1, "poisson"), SAMPLER, 11), toys["full"]), 0.9
+    )
+    dt = sample_combined(
+        [toys["h1"], toys["h2"], toys["blind"]],
+        ["h1", "h2", "blind"],
+        MM,
+        poi_prior=PRIOR,
+        sampler=SAMPLER,
+        shared=SHARED,
+        seed=12,
+        predictive=False,
+    )
     comb = credible_limit(dt, 0.9)
     assert _agree(comb, full), (comb, full)
     assert comb["mcse"] < 0.03 * comb["limit"]
@@ -174,16 +212,21 @@ def _halves_on_disk(root):
     rng = np.random.default_rng(5)
     counts = rng.poisson(120, size=EDGES.size - 1)
     k1 = rng.binomial(counts, 0.5)
-    return [write_toy_dataset(root / name, EDGES, k, _backgrounds(), exposure_kg_day=1000.0, energy_scale_sigma=0.05)
-            for name, k in (("h1", k1), ("h2", counts - k1))]
+    return [
+        write_toy_dataset(root / name, EDGES, k, _backgrounds(), exposure_kg_day=1000.0, energy_scale_sigma=0.05)
+        for name, k in (("h1", k1), ("h2", counts - k1))
+    ]
 
 
-@pytest.mark.parametrize("extra, message", [
-    ([], "at least two datasets"),
-    (["--shared-nuisance", "norm_nope"], "shared nuisance 'norm_nope'"),
-    (["--shared-nuisance", "energy_scale", "--dataset", "SAME"], "counted twice"),
-    (["--window", "40", "50"], "does not overlap"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ([], "at least two datasets"),
+        (["--shared-nuisance", "norm_nope"], "shared nuisance 'norm_nope'"),
+        (["--shared-nuisance", "energy_scale", "--dataset", "SAME"], "counted twice"),
+        (["--window", "40", "50"], "does not overlap"),
+    ],
+)
 def test_combine_bad_input_exit_2_nothing_written(tmp_path, capsys, extra, message):
     from bayes_xmass.cli.main import main
 
@@ -213,10 +256,36 @@ def test_combine_cli_writes_run_directory(tmp_path, capsys):
 
     h1, h2 = _halves_on_disk(tmp_path)
     out = tmp_path / "run"
-    code = main(["combine", "magnetic-moment", "--dataset", str(h1), "--dataset", str(h2), "--out", str(out),
-                 "--scale", "1e-10", "--prior-upper", "5", "--shared-nuisance", "energy_scale",
-                 "--shared-nuisance", "norm_flat", "--alone", "frequentist", "--chains", "2", "--draws", "300",
-                 "--tune", "300", "--no-progress", "--allow-bad-diagnostics"])
+    code = main(
+        [
+            "combine",
+            "magnetic-moment",
+            "--dataset",
+            str(h1),
+            "--dataset",
+            str(h2),
+            "--out",
+            str(out),
+            "--scale",
+            "1e-10",
+            "--prior-upper",
+            "5",
+            "--shared-nuisance",
+            "energy_scale",
+            "--shared-nuisance",
+            "norm_flat",
+            "--alone",
+            "frequentist",
+            "--chains",
+            "2",
+            "--draws",
+            "300",
+            "--tune",
+            "300",
+            "--no-progress",
+            "--allow-bad-diagnostics",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     result = json.loads((out / "limits.json").read_text())
     assert [r["fit"] for r in result["comparison"]] == ["combined", "toy", "toy_2"]

@@ -12,8 +12,8 @@ import pytest
 import xarray as xr
 from arviz_base import from_dict
 
-from bayes_xmass.infer.posterior_summary import diagnostics
 from bayes_xmass.infer.convergence import dataset_rhat_ess, rhat_ess
+from bayes_xmass.infer.posterior_summary import diagnostics
 
 RTOL = 1e-10
 
@@ -64,8 +64,9 @@ def _assert_matches(ds):
         for name in ds.data_vars:
             want = ref[i][name].values
             assert got[name][i].shape == want.shape, (label, name)
-            np.testing.assert_allclose(got[name][i], want, rtol=RTOL, atol=0, equal_nan=True,
-                                       err_msg=f"{label} of {name}")
+            np.testing.assert_allclose(
+                got[name][i], want, rtol=RTOL, atol=0, equal_nan=True, err_msg=f"{label} of {name}"
+            )
 
 
 @pytest.mark.parametrize("chains,draws", [(4, 1000), (4, 1001), (2, 37), (1, 600), (4, 4), (3, 3)])
@@ -94,14 +95,22 @@ def test_diagnostics_matches_arviz_and_flags():
     """diagnostics() on a DataTree: worst R-hat / ESS and the POI's ESS are ArviZ's numbers."""
     rng = np.random.default_rng(11)
     post = _posteriors(4, 800)
-    post = {"x": _ar1(rng, 0.5, (4, 800)), "norm_a": post["stuck_chain"], "gamma_z": post["vector"],
-            "energy_scale": post["ar1_slow"], "coupling": rng.normal(size=(4, 800))}
+    post = {
+        "x": _ar1(rng, 0.5, (4, 800)),
+        "norm_a": post["stuck_chain"],
+        "gamma_z": post["vector"],
+        "energy_scale": post["ar1_slow"],
+        "coupling": rng.normal(size=(4, 800)),
+    }
     stats_ = {"diverging": np.zeros((4, 800), bool), "energy": rng.normal(size=(4, 800))}
     dt = from_dict({"posterior": post, "sample_stats": stats_})
     d = diagnostics(dt)
     names = ["x", "norm_a", "gamma_z", "energy_scale"]
-    rhat, ess_b, ess_t = (az.rhat(dt, var_names=names), az.ess(dt, var_names=names, method="bulk"),
-                          az.ess(dt, var_names=names, method="tail"))
+    rhat, ess_b, ess_t = (
+        az.rhat(dt, var_names=names),
+        az.ess(dt, var_names=names, method="bulk"),
+        az.ess(dt, var_names=names, method="tail"),
+    )
     assert d.worst_rhat_var == "norm_a" and d.rhat_max == pytest.approx(float(rhat["norm_a"]), rel=RTOL)
     worst_ess = min(names, key=lambda k: float(np.min(ess_b[k].values)))
     assert d.worst_ess_var == worst_ess
@@ -114,8 +123,12 @@ def test_diagnostics_matches_arviz_and_flags():
 
 def test_diagnostics_single_chain_is_undefined_not_a_crash():
     rng = np.random.default_rng(5)
-    dt = from_dict({"posterior": {"x": rng.normal(size=(1, 500)), "norm_a": rng.normal(size=(1, 500))},
-                    "sample_stats": {"diverging": np.zeros((1, 500), bool)}})
+    dt = from_dict(
+        {
+            "posterior": {"x": rng.normal(size=(1, 500)), "norm_a": rng.normal(size=(1, 500))},
+            "sample_stats": {"diverging": np.zeros((1, 500), bool)},
+        }
+    )
     d = diagnostics(dt)
     assert math.isnan(d.rhat_max) and d.worst_rhat_var == "undefined"
     assert d.poi_ess_bulk == pytest.approx(float(az.ess(dt, var_names=["x"])["x"]), rel=RTOL)
@@ -135,12 +148,16 @@ def test_short_chains_many_parameters(draws):
     from arviz_stats.base import array_stats
 
     rng = np.random.default_rng(draws)
-    x = np.concatenate([_ar1(rng, 0.7, (150, 4, draws)), rng.normal(size=(150, 4, draws)),
-                        rng.integers(0, 3, size=(150, 4, draws)).astype(float)])
+    x = np.concatenate(
+        [
+            _ar1(rng, 0.7, (150, 4, draws)),
+            rng.normal(size=(150, 4, draws)),
+            rng.integers(0, 3, size=(150, 4, draws)).astype(float),
+        ]
+    )
     got = rhat_ess(x, tail_prob=0.89)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        want = (array_stats.rhat(x), array_stats.ess(x, method="bulk"),
-                array_stats.ess(x, method="tail", prob=0.89))
+        want = (array_stats.rhat(x), array_stats.ess(x, method="bulk"), array_stats.ess(x, method="tail", prob=0.89))
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=RTOL, atol=0, equal_nan=True)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from scipy.optimize import curve_fit
 
-from bayes_xmass.response.detector import MorphingTemplates, Response, integrate_folded, scale_grid_for_prior, true_energy_grid
+from bayes_xmass.response.detector import (
+    MorphingTemplates,
+    Response,
+    integrate_folded,
+    scale_grid_for_prior,
+    true_energy_grid,
+)
 
 
 def _sigma(e):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scan_fixtures import small_bl_setup
 
-from bayes_xmass.runtime import background, executor
 from bayes_xmass.datasets.loader import load_dataset
-from bayes_xmass.model.spec import load_model_spec
 from bayes_xmass.infer.scan import PointSettings, mass_templates, run_scan
 from bayes_xmass.infer.toys import toy_limits
-from scan_fixtures import small_bl_setup
+from bayes_xmass.model.spec import load_model_spec
+from bayes_xmass.runtime import background, executor
 
 _STATE: dict = {}
 
@@ -27,8 +27,9 @@ def _work(task):
 def test_run_tasks_keeps_task_order_and_reports_each_result():
     seen = []
     tasks = [(i, 100 + i) for i in range(7)]
-    out = executor.run_tasks(_work, tasks, processes=1, init=_init, init_args=(10.0,),
-                             on_result=lambda i, r: seen.append(i))
+    out = executor.run_tasks(
+        _work, tasks, processes=1, init=_init, init_args=(10.0,), on_result=lambda i, r: seen.append(i)
+    )
     assert [r[0] for r in out] == list(range(7)) and sorted(seen) == list(range(7))
     assert out[3][1] == pytest.approx(np.random.default_rng(103).normal() + 10.0)
     assert executor.run_tasks(_work, []) == []
@@ -67,8 +68,15 @@ def test_scan_on_local_cluster_identical_to_serial(client, small):
     settings = PointSettings(spec.cl, spec.likelihood, None, spec.sampler, 2, 11)
     serial = run_scan(spec, dataset, masses, settings, scheduler="local", processes=1, log=lambda m: None)
     got = {}
-    dask = run_scan(spec, dataset, masses, settings, scheduler=client, log=lambda m: None,
-                    on_point=lambda i, row: got.setdefault(i, row))
+    dask = run_scan(
+        spec,
+        dataset,
+        masses,
+        settings,
+        scheduler=client,
+        log=lambda m: None,
+        on_point=lambda i, row: got.setdefault(i, row),
+    )
     assert sorted(got) == list(range(masses.size))
     for a, b in zip(serial, dask):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
@@ -114,7 +122,7 @@ def test_background_task_is_terminated_when_the_caller_fails():
 
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        with background.background_task(_sleep_forever) as future:
+        with background.background_task(_sleep_forever):
             time.sleep(0.5)
             raise KeyboardInterrupt
     assert time.perf_counter() - t0 < 30  # did not wait for the 600-s task
@@ -142,10 +150,12 @@ def test_settle_garbage_collector_in_a_process_of_its_own():
     import subprocess
     import sys
 
-    code = ("import gc; from bayes_xmass.runtime.worker_process import settle_garbage_collector, GC_THRESHOLDS; "
-            "before = gc.get_freeze_count(); settle_garbage_collector(); "
-            "assert gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold(); "
-            "assert gc.get_freeze_count() > max(before, 10000), gc.get_freeze_count(); "
-            "a = []; a.append(a); del a; assert gc.collect() >= 1; print('ok')")
+    code = (
+        "import gc; from bayes_xmass.runtime.worker_process import settle_garbage_collector, GC_THRESHOLDS; "
+        "before = gc.get_freeze_count(); settle_garbage_collector(); "
+        "assert gc.get_threshold() == GC_THRESHOLDS, gc.get_threshold(); "
+        "assert gc.get_freeze_count() > max(before, 10000), gc.get_freeze_count(); "
+        "a = []; a.append(a); del a; assert gc.collect() >= 1; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

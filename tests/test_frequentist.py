@@ -6,21 +6,24 @@ import math
 
 import numpy as np
 import pytest
+from conftest import write_toy_dataset
 from scipy.special import lambertw
 
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood, cls_upper_limit, delta_chi2_threshold
-from bayes_xmass.response.templates import build_templates
 from bayes_xmass.infer.toys import feldman_cousins, toy_limits
-
-from conftest import write_toy_dataset
+from bayes_xmass.response.templates import build_templates
 
 
 def one_bin(tmp_path, n_obs, b_counts):
     e = np.array([0.0, 10.0])
     rate = b_counts / (1000.0 * 2.0)  # flat rate, 2-keV bin, 1000 kg day
-    folder = write_toy_dataset(tmp_path / f"one_bin_{n_obs}", np.array([2.0, 4.0]), [n_obs],
-                               [("b", e, [rate, rate], '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)])
+    folder = write_toy_dataset(
+        tmp_path / f"one_bin_{n_obs}",
+        np.array([2.0, 4.0]),
+        [n_obs],
+        [("b", e, [rate, rate], '{ kind = "normal", mu = 1.0, sigma = 0.0 }', None)],
+    )
     return build_templates(load_dataset(folder), "magnetic_moment", coupling_scale=1e-10)
 
 
@@ -57,9 +60,15 @@ def test_thresholds():
 def ten_bin_templates(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ten")
     e = np.linspace(0.0, 30.0, 61)
-    write_toy_dataset(folder, np.linspace(2.0, 22.0, 11), [60] * 10, [
-        ("flat", e, np.full(e.size, 3e-2), '{ kind = "normal", mu = 1.0, sigma = 0.05 }', None),
-    ], exposure_kg_day=1000.0)
+    write_toy_dataset(
+        folder,
+        np.linspace(2.0, 22.0, 11),
+        [60] * 10,
+        [
+            ("flat", e, np.full(e.size, 3e-2), '{ kind = "normal", mu = 1.0, sigma = 0.05 }', None),
+        ],
+        exposure_kg_day=1000.0,
+    )
     return build_templates(load_dataset(folder), "magnetic_moment", coupling_scale=1e-10)
 
 
@@ -127,8 +136,9 @@ def test_toys_leave_the_shared_likelihood_on_the_observed_data(ten_bin_templates
 def test_feldman_cousins_close_to_wilks_in_asymptotic_regime(ten_bin_templates):
     pl = ProfileLikelihood(ten_bin_templates)
     wilks = pl.upper_limit(0.9, "xmass")
-    fc = feldman_cousins(ten_bin_templates, n_toys=100, x_grid=np.linspace(0.0, 1.5 * wilks, 7), seed=5,
-                         processes=1, pl=pl)
+    fc = feldman_cousins(
+        ten_bin_templates, n_toys=100, x_grid=np.linspace(0.0, 1.5 * wilks, 7), seed=5, processes=1, pl=pl
+    )
     assert fc["lower"] == 0.0
     # FC's upper limit with a boundary lies between the one-sided and the two-sided Wilks limits
     assert pl.upper_limit(0.9, "one_sided") * 0.85 < fc["upper"] < wilks * 1.15

@@ -81,10 +81,13 @@ def test_keys_are_stable_across_processes(fresh_cache, tmp_path):
         "draw = pt.random.normal(mu, 2.0, rng=rng)\n"
         "f = pytensor.function([mu], [draw, pt.exp(mu) * 3.0], mode='NUMBA')\n"
         "f(0.5)\n"
-        "print(graph_cache.stats['hits'], graph_cache.stats['misses'], graph_cache.stats['uncachable'])\n")
+        "print(graph_cache.stats['hits'], graph_cache.stats['misses'], graph_cache.stats['uncachable'])\n"
+    )
     env = {**os.environ, "BAYES_XMASS_CACHE": str(tmp_path)}
-    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-            for _ in range(2)]
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+        for _ in range(2)
+    ]
     counts = [tuple(int(v) for v in r.stdout.split()) for r in runs]
     assert all(r.returncode == 0 for r in runs), [r.stderr[-2000:] for r in runs]
     assert counts[0] == (0, 1, 0) and counts[1] == (1, 0, 0), counts
@@ -134,11 +137,10 @@ def test_disabled_by_the_environment(fresh_cache, monkeypatch):
 def test_model_functions_hit_with_the_same_numbers(fresh_cache):
     """The profile likelihood of the magnetic-moment benchmark fit: compiled from the cache, the
     same -2 log L and gradient as compiled without it."""
-    from bayes_xmass.model.targets import fit_targets, target_templates
-    from bayes_xmass.datasets.loader import load_dataset
+    from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
     from bayes_xmass.infer.frequentist import ProfileLikelihood
     from bayes_xmass.model.spec import model_spec_for
-    from bayes_xmass.datasets.loader import DEFAULT_DATASET
+    from bayes_xmass.model.targets import fit_targets, target_templates
 
     spec = model_spec_for("magnetic-moment")
     target = fit_targets(spec)[0]

@@ -24,11 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT, write_toy_dataset
 
 from bayes_xmass.cli import main as cli
 from bayes_xmass.errors import InputError
-
-from conftest import REPO_ROOT, write_toy_dataset
 
 PACKAGE = REPO_ROOT / "bayes_xmass"
 EXE = Path(sys.executable).with_name("bayes-xmass")
@@ -46,8 +45,12 @@ def _isolated(tmp_path, monkeypatch):
 def toy(folder: Path) -> Path:
     """Smallest useful dataset: 20 half-keV bins 2-12 keV, one flat folded background."""
     edges = np.arange(2.0, 12.25, 0.5)
-    return write_toy_dataset(folder, edges, [5] * 20,
-                             [("flat", [0.0, 20.0], [1e-2, 1e-2], '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)])
+    return write_toy_dataset(
+        folder,
+        edges,
+        [5] * 20,
+        [("flat", [0.0, 20.0], [1e-2, 1e-2], '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)],
+    )
 
 
 def run_cli(argv, capsys) -> tuple[int, str, str]:
@@ -91,10 +94,12 @@ def assert_one_line_error(code, err, *needles) -> str:
 # ------------------------------------------------------------------------------------------------
 def _ds_file(name: str, content: bytes | str):
     """Dataset case: replace one file of the toy dataset; run ``sample`` into tmp/run."""
+
     def setup(tmp):
         ds = toy(tmp / "ds")
         (ds / name).write_bytes(content.encode() if isinstance(content, str) else content)
         return ["sample", "magnetic-moment", "--dataset", ds, "--out", tmp / "run"]
+
     return setup
 
 
@@ -105,17 +110,20 @@ def _ds_toml(old: str, new: str):
         assert old in text
         (ds / "dataset.toml").write_text(text.replace(old, new, 1))
         return ["sample", "magnetic-moment", "--dataset", ds, "--out", tmp / "run"]
+
     return setup
 
 
 def _model(text: str | bytes, command: str = "sample"):
     """Model-TOML case: a model file beside the toy dataset."""
+
     def setup(tmp):
         ds = toy(tmp / "ds")
         model = tmp / "model.toml"
         model.write_bytes(text if isinstance(text, bytes) else text.encode())
         argv = [command, model, "--dataset", ds]
         return argv + (["--out", tmp / "run"] if command == "sample" else [])
+
     return setup
 
 
@@ -126,12 +134,14 @@ def _mm(old: str, new: str, command: str = "sample"):
 
 def _args(*extra, command=("sample", "magnetic-moment")):
     """CLI-argument case on the toy dataset."""
+
     def setup(tmp):
         ds = toy(tmp / "ds")
         argv = [*command, "--dataset", ds, *[a(tmp) if callable(a) else a for a in extra]]
         if command[0] == "sample" and "--out" not in argv:
             argv += ["--out", tmp / "run"]
         return argv
+
     return setup
 
 
@@ -174,6 +184,7 @@ def _out_under_file(tmp):
 
 def _run_dir(limits: str | bytes | None, extra: dict | None = None):
     """``compare RUN_DIR`` on a run directory whose limits.json is ``limits``."""
+
     def setup(tmp):
         run = tmp / "run_dir"
         run.mkdir()
@@ -184,6 +195,7 @@ def _run_dir(limits: str | bytes | None, extra: dict | None = None):
         for name, data in (extra or {}).items():
             (run / name).write_bytes(data)
         return ["compare", run]
+
     return setup
 
 
@@ -193,13 +205,26 @@ ROWS = "".join(f"{2 + 0.5 * i:g},{2.5 + 0.5 * i:g},5\n" for i in range(20))
 CASES = [
     # --- dataset files ---------------------------------------------------------------------------
     ("csv-utf16", _ds_file("observed.csv", (OBS + ROWS).encode("utf-16")), ["observed.csv", "not UTF-8"]),
-    ("csv-duplicate-column", _ds_file("observed.csv", "e_low_keV,e_low_keV,counts\n" + ROWS),
-     ["observed.csv", "header", "e_low_keV,e_low_keV,counts"]),
-    ("csv-semicolon-excel", _ds_file("observed.csv", OBS.replace(",", ";") + ROWS.replace(",", ";")),
-     ["observed.csv", "header"]),
-    ("csv-tab-separated", _ds_file("observed.csv", OBS.replace(",", "\t") + ROWS.replace(",", "\t")),
-     ["observed.csv", "header"]),
-    ("csv-quoted-fields", _ds_file("observed.csv", OBS + '"2","2.5","5"\n'), ["observed.csv", "e_low_keV", "not a number"]),
+    (
+        "csv-duplicate-column",
+        _ds_file("observed.csv", "e_low_keV,e_low_keV,counts\n" + ROWS),
+        ["observed.csv", "header", "e_low_keV,e_low_keV,counts"],
+    ),
+    (
+        "csv-semicolon-excel",
+        _ds_file("observed.csv", OBS.replace(",", ";") + ROWS.replace(",", ";")),
+        ["observed.csv", "header"],
+    ),
+    (
+        "csv-tab-separated",
+        _ds_file("observed.csv", OBS.replace(",", "\t") + ROWS.replace(",", "\t")),
+        ["observed.csv", "header"],
+    ),
+    (
+        "csv-quoted-fields",
+        _ds_file("observed.csv", OBS + '"2","2.5","5"\n'),
+        ["observed.csv", "e_low_keV", "not a number"],
+    ),
     ("csv-truncated-mid-row", _ds_file("observed.csv", OBS + ROWS[:-4]), ["observed.csv", "counts"]),
     ("csv-truncated-in-header", _ds_file("observed.csv", OBS[:12]), ["observed.csv", "header"]),
     ("csv-empty-file", _ds_file("observed.csv", b""), ["observed.csv", "header", "no header"]),
@@ -210,25 +235,41 @@ CASES = [
     ("toml-empty-file", _ds_file("dataset.toml", b""), ["dataset.toml", "dataset", "missing required key"]),
     ("toml-utf16", _ds_file("dataset.toml", "[dataset]\n".encode("utf-16")), ["dataset.toml", "not UTF-8"]),
     ("toml-duplicate-key", _ds_toml('name = "toy"', 'name = "toy"\nname = "toy2"'), ["dataset.toml", "toml syntax"]),
-    ("toml-exposure-1e400", _ds_toml("exposure_kg_day = 1000.0", "exposure_kg_day = 1e400"),
-     ["dataset.toml", "dataset.exposure_kg_day", "finite"]),
-    ("toml-exposure-array", _ds_toml("exposure_kg_day = 1000.0", "exposure_kg_day = [1000.0]"),
-     ["dataset.toml", "dataset.exposure_kg_day", "must be a number"]),
-    ("toml-prior-sigma-1e400", _ds_toml("sigma = 0.1", "sigma = 1e400"), ["dataset.toml", "background[flat].prior.sigma"]),
+    (
+        "toml-exposure-1e400",
+        _ds_toml("exposure_kg_day = 1000.0", "exposure_kg_day = 1e400"),
+        ["dataset.toml", "dataset.exposure_kg_day", "finite"],
+    ),
+    (
+        "toml-exposure-array",
+        _ds_toml("exposure_kg_day = 1000.0", "exposure_kg_day = [1000.0]"),
+        ["dataset.toml", "dataset.exposure_kg_day", "must be a number"],
+    ),
+    (
+        "toml-prior-sigma-1e400",
+        _ds_toml("sigma = 0.1", "sigma = 1e400"),
+        ["dataset.toml", "background[flat].prior.sigma"],
+    ),
     ("toml-is-directory", _toml_is_directory, ["dataset.toml"]),
     ("dataset-is-a-csv", _csv_as_dataset, ["observed.csv", "toml syntax"]),
     ("dataset-symlink-loop", _symlink_loop_dataset, ["loop", "not found"]),
     ("csv-symlink-loop", _symlink_loop_csv, ["observed.file", "observed.csv"]),
     ("dataset-no-background", _ds_toml("[[background]]", "[[notbackground]]"), ["dataset.toml", "notbackground"]),
     # --- model TOMLs -----------------------------------------------------------------------------
-    ("model-unknown-key", _mm("cl = 0.9", "cl = 0.9\ncredible_level = 0.9"), ["model.toml", "analysis.credible_level",
-                                                                           "unknown key"]),
+    (
+        "model-unknown-key",
+        _mm("cl = 0.9", "cl = 0.9\ncredible_level = 0.9"),
+        ["model.toml", "analysis.credible_level", "unknown key"],
+    ),
     ("model-cl-string", _mm("cl = 0.9", 'cl = "0.9"'), ["model.toml", "analysis.cl", "must be a number"]),
     ("model-cl-above-1", _mm("cl = 0.9", "cl = 1.5"), ["model.toml", "analysis.cl"]),
     ("model-cl-zero", _mm("cl = 0.9", "cl = 0.0"), ["model.toml", "analysis.cl"]),
     ("model-window-string", _mm("window_keV = [2.0, 200.0]", 'window_keV = "2-200"'), ["analysis.window_keV"]),
-    ("model-window-outside-data", _mm("window_keV = [2.0, 200.0]", "window_keV = [300.0, 400.0]"),
-     ["model.toml", "window_keV", "does not overlap"]),
+    (
+        "model-window-outside-data",
+        _mm("window_keV = [2.0, 200.0]", "window_keV = [300.0, 400.0]"),
+        ["model.toml", "window_keV", "does not overlap"],
+    ),
     ("model-negative-bin-width", _mm("bin_width_keV = 2.0", "bin_width_keV = -2.0"), ["analysis.bin_width_keV"]),
     ("model-unknown-prior-kind", _mm('kind = "flat_power"', 'kind = "cauchy"'), ["poi.prior.kind", "cauchy"]),
     ("model-unknown-sampler", _mm('name = "nutpie"', 'name = "emcee"'), ["sampler.name", "emcee"]),
@@ -236,15 +277,23 @@ CASES = [
     ("model-draws-negative", _mm("draws = 3000", "draws = -1"), ["sampler.draws"]),
     ("model-chains-float", _mm("chains = 4", "chains = 4.0"), ["sampler.chains", "integer"]),
     ("model-scale-1e400", _mm("scale = 1e-10", "scale = 1e400"), ["poi.scale", "finite"]),
-    ("model-rrpa-not-string", _mm('atomic_model = "stepping"', 'atomic_model = "rrpa_table"\nrrpa_table = 5'),
-     ["model.toml", "physics.rrpa_table", "string"]),
-    ("model-rrpa-missing", _mm('atomic_model = "stepping"', 'atomic_model = "rrpa_table"\nrrpa_table = "no.csv"'),
-     ["model.toml", "physics.rrpa_table", "not found"]),
+    (
+        "model-rrpa-not-string",
+        _mm('atomic_model = "stepping"', 'atomic_model = "rrpa_table"\nrrpa_table = 5'),
+        ["model.toml", "physics.rrpa_table", "string"],
+    ),
+    (
+        "model-rrpa-missing",
+        _mm('atomic_model = "stepping"', 'atomic_model = "rrpa_table"\nrrpa_table = "no.csv"'),
+        ["model.toml", "physics.rrpa_table", "not found"],
+    ),
     ("model-empty-file", _model(b""), ["model.toml", "model", "missing"]),
     ("model-utf16", _model(MODEL_MM.encode("utf-16")), ["model.toml"]),
-    ("model-is-directory", lambda tmp: (toy(tmp / "ds"), (tmp / "m.toml").mkdir(),
-                                        ["limit", tmp / "m.toml", "--dataset", tmp / "ds"])[-1],
-     ["m.toml", "cannot read"]),
+    (
+        "model-is-directory",
+        lambda tmp: (toy(tmp / "ds"), (tmp / "m.toml").mkdir(), ["limit", tmp / "m.toml", "--dataset", tmp / "ds"])[-1],
+        ["m.toml", "cannot read"],
+    ),
     # --- command-line arguments ----------------------------------------------------------------
     ("cli-seed-negative", _args("--seed", "-1"), ["--seed", "-1"]),
     ("cli-seed-too-large", _args("--seed", str(2**70)), ["--seed"]),
@@ -260,14 +309,50 @@ CASES = [
     ("cli-draws-negative", _args("--draws", "-1"), ["--draws"]),
     ("cli-out-is-file", _out_is_file, ["results", "--out", "not a directory"]),
     ("cli-out-parent-is-file", _out_under_file, ["results", "--out", "cannot create"]),
-    ("cli-spectra-emax-inf", lambda tmp: ["spectra", "magnetic-moment", "--emax", "inf", "--out", tmp / "s.png"],
-     ["--emin/--emax/--step", "finite"]),
-    ("cli-spectra-huge-grid", lambda tmp: ["spectra", "magnetic-moment", "--emin", "1", "--emax", "3", "--step", "1e-6",
-                                          "--out", tmp / "s.png"], ["--step", "too large"]),
-    ("cli-spectra-coupling-nan", lambda tmp: ["spectra", "magnetic-moment", "--coupling", "nan", "--emin", "1",
-                                             "--emax", "2", "--step", "1", "--out", tmp / "s.png"], ["--coupling"]),
-    ("cli-rrpa-table-missing", lambda tmp: ["spectra", "millicharge", "--rrpa-table", tmp / "no.csv",
-                                           "--out", tmp / "s.png"], ["no.csv", "not found"]),
+    (
+        "cli-spectra-emax-inf",
+        lambda tmp: ["spectra", "magnetic-moment", "--emax", "inf", "--out", tmp / "s.png"],
+        ["--emin/--emax/--step", "finite"],
+    ),
+    (
+        "cli-spectra-huge-grid",
+        lambda tmp: [
+            "spectra",
+            "magnetic-moment",
+            "--emin",
+            "1",
+            "--emax",
+            "3",
+            "--step",
+            "1e-6",
+            "--out",
+            tmp / "s.png",
+        ],
+        ["--step", "too large"],
+    ),
+    (
+        "cli-spectra-coupling-nan",
+        lambda tmp: [
+            "spectra",
+            "magnetic-moment",
+            "--coupling",
+            "nan",
+            "--emin",
+            "1",
+            "--emax",
+            "2",
+            "--step",
+            "1",
+            "--out",
+            tmp / "s.png",
+        ],
+        ["--coupling"],
+    ),
+    (
+        "cli-rrpa-table-missing",
+        lambda tmp: ["spectra", "millicharge", "--rrpa-table", tmp / "no.csv", "--out", tmp / "s.png"],
+        ["no.csv", "not found"],
+    ),
     ("cli-release-missing", lambda tmp: ["convert-xenon1t", tmp / "no_release", tmp / "x1t"], ["no_release"]),
     # --- run directories (compare RUN_DIR) ----------------------------------------------------
     ("run-limits-json-list", _run_dir("[]"), ["limits.json", "unreadable run summary"]),
@@ -308,8 +393,9 @@ def test_scan_masses_bad_spec(tmp_path, capsys):
     ds = toy(tmp_path / "ds")
     before = snapshot(tmp_path)
     for bad in ("1e-3:abc", "nan", "-1,2", "inf"):
-        code, _, err = run_cli(["scan", "dark-photon", "--dataset", ds, f"--masses={bad}", "--out", tmp_path / "run"],
-                               capsys)
+        code, _, err = run_cli(
+            ["scan", "dark-photon", "--dataset", ds, f"--masses={bad}", "--out", tmp_path / "run"], capsys
+        )
         assert_one_line_error(code, err, "--masses")
         assert snapshot(tmp_path) == before
 
@@ -363,11 +449,14 @@ def test_errors_via_entry_point_have_no_traceback(tmp_path):
     ds = toy(tmp_path / "ds")
     (ds / "observed.csv").write_bytes((OBS + ROWS).encode("utf-16"))
     env = {**os.environ, "BAYES_XMASS_NO_CACHE": "1"}
-    for argv in (["sample", "magnetic-moment", "--dataset", ds, "--out", tmp_path / "run"],
-                 ["sample", "magnetic-moment", "--dataset", tmp_path / "ds2", "--seed", "-1", "--out", tmp_path / "run"]):
+    for argv in (
+        ["sample", "magnetic-moment", "--dataset", ds, "--out", tmp_path / "run"],
+        ["sample", "magnetic-moment", "--dataset", tmp_path / "ds2", "--seed", "-1", "--out", tmp_path / "run"],
+    ):
         before = snapshot(tmp_path)
-        proc = subprocess.run([str(EXE), *map(str, argv)], capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                              env=env)
+        proc = subprocess.run(
+            [str(EXE), *map(str, argv)], capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env
+        )
         assert_one_line_error(proc.returncode, proc.stderr)
         assert snapshot(tmp_path) == before
 
@@ -387,11 +476,18 @@ def _nc_files(tmp) -> dict[str, bytes]:
     import xarray as xr
 
     good = tmp / "good.nc"
-    xr.DataTree.from_dict({"/posterior": xr.Dataset({"x": ("draw", np.arange(50.0))})}).to_netcdf(good,
-                                                                                                engine="netcdf4")
+    xr.DataTree.from_dict({"/posterior": xr.Dataset({"x": ("draw", np.arange(50.0))})}).to_netcdf(
+        good, engine="netcdf4"
+    )
     data = good.read_bytes()
-    return {"truncated": data[: len(data) // 2], "header-only": data[:8], "empty": b"",
-            "garbage": bytes(range(256)) * 4, "json": b'{"posterior": {}}', "pickle": pickle.dumps(_Boom())}
+    return {
+        "truncated": data[: len(data) // 2],
+        "header-only": data[:8],
+        "empty": b"",
+        "garbage": bytes(range(256)) * 4,
+        "json": b'{"posterior": {}}',
+        "pickle": pickle.dumps(_Boom()),
+    }
 
 
 def test_corrupted_netcdf_is_input_error(tmp_path):
@@ -510,9 +606,31 @@ def test_sigkill_mid_run_keeps_finished_files(tmp_path, capsys):
 
     ds = toy(tmp_path / "ds")
     out = tmp_path / "run"
-    argv = [str(EXE), "sample", "millicharge", "--dataset", str(ds), "--flavours", "common", "--sign", "1",
-            "--sign", "-1", "--sampler", "pymc", "--chains", "1", "--draws", "20", "--tune", "20",
-            "--no-progress", "--allow-bad-diagnostics", "--out", str(out)]
+    argv = [
+        str(EXE),
+        "sample",
+        "millicharge",
+        "--dataset",
+        str(ds),
+        "--flavours",
+        "common",
+        "--sign",
+        "1",
+        "--sign",
+        "-1",
+        "--sampler",
+        "pymc",
+        "--chains",
+        "1",
+        "--draws",
+        "20",
+        "--tune",
+        "20",
+        "--no-progress",
+        "--allow-bad-diagnostics",
+        "--out",
+        str(out),
+    ]
     env = {**os.environ, "BAYES_XMASS_NO_CACHE": "1"}
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path, env=env)
     try:
@@ -550,8 +668,15 @@ def test_sigkill_mid_run_keeps_finished_files(tmp_path, capsys):
 FORBIDDEN_MODULES = {"pickle", "cPickle", "dill", "cloudpickle", "marshal", "shelve", "joblib", "yaml", "jsonpickle"}
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
 FORBIDDEN_ATTRS = {"read_pickle", "to_pickle", "unsafe_load", "full_load", "load_pickle"}
-NETCDF_OPENERS = {"open_datatree", "open_dataset", "open_mfdataset", "load_dataset", "open_dataarray",
-                  "load_dataarray", "open_groups"}
+NETCDF_OPENERS = {
+    "open_datatree",
+    "open_dataset",
+    "open_mfdataset",
+    "load_dataset",
+    "open_dataarray",
+    "load_dataarray",
+    "open_groups",
+}
 SAFE_ENGINES = {"netcdf4", "h5netcdf"}
 # documented exceptions: {"module.py": {"what"}}. nutpie_compile.py compiles the NUTS callbacks from
 # source it writes itself (fixed text, integers, 32-digit hex keys -- checked there and in
@@ -587,14 +712,20 @@ def test_no_pickle_or_eval_in_package():
             elif isinstance(node, ast.Call):
                 f = node.func
                 if isinstance(f, ast.Name) and f.id in FORBIDDEN_CALLS - allowed:
-                    literal = (f.id == "__import__" and len(node.args) == 1 and isinstance(node.args[0], ast.Constant)
-                               and node.args[0].value not in FORBIDDEN_MODULES)
+                    literal = (
+                        f.id == "__import__"
+                        and len(node.args) == 1
+                        and isinstance(node.args[0], ast.Constant)
+                        and node.args[0].value not in FORBIDDEN_MODULES
+                    )
                     if not literal:  # __import__("arviz") imports a fixed module: not input evaluation
                         problems.append(f"{where}: call to {f.id}()")
                 if isinstance(f, ast.Attribute) and f.attr in FORBIDDEN_ATTRS - allowed:
                     problems.append(f"{where}: .{f.attr}()")
                 for kw in node.keywords:
-                    if kw.arg == "allow_pickle" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
+                    if kw.arg == "allow_pickle" and not (
+                        isinstance(kw.value, ast.Constant) and kw.value.value is False
+                    ):
                         problems.append(f"{where}: allow_pickle not literally False")
                     if kw.arg == "shell" and not (isinstance(kw.value, ast.Constant) and kw.value.value is False):
                         problems.append(f"{where}: subprocess shell=")
@@ -602,8 +733,11 @@ def test_no_pickle_or_eval_in_package():
                 if name == "load" and isinstance(f, ast.Attribute) and getattr(f.value, "id", "") in ("np", "numpy"):
                     if not any(kw.arg == "allow_pickle" for kw in node.keywords):
                         problems.append(f"{where}: np.load without allow_pickle=False")
-                if name in NETCDF_OPENERS and isinstance(f, ast.Attribute) and getattr(f.value, "id", "") in ("xr",
-                                                                                                      "xarray"):
+                if (
+                    name in NETCDF_OPENERS
+                    and isinstance(f, ast.Attribute)
+                    and getattr(f.value, "id", "") in ("xr", "xarray")
+                ):
                     engine = next((kw.value for kw in node.keywords if kw.arg == "engine"), None)
                     if not (isinstance(engine, ast.Constant) and engine.value in SAFE_ENGINES):
                         problems.append(f"{where}: xarray.{name} without engine in {sorted(SAFE_ENGINES)}")
@@ -612,7 +746,8 @@ def test_no_pickle_or_eval_in_package():
         for i, line in enumerate(text.splitlines(), 1):
             code = line.split("#", 1)[0]
             pattern = r"allow_pickle\s*=\s*True|yaml\.load\(|\bos\.system\(" + (
-                "" if "pickle" in allowed else r"|pickle\.loads?\(")
+                "" if "pickle" in allowed else r"|pickle\.loads?\("
+            )
             if re.search(pattern, code):
                 problems.append(f"{path.relative_to(REPO_ROOT)}:{i}: {line.strip()}")
     assert not problems, "pickle/eval-capable code in the package:\n" + "\n".join(problems)
@@ -624,8 +759,10 @@ def test_no_pickle_check_catches_violations(tmp_path, monkeypatch):
     fake.mkdir()
     for i in range(21):
         (fake / f"m{i}.py").write_text("x = 1\n")
-    (fake / "bad.py").write_text("import pickle\nimport numpy as np\nnp.load('f.npy')\nv = eval('1')\n"
-                                 "import xarray as xr\nxr.open_dataset('a.nc')\n")
+    (fake / "bad.py").write_text(
+        "import pickle\nimport numpy as np\nnp.load('f.npy')\nv = eval('1')\n"
+        "import xarray as xr\nxr.open_dataset('a.nc')\n"
+    )
     monkeypatch.setattr(sys.modules[__name__], "PACKAGE", fake)
     monkeypatch.setattr(sys.modules[__name__], "REPO_ROOT", tmp_path)
     with pytest.raises(AssertionError) as info:

@@ -20,8 +20,21 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bayes_xmass"
 
-LAYERS = ["base", "runtime", "physics", "datasets", "response", "converters", "model", "infer", "validation",
-          "outputs", "workflows", "cli", "api"]
+LAYERS = [
+    "base",
+    "runtime",
+    "physics",
+    "datasets",
+    "response",
+    "converters",
+    "model",
+    "infer",
+    "validation",
+    "outputs",
+    "workflows",
+    "cli",
+    "api",
+]
 BASE_MODULES = {"errors", "version", "bundled", "lazy"}
 API_MODULES = {"bayes_xmass", "bayes_xmass.__main__"}  # the curated public API sits on top of everything
 MAX_LINES = 420  # "about 400"
@@ -100,33 +113,51 @@ def test_modules_are_found():
 
 
 def test_imports_point_down():
-    upward = [f"{mod} ({LAYERS[layer(mod)]}) imports {target} ({LAYERS[layer(target)]})"
-              for mod, _, _, target, _ in all_edges() if target in MODULES and layer(target) > layer(mod)]
+    upward = [
+        f"{mod} ({LAYERS[layer(mod)]}) imports {target} ({LAYERS[layer(target)]})"
+        for mod, _, _, target, _ in all_edges()
+        if target in MODULES and layer(target) > layer(mod)
+    ]
     assert not upward, "\n".join(upward)
 
 
 def test_library_never_imports_cli():
-    bad = [f"{mod} imports {target}" for mod, _, _, target, _ in all_edges()
-           if target.startswith("bayes_xmass.cli") and not mod.startswith("bayes_xmass.cli") and mod not in API_MODULES]
+    bad = [
+        f"{mod} imports {target}"
+        for mod, _, _, target, _ in all_edges()
+        if target.startswith("bayes_xmass.cli") and not mod.startswith("bayes_xmass.cli") and mod not in API_MODULES
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_no_private_names_across_modules():
-    bad = [f"{mod} imports {name} from {target}" for mod, _, _, target, names in all_edges()
-           for name in names if name.startswith("_") and not name.startswith("__") and target != mod]
+    bad = [
+        f"{mod} imports {name} from {target}"
+        for mod, _, _, target, names in all_edges()
+        for name in names
+        if name.startswith("_") and not name.startswith("__") and target != mod
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_no_function_level_imports_outside_cli():
-    bad = [f"{mod}:{node.lineno} imports {target} inside a function" for mod, node, top, target, _ in all_edges()
-           if not top and not mod.startswith("bayes_xmass.cli") and mod not in API_MODULES]
+    bad = [
+        f"{mod}:{node.lineno} imports {target} inside a function"
+        for mod, node, top, target, _ in all_edges()
+        if not top and not mod.startswith("bayes_xmass.cli") and mod not in API_MODULES
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_no_import_cycles():
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for mod, _, top, target, _ in all_edges():
-        if top and target in MODULES and target != mod and not (mod.startswith(target + ".") or target.startswith(mod + ".")):
+        if (
+            top
+            and target in MODULES
+            and target != mod
+            and not (mod.startswith(target + ".") or target.startswith(mod + "."))
+        ):
             graph[mod].add(target)  # a package and its own submodules are one unit
     state: dict[str, int] = {}
     stack: list[str] = []
@@ -137,7 +168,7 @@ def test_no_import_cycles():
         stack.append(m)
         for t in sorted(graph[m]):
             if state.get(t) == 1:
-                cycles.append(" -> ".join(stack[stack.index(t):] + [t]))
+                cycles.append(" -> ".join(stack[stack.index(t) :] + [t]))
             elif t not in state:
                 visit(t)
         stack.pop()

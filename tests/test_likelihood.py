@@ -5,19 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytensor.tensor as pt
 import pytest
+from conftest import write_toy_dataset
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import optimize, stats
 
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.model.build import build_model
 from bayes_xmass.model.likelihood import profiled_gamma, spline_templates
 from bayes_xmass.model.poi_prior import PoiPrior
-from bayes_xmass.model.build import build_model
 from bayes_xmass.model.poi_transform import forward_numpy, poi_reference
 from bayes_xmass.response.templates import build_templates
-
-from conftest import write_toy_dataset
 
 EDGES = np.linspace(2.0, 12.0, 11)
 
@@ -26,10 +25,17 @@ EDGES = np.linspace(2.0, 12.0, 11)
 def toy_templates(tmp_path_factory):
     folder = tmp_path_factory.mktemp("toy")
     e = np.linspace(0.0, 20.0, 41)
-    write_toy_dataset(folder, EDGES, [30, 25, 22, 20, 18, 15, 14, 12, 12, 10], [
-        ("flat", e, np.full(e.size, 2e-3), '{ kind = "normal", mu = 1.0, sigma = 0.1 }', np.full(e.size, 1e-4)),
-        ("falling", e, 3e-3 * np.exp(-e / 5.0), '{ kind = "lognormal", mu = 1.0, sigma = 0.3 }', None),
-    ], exposure_kg_day=1000.0, energy_scale_sigma=0.05)
+    write_toy_dataset(
+        folder,
+        EDGES,
+        [30, 25, 22, 20, 18, 15, 14, 12, 12, 10],
+        [
+            ("flat", e, np.full(e.size, 2e-3), '{ kind = "normal", mu = 1.0, sigma = 0.1 }', np.full(e.size, 1e-4)),
+            ("falling", e, 3e-3 * np.exp(-e / 5.0), '{ kind = "lognormal", mu = 1.0, sigma = 0.3 }', None),
+        ],
+        exposure_kg_day=1000.0,
+        energy_scale_sigma=0.05,
+    )
     ds = load_dataset(folder)
     return build_templates(ds, "magnetic_moment", coupling_scale=1e-10)
 
@@ -70,12 +76,21 @@ def test_model_logp_equals_independent_numpy(toy_templates):
         z = rng.normal(size=tpl.n_bins)
         gamma = 1 + delta * z
         mu = gamma * (n_flat * tpl.backgrounds(s)[0] + n_fall * tpl.backgrounds(s)[1]) + x**2 * tpl.signal(s)[0]
-        expected = (stats.poisson.logpmf(tpl.observed, mu).sum() + stats.norm.logpdf(z).sum()
-                    + tpl.background_priors[0].logpdf(n_flat) + tpl.background_priors[1].logpdf(n_fall)
-                    + tpl.scale_prior.logpdf(s) + stats.uniform.logpdf(size * x / 50.0, 0, size))  # x = 50 v / K
-        point = {"poi_quantile_scaled_softinterval__": forward_numpy(size * x / 50.0, size), "norm_flat": n_flat,
-                 "norm_falling_log__": np.log(n_fall),
-                 "energy_scale": s, "gamma_z": z}
+        expected = (
+            stats.poisson.logpmf(tpl.observed, mu).sum()
+            + stats.norm.logpdf(z).sum()
+            + tpl.background_priors[0].logpdf(n_flat)
+            + tpl.background_priors[1].logpdf(n_fall)
+            + tpl.scale_prior.logpdf(s)
+            + stats.uniform.logpdf(size * x / 50.0, 0, size)
+        )  # x = 50 v / K
+        point = {
+            "poi_quantile_scaled_softinterval__": forward_numpy(size * x / 50.0, size),
+            "norm_flat": n_flat,
+            "norm_falling_log__": np.log(n_fall),
+            "energy_scale": s,
+            "gamma_z": z,
+        }
         assert float(logp(point)) == pytest.approx(float(expected), rel=1e-9)
 
 
@@ -91,9 +106,13 @@ def test_frequentist_objective_is_the_same_likelihood(toy_templates):
         mu, gamma = pl.deterministics(x, nuis, ("expected", "gamma"))
         delta = np.asarray(pl.model["template_rel_error"].get_value())
         n_flat, n_fall, s = point["norm_flat"], np.exp(point["norm_falling_log__"]), point["energy_scale"]
-        manual = -2 * (stats.poisson.logpmf(tpl.observed, mu).sum() - 0.5 * np.sum(((gamma - 1) / delta) ** 2)
-                       + tpl.background_priors[0].logpdf(n_flat) + tpl.background_priors[1].logpdf(n_fall)
-                       + tpl.scale_prior.logpdf(s))
+        manual = -2 * (
+            stats.poisson.logpmf(tpl.observed, mu).sum()
+            - 0.5 * np.sum(((gamma - 1) / delta) ** 2)
+            + tpl.background_priors[0].logpdf(n_flat)
+            + tpl.background_priors[1].logpdf(n_fall)
+            + tpl.scale_prior.logpdf(s)
+        )
         assert pl.nll2(x, nuis) == pytest.approx(float(manual), rel=1e-10)
 
 

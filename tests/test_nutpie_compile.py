@@ -67,8 +67,9 @@ def test_callback_source_copies_element_by_element():
     compile(_callback_source("expand", 3, 5, []), "<test>", "exec")
 
 
-@pytest.mark.parametrize("arrays", [[("x'] + __import__('os').system('true') + ['", 1)], [("0" * 31, 1)],
-                                    [("0" * 32, "1")]])
+@pytest.mark.parametrize(
+    "arrays", [[("x'] + __import__('os').system('true') + ['", 1)], [("0" * 31, 1)], [("0" * 32, "1")]]
+)
 def test_callback_source_accepts_only_hex_keys(arrays):
     """Only fixed text, integers and hex keys reach the exec-ed source."""
     with pytest.raises(ValueError, match="32 hex digits"):

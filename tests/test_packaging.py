@@ -37,13 +37,30 @@ def installed(tmp_path_factory) -> Path:
     """Folder holding bayes_xmass installed from a freshly built wheel."""
     root = tmp_path_factory.mktemp("wheel")
     src = copy_sources(root / "src")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                            "-w", str(root / "dist"), str(src)], capture_output=True, text=True)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(root / "dist"),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     (wheel,) = (root / "dist").glob("bayes_xmass-*.whl")
     target = root / "site"
-    inst = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
-                           str(wheel)], capture_output=True, text=True)
+    inst = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+    )
     assert inst.returncode == 0, inst.stderr[-2000:]
     return target
 
@@ -54,15 +71,20 @@ def run_installed(site: Path, cwd: Path, *args: str, timeout: float = 600) -> su
 
 
 def test_wheel_carries_models_and_benchmark(installed, tmp_path):
-    probe = ("import json, bayes_xmass; from bayes_xmass.bundled import models_dir, default_dataset; "
-             "print(json.dumps([bayes_xmass.__file__, str(models_dir()), str(default_dataset())]))")
+    probe = (
+        "import json, bayes_xmass; from bayes_xmass.bundled import models_dir, default_dataset; "
+        "print(json.dumps([bayes_xmass.__file__, str(models_dir()), str(default_dataset())]))"
+    )
     res = run_installed(installed, tmp_path, "-c", probe)
     assert res.returncode == 0, res.stderr
     package_file, models, dataset = map(Path, json.loads(res.stdout))
     for path in (package_file, models, dataset):
         assert path.resolve().is_relative_to(installed.resolve()), f"{path} is not from the installed wheel"
-    assert sorted(p.name for p in models.glob("*.toml")) == ["dark_photon.toml", "magnetic_moment.toml",
-                                                             "millicharge.toml"]
+    assert sorted(p.name for p in models.glob("*.toml")) == [
+        "dark_photon.toml",
+        "magnetic_moment.toml",
+        "millicharge.toml",
+    ]
     assert (dataset / "dataset.toml").is_file() and (dataset / "observed.csv").is_file()
     assert not (models / "magnetic_moment.toml").is_symlink()
 

@@ -24,12 +24,32 @@ EXPECTED_FITS = sorted(
 )
 PLOT_KINDS = ("poi", "spectrum", "ppc", "trace", "rank")
 SUMMARY_PLOTS = ("b_minus_l_exclusion.png", "millicharge_limits.png", "diagnostics.png")
-TOP_LEVEL_FILES = ("limits.json", "summary.md", "report.html", "comparison.csv", "b_minus_l_scan.nc",
-                   "b_minus_l_scan.csv")
-NC_GROUPS = ("posterior", "sample_stats", "prior", "posterior_predictive", "observed_data", "constant_data",
-             "frequentist")
-NC_ATTRS = ("dataset_checksum", "seed", "sampler", "package_versions", "charge_convention", "atomic_model",
-            "model_config")
+TOP_LEVEL_FILES = (
+    "limits.json",
+    "summary.md",
+    "report.html",
+    "comparison.csv",
+    "b_minus_l_scan.nc",
+    "b_minus_l_scan.csv",
+)
+NC_GROUPS = (
+    "posterior",
+    "sample_stats",
+    "prior",
+    "posterior_predictive",
+    "observed_data",
+    "constant_data",
+    "frequentist",
+)
+NC_ATTRS = (
+    "dataset_checksum",
+    "seed",
+    "sampler",
+    "package_versions",
+    "charge_convention",
+    "atomic_model",
+    "model_config",
+)
 
 
 class QuickRun:
@@ -49,8 +69,9 @@ def quick_run(tmp_path_factory) -> QuickRun:
     out = base / "run"
     assert EXE.is_file(), f"console script not found beside the interpreter: {EXE}"
     started = time.perf_counter()
-    proc = subprocess.run([str(EXE), "run", "--quick", "--out", str(out)], capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S, cwd=base)
+    proc = subprocess.run(
+        [str(EXE), "run", "--quick", "--out", str(out)], capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=base
+    )
     return QuickRun(out, proc, time.perf_counter() - started)
 
 
@@ -71,7 +92,8 @@ def _finite_positive(value) -> bool:
 def test_exit_code_zero(quick_run):
     assert quick_run.proc.returncode == 0, (
         f"exit {quick_run.proc.returncode}\nstdout:\n{quick_run.proc.stdout[-2000:]}\n"
-        f"stderr:\n{quick_run.proc.stderr[-4000:]}")
+        f"stderr:\n{quick_run.proc.stderr[-4000:]}"
+    )
     assert "wrote" in quick_run.proc.stdout
 
 
@@ -111,8 +133,11 @@ def test_plots_exist(quick_run, limits):
 
 
 def test_no_temporary_files_left(quick_run, limits):
-    leftovers = [p.relative_to(quick_run.out).as_posix() for p in quick_run.out.rglob("*")
-                 if p.name.endswith(".part") or p.name.startswith(".")]
+    leftovers = [
+        p.relative_to(quick_run.out).as_posix()
+        for p in quick_run.out.rglob("*")
+        if p.name.endswith(".part") or p.name.startswith(".")
+    ]
     assert leftovers == []
 
 
@@ -135,8 +160,13 @@ def test_limits_finite_and_positive(limits):
 
 def test_limits_in_a_sensible_range(limits):
     """Same order of magnitude as the XMASS-I published limits (the benchmark mimics XMASS-I)."""
-    published = {"magnetic_moment": 1.8e-10, "millicharge_common_neg": 5.4e-12, "millicharge_common_pos": 5.4e-12,
-                 "b_minus_l_M0.001MeV": 1.3e-6, "b_minus_l_M10MeV": 8.8e-5}
+    published = {
+        "magnetic_moment": 1.8e-10,
+        "millicharge_common_neg": 5.4e-12,
+        "millicharge_common_pos": 5.4e-12,
+        "b_minus_l_M0.001MeV": 1.3e-6,
+        "b_minus_l_M10MeV": 8.8e-5,
+    }
     by_name = {f["fit"]: f for f in limits["fits"]}
     for name, pub in published.items():
         fit = by_name[name]
@@ -237,8 +267,13 @@ def test_rerun_without_overwrite_refused(quick_run, limits):
     limits_path = quick_run.out / "limits.json"
     before = limits_path.read_bytes()
     listing = sorted(p.relative_to(quick_run.out).as_posix() for p in quick_run.out.rglob("*"))
-    proc = subprocess.run([str(EXE), "run", "--quick", "--out", str(quick_run.out)], capture_output=True,
-                          text=True, timeout=RUN_TIMEOUT_S, cwd=quick_run.out.parent)
+    proc = subprocess.run(
+        [str(EXE), "run", "--quick", "--out", str(quick_run.out)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        cwd=quick_run.out.parent,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, lines
@@ -248,19 +283,35 @@ def test_rerun_without_overwrite_refused(quick_run, limits):
     assert sorted(p.relative_to(quick_run.out).as_posix() for p in quick_run.out.rglob("*")) == listing
 
 
-TIMING_KEYS = {"seconds", "step_seconds", "stage_seconds", "interaction_seconds", "background_interaction",
-               "settings", "sampling_seconds", "seconds_per_limit", "fits_taken_by_background",
-               "background_shared_fit_seconds"}  # and which process did what
+TIMING_KEYS = {
+    "seconds",
+    "step_seconds",
+    "stage_seconds",
+    "interaction_seconds",
+    "background_interaction",
+    "settings",
+    "sampling_seconds",
+    "seconds_per_limit",
+    "fits_taken_by_background",
+    "background_shared_fit_seconds",
+}  # and which process did what
 
 
 def _numbers_differ(a, b, path="") -> list[str]:
     """Paths where two limits.json trees differ (timings excluded; floats to 1e-9 relative)."""
     if isinstance(a, dict):
-        return [d for k in a if k not in TIMING_KEYS
-                for d in (_numbers_differ(a[k], b[k], f"{path}/{k}") if k in b else [f"{path}/{k} missing"])]
+        return [
+            d
+            for k in a
+            if k not in TIMING_KEYS
+            for d in (_numbers_differ(a[k], b[k], f"{path}/{k}") if k in b else [f"{path}/{k} missing"])
+        ]
     if isinstance(a, list):
-        return [f"{path} length"] if len(a) != len(b) else [
-            d for i, (u, v) in enumerate(zip(a, b)) for d in _numbers_differ(u, v, f"{path}[{i}]")]
+        return (
+            [f"{path} length"]
+            if len(a) != len(b)
+            else [d for i, (u, v) in enumerate(zip(a, b)) for d in _numbers_differ(u, v, f"{path}[{i}]")]
+        )
     if isinstance(a, float) and isinstance(b, float):
         same = a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(abs(a), abs(b))
         return [] if same else [f"{path}: {a} vs {b}"]
@@ -275,8 +326,13 @@ def test_serial_run_equals_the_two_process_run(quick_run, limits, tmp_path):
     the process."""
     assert limits["provenance"]["background_interaction"] == "dark-photon"
     out = tmp_path / "serial"
-    proc = subprocess.run([str(EXE), "run", "--quick", "--serial", "--out", str(out)], capture_output=True,
-                          text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path)
+    proc = subprocess.run(
+        [str(EXE), "run", "--quick", "--serial", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     serial = json.loads((out / "limits.json").read_text())
     assert serial["provenance"]["background_interaction"] is None

@@ -21,17 +21,24 @@ def _fresh_layouts() -> None:
 
 
 def _samples(rng, n_chains: int, n_draws: int, shift: float = 0.0) -> dict[str, np.ndarray]:
-    return {"x": np.abs(rng.normal(1.0 + shift, 0.5, (n_chains, n_draws))),
-            "norm_a": rng.normal(1.0, 0.1, (n_chains, n_draws)) + shift * np.arange(n_chains)[:, None],
-            "energy_scale": rng.normal(1.0, 0.05, (n_chains, n_draws))}
+    return {
+        "x": np.abs(rng.normal(1.0 + shift, 0.5, (n_chains, n_draws))),
+        "norm_a": rng.normal(1.0, 0.1, (n_chains, n_draws)) + shift * np.arange(n_chains)[:, None],
+        "energy_scale": rng.normal(1.0, 0.05, (n_chains, n_draws)),
+    }
 
 
 def _spectrum_inputs(rng, n_bins: int = 20) -> dict:
     edges = np.linspace(1.0, 15.0, n_bins + 1)
     expected = 200.0 * np.exp(-0.2 * edges[:-1])
-    return {"edges": edges, "observed": rng.poisson(expected), "expected": expected,
-            "ppc": rng.poisson(expected, (400, n_bins)), "signal": 5.0 * np.exp(-0.5 * edges[:-1]),
-            "backgrounds": {"flat": np.full(n_bins, 5.0), "falling": expected - 5.0, "empty": np.zeros(n_bins)}}
+    return {
+        "edges": edges,
+        "observed": rng.poisson(expected),
+        "expected": expected,
+        "ppc": rng.poisson(expected, (400, n_bins)),
+        "signal": 5.0 * np.exp(-0.5 * edges[:-1]),
+        "backgrounds": {"flat": np.full(n_bins, 5.0), "falling": expected - 5.0, "empty": np.zeros(n_bins)},
+    }
 
 
 def test_envelope_keeps_every_block_extreme():
@@ -82,29 +89,55 @@ def _plot_pair(kind: str, rng):
         a, b = _samples(rng, 3, 300), _samples(rng, 3, 200, shift=2.0)
         div = np.zeros((3, 300), dtype=bool)
         div[1, [5, 100]] = True
-        return (lambda p: plot_convergence.plot_trace(a, title="A", out=p, diverging=div),
-                lambda p: plot_convergence.plot_trace(b, title="B", out=p))
+        return (
+            lambda p: plot_convergence.plot_trace(a, title="A", out=p, diverging=div),
+            lambda p: plot_convergence.plot_trace(b, title="B", out=p),
+        )
     if kind == "rank":
         a, b = _samples(rng, 3, 200, shift=1.0), _samples(rng, 3, 150)  # chains of a disagree: rings
-        return (lambda p: plot_convergence.plot_rank(a, title="A", out=p),
-                lambda p: plot_convergence.plot_rank(b, title="B", out=p))
+        return (
+            lambda p: plot_convergence.plot_rank(a, title="A", out=p),
+            lambda p: plot_convergence.plot_rank(b, title="B", out=p),
+        )
     if kind == "poi":
         grid = np.linspace(0.0, 3.0, 30)
-        return (lambda p: plot_fits.plot_poi_posterior(rng.gamma(2.0, 1.0, 4000), 2.5, cl=0.9, unit="1e-11 μB",
-                                                       label="A", out=p, profile=(grid, np.exp(-grid)),
-                                                       freq_limit=2.8),
-                lambda p: plot_fits.plot_poi_posterior(np.linspace(0.0, 1.0, 1000) ** 2, 0.8, cl=0.9, unit="e",
-                                                       label="B", out=p))
+        return (
+            lambda p: plot_fits.plot_poi_posterior(
+                rng.gamma(2.0, 1.0, 4000),
+                2.5,
+                cl=0.9,
+                unit="1e-11 μB",
+                label="A",
+                out=p,
+                profile=(grid, np.exp(-grid)),
+                freq_limit=2.8,
+            ),
+            lambda p: plot_fits.plot_poi_posterior(
+                np.linspace(0.0, 1.0, 1000) ** 2, 0.8, cl=0.9, unit="e", label="B", out=p
+            ),
+        )
     s, t = _spectrum_inputs(rng), _spectrum_inputs(rng, 12)
     if kind == "ppc":
+
         def ppc(d, label):
-            return lambda p: plot_fits.plot_ppc_spectrum(d["edges"], d["observed"], d["ppc"], d["expected"],
-                                                         d["signal"], label=label, out=p, exposure_kg_day=100.0)
+            return lambda p: plot_fits.plot_ppc_spectrum(
+                d["edges"],
+                d["observed"],
+                d["ppc"],
+                d["expected"],
+                d["signal"],
+                label=label,
+                out=p,
+                exposure_kg_day=100.0,
+            )
+
         return ppc(s, "A"), ppc(t, "B")
 
     def fit(d, label):
-        return lambda p: plot_fits.plot_spectrum_fit(d["edges"], d["observed"], d["backgrounds"], d["signal"],
-                                                     label=label, exposure_kg_day=100.0, out=p)
+        return lambda p: plot_fits.plot_spectrum_fit(
+            d["edges"], d["observed"], d["backgrounds"], d["signal"], label=label, exposure_kg_day=100.0, out=p
+        )
+
     return fit(s, "A"), fit(t, "B")
 
 
@@ -120,10 +153,13 @@ def test_trace_and_rank_plots_show_x_not_its_sampler_coordinates():
     import numpy as np
     import xarray as xr
 
-
     draws = np.zeros((2, 5))
-    post = xr.Dataset({name: (("chain", "draw"), draws) for name in
-                       ("x", "poi_quantile", "poi_quantile_scaled", "energy_scale", "coupling")})
+    post = xr.Dataset(
+        {
+            name: (("chain", "draw"), draws)
+            for name in ("x", "poi_quantile", "poi_quantile_scaled", "energy_scale", "coupling")
+        }
+    )
     post["gamma_z"] = (("chain", "draw", "energy_bin"), np.zeros((2, 5, 3)))
     assert plotted_scalar_vars(xr.DataTree.from_dict({"posterior": post})) == ["x", "energy_scale"]
     # a model without x (none here) keeps its POI coordinate in the plots

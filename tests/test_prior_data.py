@@ -13,18 +13,17 @@ import dataclasses
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 
-from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.infer.posterior_sampler import PosteriorSampler
 from bayes_xmass.datasets.loader import load_dataset
-from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.datasets.priors import make_prior
+from bayes_xmass.infer.posterior_sampler import PosteriorSampler
 from bayes_xmass.model.build import build_model
 from bayes_xmass.model.data import data_of_model, model_data, nuisance_prior_labels, structure_key
+from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
-from bayes_xmass.datasets.priors import make_prior
+from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.validation.sensitivity import scale_nuisance_priors
-
-from conftest import REPO_ROOT
 
 MM = FitTarget("magnetic_moment")
 SAMPLER = SamplerSettings("nutpie", chains=2, draws=300, tune=300, target_accept=0.9)
@@ -34,8 +33,8 @@ FAST = "FAST_COMPILE"  # logp comparisons of graphs: PyTensor's Python linker co
 
 @pytest.fixture(scope="module")
 def benchmark_mm():
-    from bayes_xmass.model.targets import target_templates
     from bayes_xmass.model.spec import model_spec_for
+    from bayes_xmass.model.targets import target_templates
 
     spec = model_spec_for("magnetic-moment")
     return spec, target_templates(spec, load_dataset(REPO_ROOT / "data" / "xmass_i"), MM)
@@ -75,8 +74,10 @@ def test_prior_structure_keeps_family_bounds_and_fixed_values():
     assert normal.structure() == make_prior("normal", mu=3.0, sigma=2.0).structure()
     assert normal.structure() != make_prior("normal", mu=1.0, sigma=0.0).structure()  # fixed vs free
     assert normal.structure() != make_prior("lognormal", mu=1.0, sigma=0.1).structure()
-    assert (make_prior("truncated_normal", mu=1.0, sigma=0.5).structure()
-            != make_prior("truncated_normal", mu=1.0, sigma=0.5, lower=0.5).structure())
+    assert (
+        make_prior("truncated_normal", mu=1.0, sigma=0.5).structure()
+        != make_prior("truncated_normal", mu=1.0, sigma=0.5, lower=0.5).structure()
+    )
     assert make_prior("fixed", value=1.0).structure() != make_prior("fixed", value=1.1).structure()
     assert make_prior("fixed", value=1.0).data_values() == {}
 
@@ -89,7 +90,8 @@ def test_structure_key_ignores_nuisance_prior_widths(benchmark_mm):
         scaled = scale_nuisance_priors(tpl, f)
         assert structure_key(scaled, spec.poi_prior, spec.likelihood) == key
         assert structure_key(scaled, PoiPrior("improper"), spec.likelihood) == structure_key(
-            tpl, PoiPrior("improper"), spec.likelihood)
+            tpl, PoiPrior("improper"), spec.likelihood
+        )
     # another family, or a parameter fixed instead of free, is another model
     lognormal_scale = dataclasses.replace(tpl, scale_prior=make_prior("lognormal", mu=1.0, sigma=0.15))
     fixed_scale = dataclasses.replace(tpl, scale_prior=make_prior("fixed", value=1.0))
@@ -183,8 +185,12 @@ def test_shared_compiled_sampler_equals_a_fresh_compile(benchmark_mm):
 
 
 # -- the POI prior as data -------------------------------------------------------------------------
-QUANTILE_PRIORS = [PoiPrior("flat", 20.0), PoiPrior("flat_power", 20.0, 2.0), PoiPrior("flat_power", 7.0, 4.0),
-                   PoiPrior("log_uniform", 20.0, floor=0.02)]
+QUANTILE_PRIORS = [
+    PoiPrior("flat", 20.0),
+    PoiPrior("flat_power", 20.0, 2.0),
+    PoiPrior("flat_power", 7.0, 4.0),
+    PoiPrior("log_uniform", 20.0, floor=0.02),
+]
 
 
 def _poi_density(prior: PoiPrior, x: np.ndarray) -> np.ndarray:
@@ -201,7 +207,8 @@ def test_flat_power_and_log_uniform_priors_share_one_structure(benchmark_mm):
     assert len(keys) == 1
     assert structure_key(tpl, PoiPrior("jeffreys", 20.0), spec.likelihood) not in keys
     assert structure_key(tpl, PoiPrior("jeffreys", 20.0), spec.likelihood) != structure_key(
-        tpl, PoiPrior("jeffreys", 10.0), spec.likelihood)  # its bound is in the graph
+        tpl, PoiPrior("jeffreys", 10.0), spec.likelihood
+    )  # its bound is in the graph
 
 
 @pytest.mark.parametrize("prior", QUANTILE_PRIORS, ids=lambda p: f"{p.kind}{p.power:g}")
@@ -253,16 +260,18 @@ def test_one_compiled_sampler_serves_every_quantile_poi_prior(benchmark_mm):
 def test_posterior_only_is_sample_posteriors_run(benchmark_mm):
     """The prior-sensitivity refits' lean path: same compiled model (from the cache), same draws and
     the same credible limit as the full DataTree of sample_posterior for the same seed."""
-    from bayes_xmass.infer.posterior_summary import credible_limit
     from bayes_xmass.infer.posterior_sampler import posterior_only, sample_posterior
+    from bayes_xmass.infer.posterior_summary import credible_limit
 
     spec, tpl = benchmark_mm
     wide = scale_nuisance_priors(tpl, 2.0)
     cache: dict = {}
-    full, ps = sample_posterior(wide, MM, poi_prior=spec.poi_prior, sampler=SAMPLER, likelihood=spec.likelihood,
-                                seed=21, cache=cache)
-    lean = posterior_only(wide, MM, poi_prior=spec.poi_prior, sampler=SAMPLER, likelihood=spec.likelihood,
-                          seed=21, cache=cache)
+    full, ps = sample_posterior(
+        wide, MM, poi_prior=spec.poi_prior, sampler=SAMPLER, likelihood=spec.likelihood, seed=21, cache=cache
+    )
+    lean = posterior_only(
+        wide, MM, poi_prior=spec.poi_prior, sampler=SAMPLER, likelihood=spec.likelihood, seed=21, cache=cache
+    )
     assert len(cache) == 1 and set(lean.children) == {"posterior", "sample_stats"}
     np.testing.assert_array_equal(lean.posterior["x"].values, full.posterior["x"].values)
     for key in ("limit", "mcse", "limit_scaled"):

@@ -114,8 +114,9 @@ def test_parse_fills_defaults_and_round_trips():
 
 
 # --- PyMC -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("case", ["normal", "truncated_normal", "truncated_normal_2sided", "lognormal", "uniform",
-                                  "halfnormal"])
+@pytest.mark.parametrize(
+    "case", ["normal", "truncated_normal", "truncated_normal_2sided", "lognormal", "uniform", "halfnormal"]
+)
 def test_to_pymc_logp_equals_logpdf(case):
     pm = pytest.importorskip("pymc")
     prior, dist = CASES[case]
@@ -193,10 +194,18 @@ BAD = [
     ("uniform order", {"kind": "uniform", "lower": 2, "upper": 1}, "bkg.prior.lower", "must be < upper"),
     ("uniform equal", {"kind": "uniform", "lower": 1, "upper": 1}, "bkg.prior.lower", "must be < upper"),
     ("uniform inf", {"kind": "uniform", "lower": 0, "upper": math.inf}, "bkg.prior.upper", "finite"),
-    ("trunc order", {"kind": "truncated_normal", "mu": 1, "sigma": 1, "lower": 3, "upper": 2}, "bkg.prior.lower",
-     "must be < upper"),
-    ("trunc no mass", {"kind": "truncated_normal", "mu": -100, "sigma": 1e-3, "lower": 0}, "bkg.prior.mu",
-     "negligible"),
+    (
+        "trunc order",
+        {"kind": "truncated_normal", "mu": 1, "sigma": 1, "lower": 3, "upper": 2},
+        "bkg.prior.lower",
+        "must be < upper",
+    ),
+    (
+        "trunc no mass",
+        {"kind": "truncated_normal", "mu": -100, "sigma": 1e-3, "lower": 0},
+        "bkg.prior.mu",
+        "negligible",
+    ),
     ("not a table", 1.0, "bkg.prior", "inline table"),
 ]
 

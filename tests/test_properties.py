@@ -26,16 +26,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO_ROOT
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from bayes_xmass.datasets.dataset_files import dataset_checksum
 from bayes_xmass.datasets.loader import load_dataset
-from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.errors import InputError
 from bayes_xmass.model.likelihood import MIN_EXPECTED
-
-from conftest import REPO_ROOT
+from bayes_xmass.response.detector import MorphingTemplates
 
 SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
@@ -66,10 +65,10 @@ prior = {{ kind = "normal", mu = 1.0, sigma = 0.1 }}
 
 def write_ds(folder: Path, edges, counts, exposure, *, pad=("", ""), comment=False, crlf=False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    l, r = pad
-    lines = ["# generated" if comment else "", f"{l}e_low_keV{r},{l}e_high_keV{r},{l}counts{r}"]
+    left, right = pad
+    lines = ["# generated" if comment else "", f"{left}e_low_keV{right},{left}e_high_keV{right},{left}counts{right}"]
     for lo, hi, c in zip(edges[:-1], edges[1:], counts):
-        lines.append(f"{l}{lo!r}{r},{l}{hi!r}{r},{l}{c}{r}")
+        lines.append(f"{left}{lo!r}{right},{left}{hi!r}{right},{left}{c}{right}")
         if comment:
             lines += ["", "  # a comment"]
     nl = "\r\n" if crlf else "\n"
@@ -122,8 +121,13 @@ MUTATIONS = ("truncate", "insert", "replace", "delete", "duplicate_line", "swap_
 
 
 @settings(max_examples=120, **SETTINGS)
-@given(st.sampled_from(["dataset.toml", "observed.csv", "flat.csv"]), st.sampled_from(MUTATIONS),
-       st.integers(0, 10**6), st.integers(1, 20), st.binary(min_size=1, max_size=8))
+@given(
+    st.sampled_from(["dataset.toml", "observed.csv", "flat.csv"]),
+    st.sampled_from(MUTATIONS),
+    st.integers(0, 10**6),
+    st.integers(1, 20),
+    st.binary(min_size=1, max_size=8),
+)
 def test_random_corruption_is_input_error_or_valid(name, how, pos, length, junk):
     with tempfile.TemporaryDirectory() as tmp:
         folder = _valid_folder(Path(tmp))
@@ -137,11 +141,11 @@ def test_random_corruption_is_input_error_or_valid(name, how, pos, length, junk)
         elif how == "insert":
             data = data[:i] + junk + data[i:]
         elif how == "replace":
-            data = data[:i] + junk + data[i + len(junk):]
+            data = data[:i] + junk + data[i + len(junk) :]
         elif how == "delete":
-            data = data[:i] + data[i + length:]
+            data = data[:i] + data[i + length :]
         elif how == "duplicate_line":
-            data = b"\n".join(lines[:k + 1] + lines[k:])
+            data = b"\n".join(lines[: k + 1] + lines[k:])
         else:
             j = (k + length) % len(lines)
             lines[k], lines[j] = lines[j], lines[k]
@@ -157,9 +161,14 @@ def test_random_corruption_is_input_error_or_valid(name, how, pos, length, junk)
 
 
 TOML_VALUES = st.one_of(
-    st.none(), st.booleans(), st.integers(-(10**30), 10**30), st.sampled_from([10**400, -(10**400), 2**63]),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
-    st.lists(st.integers(-5, 5), max_size=3), st.dictionaries(st.sampled_from(["a", "kind", "mu"]), st.integers(), max_size=2),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**30), 10**30),
+    st.sampled_from([10**400, -(10**400), 2**63]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.lists(st.integers(-5, 5), max_size=3),
+    st.dictionaries(st.sampled_from(["a", "kind", "mu"]), st.integers(), max_size=2),
 )
 
 
@@ -263,14 +272,25 @@ def counts_fn():
     bcoef, scoef = pt.dtensor4("bcoef"), pt.dtensor4("scoef")
     bkg = background_counts(norms, bcoef, grid, s)
     sig = signal_counts(x, powers, signs, scoef, grid, s)
-    fn = pytensor.function([norms, x, s, gamma, bcoef, scoef, grid, powers, signs],
-                           [bkg, sig, expected_counts(bkg, sig, gamma), expected_counts(bkg, sig)])
+    fn = pytensor.function(
+        [norms, x, s, gamma, bcoef, scoef, grid, powers, signs],
+        [bkg, sig, expected_counts(bkg, sig, gamma), expected_counts(bkg, sig)],
+    )
 
     def call(case, norms, x, s, gamma=None, sign=1):
         g = np.ones(case["n_bins"]) if gamma is None else np.asarray(gamma, float)
         sf = np.array([float(sign) ** p for p in case["powers"]])
-        return fn(np.asarray(norms, float), float(x), float(s), g, case["bkg"].coefficients,
-                  case["sig"].coefficients, case["grid"], np.asarray(case["powers"], float), sf)
+        return fn(
+            np.asarray(norms, float),
+            float(x),
+            float(s),
+            g,
+            case["bkg"].coefficients,
+            case["sig"].coefficients,
+            case["grid"],
+            np.asarray(case["powers"], float),
+            sf,
+        )
 
     return call
 
@@ -293,9 +313,13 @@ def template_case(draw):
     s0 = s0.reshape(len(powers), n_bins)
     a = draw(st.floats(-2.0, 2.0))
     factor = 1.0 + a * (grid - 1.0)
-    return {"n_bins": n_bins, "grid": grid, "powers": powers,
-            "bkg": MorphingTemplates.from_grid(grid, b0[None] * factor[:, None, None]),
-            "sig": MorphingTemplates.from_grid(grid, s0[None] * factor[:, None, None])}
+    return {
+        "n_bins": n_bins,
+        "grid": grid,
+        "powers": powers,
+        "bkg": MorphingTemplates.from_grid(grid, b0[None] * factor[:, None, None]),
+        "sig": MorphingTemplates.from_grid(grid, s0[None] * factor[:, None, None]),
+    }
 
 
 def _scale(draw_float, case):
@@ -372,13 +396,17 @@ def toy_templates(tmp_path_factory):
     """Real magnetic-moment templates of a small toy dataset (physics + response)."""
     from conftest import write_toy_dataset
 
-    from bayes_xmass.model.targets import FitTarget, target_templates
     from bayes_xmass.model.spec import model_spec_for
+    from bayes_xmass.model.targets import FitTarget, target_templates
 
     os.environ.setdefault("BAYES_XMASS_NO_CACHE", "1")
-    folder = write_toy_dataset(tmp_path_factory.mktemp("prop") / "toy", np.arange(2.0, 12.25, 0.5), [5] * 20,
-                               [("flat", [0.0, 20.0], [1e-2, 1e-2], '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)],
-                               energy_scale_sigma=0.05)
+    folder = write_toy_dataset(
+        tmp_path_factory.mktemp("prop") / "toy",
+        np.arange(2.0, 12.25, 0.5),
+        [5] * 20,
+        [("flat", [0.0, 20.0], [1e-2, 1e-2], '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)],
+        energy_scale_sigma=0.05,
+    )
     spec = model_spec_for("magnetic-moment")
     tpl = target_templates(spec, load_dataset(folder), FitTarget("magnetic_moment"))
     from bayes_xmass.infer import toys

@@ -13,15 +13,22 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def readme_python_block(title: str = "## Use from Python") -> str:
     text = README.read_text()
-    section = text[text.index(title):]
+    section = text[text.index(title) :]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
 def test_public_api_names_resolve():
     for name in bayes_xmass.__all__:
         assert getattr(bayes_xmass, name) is not None, name
-    assert {"load_dataset", "model_spec_for", "sample_posterior", "credible_limit", "ProfileLikelihood",
-            "open_run", "sample_combined"} <= set(bayes_xmass.__all__)
+    assert {
+        "load_dataset",
+        "model_spec_for",
+        "sample_posterior",
+        "credible_limit",
+        "ProfileLikelihood",
+        "open_run",
+        "sample_combined",
+    } <= set(bayes_xmass.__all__)
 
 
 def test_readme_example_runs(tmp_path, monkeypatch, capsys):

@@ -12,12 +12,12 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
+from scan_fixtures import REPO_ROOT, small_bl_setup
 
 from bayes_xmass.cli.main import main
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.scan import parse_masses
 from bayes_xmass.runtime.seeds import step_seed
-from scan_fixtures import REPO_ROOT, small_bl_setup
 
 
 @pytest.fixture()
@@ -37,11 +37,17 @@ def test_parse_masses():
             parse_masses(bad)
 
 
-@pytest.mark.parametrize("argv", [
-    ["magnetic-moment", "--masses", "1,2"], ["dark-photon", "--masses", "1:2"],
-    ["dark-photon", "--masses", "1,2", "--toys", "-1"], ["dark-photon", "--masses", "1,2", "--draws", "0"],
-    ["dark-photon", "--masses", "1,2", "--model", "nope.toml"], ["dark-photon", "--masses", "1,2", "--scheduler", " "],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["magnetic-moment", "--masses", "1,2"],
+        ["dark-photon", "--masses", "1:2"],
+        ["dark-photon", "--masses", "1,2", "--toys", "-1"],
+        ["dark-photon", "--masses", "1,2", "--draws", "0"],
+        ["dark-photon", "--masses", "1,2", "--model", "nope.toml"],
+        ["dark-photon", "--masses", "1,2", "--scheduler", " "],
+    ],
+)
 def test_bad_arguments_exit_2_and_write_nothing(argv, tmp_path, capsys):
     out = tmp_path / "scan_out"
     assert main(["scan", *argv, "--out", str(out)]) == 2
@@ -57,12 +63,28 @@ def _read(path):
 
 def test_killed_scan_resumes_to_the_uninterrupted_result(env, capsys):
     tmp, data_args = env
-    args = ["scan", "dark-photon", "--masses", "1e-3:10:6", "--frequentist-only", "--toys", "3", "--processes", "1",
-            "--seed", "7", *data_args]
+    args = [
+        "scan",
+        "dark-photon",
+        "--masses",
+        "1e-3:10:6",
+        "--frequentist-only",
+        "--toys",
+        "3",
+        "--processes",
+        "1",
+        "--seed",
+        "7",
+        *data_args,
+    ]
     out = tmp / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "bayes_xmass.cli.main", *args, "--out", str(out)], cwd=tmp,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bayes_xmass.cli.main", *args, "--out", str(out)],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
     deadline = time.monotonic() + 240
     while len(list((out / "points").glob("m*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -98,8 +120,26 @@ def test_killed_scan_resumes_to_the_uninterrupted_result(env, capsys):
 @pytest.mark.slow  # nutpie compile ~10-25 s
 def test_bayesian_scan_point(env):
     tmp, data_args = env
-    code = main(["scan", "dark-photon", "--masses", "1e-3,10", "--toys", "0", "--draws", "100", "--tune", "100",
-                 "--chains", "2", "--allow-bad-diagnostics", "--out", str(tmp / "bayes"), *data_args])
+    code = main(
+        [
+            "scan",
+            "dark-photon",
+            "--masses",
+            "1e-3,10",
+            "--toys",
+            "0",
+            "--draws",
+            "100",
+            "--tune",
+            "100",
+            "--chains",
+            "2",
+            "--allow-bad-diagnostics",
+            "--out",
+            str(tmp / "bayes"),
+            *data_args,
+        ]
+    )
     assert code == 0
     ds = _read(tmp / "bayes" / "scan.nc")
     assert ds.sizes["mass"] == 2 and np.all(ds["bayes"].values > 0) and "diagnostics_ok" in ds
@@ -112,16 +152,25 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
     import dataclasses
     import types
 
+    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.infer import scan
     from bayes_xmass.infer.posterior_summary import Diagnostics
-    from bayes_xmass.datasets.loader import load_dataset
     from bayes_xmass.model.spec import load_model_spec
 
     tmp, data_args = env
     spec, dataset = load_model_spec(data_args[3]), load_dataset(data_args[1])
     tpl = scan.mass_templates(spec, dataset, np.array([1e-3]))[1][0]
-    good = dict(rhat_max=1.001, ess_bulk_min=2000.0, ess_tail_min=2000.0, poi_ess_bulk=2000.0, poi_ess_tail=2000.0,
-                divergences=0, bfmi_min=0.9, worst_rhat_var="x", worst_ess_var="x")
+    good = dict(
+        rhat_max=1.001,
+        ess_bulk_min=2000.0,
+        ess_tail_min=2000.0,
+        poi_ess_bulk=2000.0,
+        poi_ess_tail=2000.0,
+        divergences=0,
+        bfmi_min=0.9,
+        worst_rhat_var="x",
+        worst_ess_var="x",
+    )
     verdicts = [dict(good, poi_ess_bulk=500.0), dict(good, divergences=3), dict(good)]
     calls = []
 
@@ -137,8 +186,11 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
     settings = scan.PointSettings(spec.cl, spec.likelihood, spec.poi_prior, sampler, 0, 5)
     row = scan._scan_point(0, 1e-3, tpl, settings)
     seed = settings.seeds(0)[0]
-    assert calls == [(200, 100, seed), (400, 100, step_seed(seed, "resample", 1)),
-                     (800, 200, step_seed(seed, "resample", 2))]
+    assert calls == [
+        (200, 100, seed),
+        (400, 100, step_seed(seed, "resample", 1)),
+        (800, 200, step_seed(seed, "resample", 2)),
+    ]
     assert row["diagnostics_ok"] and row["nuts_draws"] == 2 * (200 + 400 + 800)
     calls.clear()
     verdicts[:] = [dict(good, divergences=1)] * 3

@@ -18,8 +18,9 @@ def test_step_seed_is_spawning_spelled_out():
 
 
 def test_step_seeds_are_distinct_and_in_range():
-    seeds = {step_seed(m, purpose, i) for m in (0, 1, 20201) for purpose in ("fit", "toy_limits", "x")
-             for i in range(50)}
+    seeds = {
+        step_seed(m, purpose, i) for m in (0, 1, 20201) for purpose in ("fit", "toy_limits", "x") for i in range(50)
+    }
     assert len(seeds) == 3 * 3 * 50
     assert all(0 <= s <= SEED_MAX for s in seeds)
     # neighbouring master seeds do not share streams (unlike offsets: seed + 1 of one is seed of the next)
@@ -37,8 +38,12 @@ def test_same_seed_same_numbers(tmp_path):
     results, post = {}, {}
     for name, seed in (("a", 7), ("b", 7), ("c", 8)):
         out = tmp_path / name
-        assert main(["compare", "magnetic-moment", "--out", str(out), "--seed", str(seed), "--toys", "50",
-                     "--fc-toys", "0"]) == 0
+        assert (
+            main(
+                ["compare", "magnetic-moment", "--out", str(out), "--seed", str(seed), "--toys", "50", "--fc-toys", "0"]
+            )
+            == 0
+        )
         (fit,) = json.loads((out / "comparison.json").read_text())["fits"]
         results[name] = (fit["bayes"]["limit"], fit["toys"]["freq_bands"]["median"])
         post[name] = open_datatree(out / "magnetic_moment.nc").posterior["x"].values

@@ -9,9 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bayes_xmass.physics import spectra
-
-from bayes_xmass.physics import xsec
+from bayes_xmass.physics import spectra, xsec
 from bayes_xmass.physics.atomic import AtomicModel, z_eff_stepping
 from bayes_xmass.physics.constants import ALPHA, XE_ATOMS_PER_KG, per_kev_kg_day_to_per_kev_tonne_year
 from bayes_xmass.physics.spectra import PhysicsConfig, basis_spectra, per_tonne_year, sm_rate
@@ -28,8 +26,7 @@ def test_sm_rate_reference_values():
 
 
 def _xenon1t_template(release):
-    table = np.loadtxt(release / "background_components_unsmeared" / "solarnu_hist.csv",
-                       delimiter=",", comments="#")
+    table = np.loadtxt(release / "background_components_unsmeared" / "solarnu_hist.csv", delimiter=",", comments="#")
     return table[:, 0], table[:, 1], table[:, 2]
 
 
@@ -57,8 +54,7 @@ def test_sm_rate_matches_xenon1t_template_away_from_edges(xenon1t_release):
     edges = np.array([1.0248, 1.1705, 4.8356, 5.1615, 5.5098])
     near_edge = np.min(np.abs(centres[:, None] - edges[None, :]), axis=1) < 0.5
     sel = (centres >= 1.0) & (centres <= 30.0) & ~near_edge
-    ours = np.array([per_tonne_year(sm_rate(np.linspace(a, b, 9), CFG)).mean()
-                     for a, b in zip(lo[sel], hi[sel])])
+    ours = np.array([per_tonne_year(sm_rate(np.linspace(a, b, 9), CFG)).mean() for a, b in zip(lo[sel], hi[sel])])
     ratio = ours / value[sel]
     assert np.all(np.abs(ratio - 1) < 0.06), f"worst ratio {ratio[np.argmax(np.abs(ratio - 1))]:.3f}"
 
@@ -78,8 +74,11 @@ def _direct(interaction, coupling, flavours="common", mass=None):
     def cross_section(e, t, f):
         if interaction == "magnetic_moment":
             return xsec.dsigma_dt_magnetic(e, t, coupling)
-        shift = (xsec.shift_millicharge(t, coupling) if interaction == "millicharge"
-                 else xsec.shift_b_minus_l(t, coupling, mass))
+        shift = (
+            xsec.shift_millicharge(t, coupling)
+            if interaction == "millicharge"
+            else xsec.shift_b_minus_l(t, coupling, mass)
+        )
         if f not in flv:
             shift = 0.0
         return xsec.dsigma_dt_vector(e, t, f, shift) - xsec.dsigma_dt_sm(e, t, f)
@@ -88,12 +87,14 @@ def _direct(interaction, coupling, flavours="common", mass=None):
 
 
 @settings(max_examples=25, deadline=None)
-@given(q=st.floats(-3e-11, 3e-11).filter(lambda v: abs(v) > 1e-14),
-       flavours=st.sampled_from(["common", "e", "mu", "tau"]))
+@given(
+    q=st.floats(-3e-11, 3e-11).filter(lambda v: abs(v) > 1e-14), flavours=st.sampled_from(["common", "e", "mu", "tau"])
+)
 def test_millicharge_basis_equals_direct_integration(q, flavours):
     basis = basis_spectra("millicharge", T_GRID, CFG, flavours=flavours)
-    np.testing.assert_allclose(basis.rate(q), _direct("millicharge", q, flavours), rtol=1e-9,
-                               atol=1e-11 * float(np.max(sm_rate(T_GRID, CFG))))
+    np.testing.assert_allclose(
+        basis.rate(q), _direct("millicharge", q, flavours), rtol=1e-9, atol=1e-11 * float(np.max(sm_rate(T_GRID, CFG)))
+    )
 
 
 @settings(max_examples=25, deadline=None)
@@ -102,8 +103,9 @@ def test_b_minus_l_basis_equals_direct_integration(g, log_mass):
     mass = 10.0**log_mass
     basis = basis_spectra("b_minus_l", T_GRID, CFG, mass_mev=mass)
     # the direct route subtracts the SM from the full rate: allow its cancellation error (1e-11 of SM)
-    np.testing.assert_allclose(basis.rate(g), _direct("b_minus_l", g, mass=mass), rtol=1e-9,
-                               atol=1e-11 * float(np.max(sm_rate(T_GRID, CFG))))
+    np.testing.assert_allclose(
+        basis.rate(g), _direct("b_minus_l", g, mass=mass), rtol=1e-9, atol=1e-11 * float(np.max(sm_rate(T_GRID, CFG)))
+    )
 
 
 @settings(max_examples=10, deadline=None)
@@ -148,14 +150,14 @@ def test_unit_handling_two_ways():
     t = 10.0
     e = np.linspace(float(xsec.e_min(t)), 420.0, 200001)
     from bayes_xmass.physics import solar
+
     lam = solar.beta_spectrum(solar.SOURCES["pp"], e)
     p = solar.flavour_probabilities(e)
     dsig = p[0] * xsec.dsigma_dt_sm(e, t, "e") + (p[1] + p[2]) * xsec.dsigma_dt_sm(e, t, "mu")
     per_electron_per_s = 5.98e10 * np.trapezoid(lam * dsig, e)  # cm^-2 s^-1 * cm^2/keV
     atoms_per_tonne = XE_ATOMS_PER_KG * 1000
     per_t_yr = per_electron_per_s * z_eff_stepping(t) * atoms_per_tonne * 86400 * 365.25
-    assert per_t_yr == pytest.approx(float(per_kev_kg_day_to_per_kev_tonne_year(sm_rate([t], cfg)[0])),
-                                     rel=1e-4)
+    assert per_t_yr == pytest.approx(float(per_kev_kg_day_to_per_kev_tonne_year(sm_rate([t], cfg)[0])), rel=1e-4)
 
 
 def test_atomic_models_order():
@@ -177,7 +179,8 @@ def test_epa_enhancement_matches_physics_estimate():
     high = np.array([20.0, 200.0])  # (just above the K edge, 34.6 keV, EPA wins again)
     np.testing.assert_array_equal(
         basis_spectra("millicharge", high, PhysicsConfig(atomic=AtomicModel("stepping+epa"))).terms["q^2"],
-        basis_spectra("millicharge", high, CFG).terms["q^2"])
+        basis_spectra("millicharge", high, CFG).terms["q^2"],
+    )
 
 
 def test_epa_regulator_dependence():
@@ -199,6 +202,7 @@ def test_rrpa_table(tmp_path):
 
 def test_rrpa_table_errors(tmp_path):
     from bayes_xmass.errors import InputError
+
     f = tmp_path / "bad.csv"
     f.write_text("energy_keV,ratio\n1,1\n2,1\n")
     with pytest.raises(InputError, match="bad.csv: header"):
@@ -212,8 +216,9 @@ def test_millicharge_flavour_sets_add_up():
     t = np.array([3.0, 12.0])
     parts = {f: basis_spectra("millicharge", t, CFG, flavours=f) for f in ("common", "e", "mu", "tau")}
     for term in ("q", "q^2"):
-        np.testing.assert_allclose(parts["common"].terms[term],
-                                   sum(parts[f].terms[term] for f in ("e", "mu", "tau")), rtol=1e-12)
+        np.testing.assert_allclose(
+            parts["common"].terms[term], sum(parts[f].terms[term] for f in ("e", "mu", "tau")), rtol=1e-12
+        )
 
 
 def test_per_flavour_pure_fractions():

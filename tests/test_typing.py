@@ -22,13 +22,19 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(tempfile.gettempdir()) / "bayes_xmass-mypy-cache"
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
-                                reason="mypy is not installed (pip install -e '.[test]')")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("mypy") is None, reason="mypy is not installed (pip install -e '.[test]')"
+)
 
 
 def run_mypy(*args: str, cache: Path = CACHE) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cache), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(cache), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def split_exemption(pyproject: str) -> tuple[list[str], str]:
@@ -49,15 +55,21 @@ def test_exemption_list_only_holds_unclean_modules(tmp_path):
     patterns, config = split_exemption((ROOT / "pyproject.toml").read_text())
     assert patterns
     (tmp_path / "pyproject.toml").write_text(config)
-    proc = run_mypy("--config-file", str(tmp_path / "pyproject.toml"), "--no-error-summary",
-                    cache=CACHE.with_name(CACHE.name + "-no-exemptions"))
+    proc = run_mypy(
+        "--config-file",
+        str(tmp_path / "pyproject.toml"),
+        "--no-error-summary",
+        cache=CACHE.with_name(CACHE.name + "-no-exemptions"),
+    )
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    failing = {Path(m).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
-               for m in re.findall(r"(?m)^(bayes_xmass/\S+?\.py):\d+: error:", proc.stdout)}
+    failing = {
+        Path(m).with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
+        for m in re.findall(r"(?m)^(bayes_xmass/\S+?\.py):\d+: error:", proc.stdout)
+    }
 
     def matches(pattern: str, module: str) -> bool:
         base = pattern.removesuffix(".*")
         return module == base or (pattern.endswith(".*") and module.startswith(base + "."))
 
     clean = [p for p in patterns if not any(matches(p, m) for m in failing)]
-    assert not clean, ("strict-clean now, delete from the EXEMPTION LIST in pyproject.toml: " + ", ".join(clean))
+    assert not clean, "strict-clean now, delete from the EXEMPTION LIST in pyproject.toml: " + ", ".join(clean)

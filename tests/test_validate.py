@@ -16,10 +16,9 @@ import numpy as np
 import pytest
 
 from bayes_xmass.cli.main import main
-from bayes_xmass.datasets.loader import load_dataset
+from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.model.poi_prior import PoiPrior
-from bayes_xmass.datasets.loader import DEFAULT_DATASET
 from bayes_xmass.outputs.validation_report import write_coverage_outputs, write_sbc_outputs
 from bayes_xmass.validation import (
     SbcSettings,
@@ -121,8 +120,24 @@ def test_sbc_detects_wrong_likelihood(reduced_mm, sbc_correct):
 
 def test_sbc_cli_and_bad_input(tmp_path, reduced_mm, sbc_correct, capsys):
     out = tmp_path / "sbc"
-    code = main(["validate", "sbc", "magnetic-moment", "--reduced", "--replicas", "10", "--draws", "100",
-                 "--tune", "150", "--rank-draws", "49", "--out", str(out)])
+    code = main(
+        [
+            "validate",
+            "sbc",
+            "magnetic-moment",
+            "--reduced",
+            "--replicas",
+            "10",
+            "--draws",
+            "100",
+            "--tune",
+            "150",
+            "--rank-draws",
+            "49",
+            "--out",
+            str(out),
+        ]
+    )
     assert code in (0, 3)
     assert {"sbc.nc", "sbc.json", "sbc.md", "sbc_ranks.png"} <= {p.name for p in out.iterdir()}
     prov = json.loads((out / "sbc.json").read_text())["provenance"]
@@ -196,10 +211,18 @@ def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
     from bayes_xmass.workflows.validate import run_prior_sensitivity
 
     write_datatree(dt, tmp_path / f"{target.label}.nc")
-    records = [{"interaction": target.interaction, "sign": 1, "flavours": None, "mass_MeV": None,
-                "netcdf": f"{target.label}.nc"}]
-    tables = run_prior_sensitivity({spec.interaction: spec}, tpl.dataset, records, tmp_path, quick=True, seed=1,
-                                   log=lambda m: None)
+    records = [
+        {
+            "interaction": target.interaction,
+            "sign": 1,
+            "flavours": None,
+            "mass_MeV": None,
+            "netcdf": f"{target.label}.nc",
+        }
+    ]
+    tables = run_prior_sensitivity(
+        {spec.interaction: spec}, tpl.dataset, records, tmp_path, quick=True, seed=1, log=lambda m: None
+    )
     assert len(tables) == 1 and tables[0]["method"] == "reweight"
     assert tables[0]["rows"][1]["limit"] == pytest.approx(sens["rows"][1]["limit"])
     md, page = sensitivity_markdown(tables[0]), _sensitivity_html(tables)

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bayes_xmass.workflows import run as pipeline
 from bayes_xmass.model.targets import fit_targets
-from bayes_xmass.runtime.work_claims import WorkClaims
 from bayes_xmass.runtime.seeds import step_seed
+from bayes_xmass.runtime.work_claims import WorkClaims
+from bayes_xmass.workflows import run as pipeline
 
 
 @pytest.fixture
@@ -71,8 +71,9 @@ def test_both_sides_together_do_every_fit_once(fake_fits, tmp_path):
 
 def test_background_does_not_start_for_fewer_than_the_minimum(fake_fits, tmp_path):
     labels = _labels()
-    shareable = [t.label for t in fit_targets(pipeline._spec("millicharge", pipeline.RunSettings()))
-                 if pipeline._shareable(t)]
+    shareable = [
+        t.label for t in fit_targets(pipeline._spec("millicharge", pipeline.RunSettings())) if pipeline._shareable(t)
+    ]
     claims = WorkClaims.create()
     try:
         for label in labels[: len(labels) - (pipeline.MIN_SHARED_FITS - 1)]:

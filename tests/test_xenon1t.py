@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bayes_xmass.converters.xenon1t import b0_counts, convert_release
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.errors import InputError
-from bayes_xmass.converters.xenon1t import b0_counts, convert_release
 
 
 @pytest.fixture(scope="module")

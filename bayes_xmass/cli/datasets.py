@@ -20,12 +20,19 @@ def add_make_benchmark_parser(sub) -> None:
 def add_convert_xenon1t_parser(sub) -> None:
     """Register ``convert-xenon1t``."""
     p = sub.add_parser("convert-xenon1t", help="build a dataset folder from the XENON1T SR1 release")
-    p.add_argument("release", type=Path, help="folder with data_below_30kev.txt and efficiency.txt "
-                   "(e.g. ../shared/data/xenon1t_sr1_er)")
+    p.add_argument(
+        "release",
+        type=Path,
+        help="folder with data_below_30kev.txt and efficiency.txt (e.g. ../shared/data/xenon1t_sr1_er)",
+    )
     p.add_argument("out", type=Path, help="dataset folder to create")
-    p.add_argument("--b0", type=Path, default=None,
-                   help="B0 curve (energy keV, events/(t yr keV)); default: B0_1to30keV.txt or the "
-                        "digitised Fig. 4 curve in the release folder")
+    p.add_argument(
+        "--b0",
+        type=Path,
+        default=None,
+        help="B0 curve (energy keV, events/(t yr keV)); default: B0_1to30keV.txt or the "
+        "digitised Fig. 4 curve in the release folder",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     p.set_defaults(func=cmd_convert_xenon1t)
 
@@ -44,6 +51,8 @@ def cmd_convert_xenon1t(args) -> int:
     from bayes_xmass.workflows.dataset_builders import convert_xenon1t_release  # lazy: fast --help
 
     ds, b0_expected = convert_xenon1t_release(args.release, args.out, b0=args.b0, overwrite=args.overwrite)
-    print(f"wrote {Path(args.out)}: {ds.n_bins} bins, {int(ds.counts.sum())} events, "
-          f"B0 expects {b0_expected:.1f} events in 1-7 keV; checksum {ds.checksum[:16]}")
+    print(
+        f"wrote {Path(args.out)}: {ds.n_bins} bins, {int(ds.counts.sum())} events, "
+        f"B0 expects {b0_expected:.1f} events in 1-7 keV; checksum {ds.checksum[:16]}"
+    )
     return 0

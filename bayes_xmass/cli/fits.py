@@ -55,13 +55,22 @@ def cmd_sample(args) -> int:
     """Sample the posterior of one interaction's fits and write a run directory."""
     from bayes_xmass.workflows.fits import run_sample
 
-    out, results = run_sample(fit_options(args), out=args.out, seed=args.seed, progress=not args.no_progress,
-                              overwrite=args.overwrite, log=log)
+    out, results = run_sample(
+        fit_options(args),
+        out=args.out,
+        seed=args.seed,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+        log=log,
+    )
     print(f"wrote {out}/ ({len(results)} fits): summary.md, limits.json, *.nc, plots/")
     bad = [r.target.label for r in results if not r.diagnostics.ok]
     if bad and not args.allow_bad_diagnostics:
-        print(f"bayes-xmass: diagnostics failed for {', '.join(bad)} (see summary.md); "
-              "pass --allow-bad-diagnostics to accept", file=sys.stderr)
+        print(
+            f"bayes-xmass: diagnostics failed for {', '.join(bad)} (see summary.md); "
+            "pass --allow-bad-diagnostics to accept",
+            file=sys.stderr,
+        )
         return 3
     return 0
 
@@ -73,8 +82,15 @@ def cmd_limit(args) -> int:
 
     if args.toys < 0 or args.fc_toys < 0:
         raise InputError("command line", "--toys", "must be >= 0")
-    out, records = run_limit(fit_options(args), out=args.out, toys=args.toys, fc_toys=args.fc_toys, seed=args.seed,
-                             overwrite=args.overwrite, log=log)
+    out, records = run_limit(
+        fit_options(args),
+        out=args.out,
+        toys=args.toys,
+        fc_toys=args.fc_toys,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        log=log,
+    )
     print(terminal_table([comparison_row(r) for r in records]))
     if out:
         print(f"wrote {out}/limits.json")
@@ -91,7 +107,14 @@ def cmd_compare(args) -> int:
         return 0
     if args.out is None:
         raise InputError("command line", "--out", "needed when comparing by running an interaction")
-    rows = run_compare(fit_options(args), out=args.out, toys=args.toys, fc_toys=args.fc_toys, seed=args.seed,
-                       overwrite=args.overwrite, log=log)
+    rows = run_compare(
+        fit_options(args),
+        out=args.out,
+        toys=args.toys,
+        fc_toys=args.fc_toys,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        log=log,
+    )
     print(terminal_table(rows))
     return 0

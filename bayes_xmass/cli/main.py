@@ -39,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bayes-xmass",
         description="Search for exotic neutrino-electron interactions (millicharge, magnetic moment, "
-                    "U(1)_B-L dark photon) with solar neutrinos in xenon detectors: Bayesian (PyMC/NUTS) "
-                    "and frequentist limits side by side. Default dataset: the bundled XMASS-I benchmark.",
+        "U(1)_B-L dark photon) with solar neutrinos in xenon detectors: Bayesian (PyMC/NUTS) "
+        "and frequentist limits side by side. Default dataset: the bundled XMASS-I benchmark.",
     )
     parser.add_argument("--version", action="version", version=f"bayes_xmass {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

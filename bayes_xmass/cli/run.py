@@ -19,13 +19,20 @@ def add_run_parser(sub) -> None:
     p = sub.add_parser("run", help="the full analysis (Bayesian + frequentist, all interactions) -> run directory")
     p.add_argument("--dataset", type=Path, default=None, help="dataset folder (default: bundled XMASS-I benchmark)")
     p.add_argument("--out", type=Path, default=Path("results"), help="run directory (default: results)")
-    p.add_argument("--quick", action="store_true", help="fewer draws, toys and scan points (CI); diagnostics "
-                   "thresholds reported but not enforced")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer draws, toys and scan points (CI); diagnostics thresholds reported but not enforced",
+    )
     p.add_argument("--seed", type=int, default=20201, help="master random seed (recorded)")
     p.add_argument("--overwrite", action="store_true", help="allow writing into a non-empty run directory")
     p.add_argument("--allow-bad-diagnostics", action="store_true", help="exit 0 even if diagnostics are flagged")
-    p.add_argument("--serial", action="store_true", help="everything in this process (by default the B-L part "
-                   "runs in a second process beside the others; same results)")
+    p.add_argument(
+        "--serial",
+        action="store_true",
+        help="everything in this process (by default the B-L part "
+        "runs in a second process beside the others; same results)",
+    )
     p.set_defaults(func=cmd_run)
     add_execution_options(p)
 
@@ -40,11 +47,16 @@ def cmd_run(args) -> int:
         from bayes_xmass.workflows.run_summary import diagnostics_failures
 
         result = run_full_analysis(launch, quick=args.quick, seed=args.seed, log=log)
-    print(f"wrote {launch.out}/: summary.md, report.html, limits.json, comparison.csv, *.nc, plots/ "
-          f"({result['provenance']['seconds']:.0f} s)")
+    print(
+        f"wrote {launch.out}/: summary.md, report.html, limits.json, comparison.csv, *.nc, plots/ "
+        f"({result['provenance']['seconds']:.0f} s)"
+    )
     bad = diagnostics_failures(result)
     if bad and result["provenance"]["settings"]["enforce_diagnostics"] and not args.allow_bad_diagnostics:
-        print(f"bayes-xmass: diagnostics flagged for {', '.join(bad)} (see report); "
-              "pass --allow-bad-diagnostics to accept", file=sys.stderr)
+        print(
+            f"bayes-xmass: diagnostics flagged for {', '.join(bad)} (see report); "
+            "pass --allow-bad-diagnostics to accept",
+            file=sys.stderr,
+        )
         return 3
     return 0

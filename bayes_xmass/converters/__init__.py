@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from bayes_xmass.converters.xenon1t import convert_release as convert_release
     from bayes_xmass.converters.xenon1t import read_release as read_release
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "make_benchmark": "bayes_xmass.converters.benchmark",
-    "convert_release": "bayes_xmass.converters.xenon1t",
-    "read_release": "bayes_xmass.converters.xenon1t",
-})
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "make_benchmark": "bayes_xmass.converters.benchmark",
+        "convert_release": "bayes_xmass.converters.xenon1t",
+        "read_release": "bayes_xmass.converters.xenon1t",
+    },
+)

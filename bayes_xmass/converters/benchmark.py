@@ -22,12 +22,38 @@ from bayes_xmass.physics.radioactivity import beta_spectrum, line, two_neutrino_
 from bayes_xmass.response.templates import build_templates
 
 __all__ = [
-    "BACKGROUNDS", "BENCHMARK_SEED", "BIN_WIDTH_KEV", "DETECTOR_GAMMA_RATE", "ENERGY_SCALE_SIGMA",
-    "FIDUCIAL_MASS_KG", "KR85_HALFLIFE_S", "KR85_PER_KR", "KR85_Q_KEV", "KR_PPT", "LIGHT_YIELD_PE_PER_KEV",
-    "LIVE_DAYS", "LXE_ACTIVE_KG", "PB214_NAKED_FRACTION", "PB214_Q_KEV", "RES_A", "RES_B", "RN222_BQ",
-    "SECONDS_PER_DAY", "SOLAR_NU_PRIOR", "TOTAL_RATE_AT_5KEV", "WINDOW_KEV", "XE136_ABUNDANCE",
-    "XE136_HALFLIFE_S", "background_expectation", "detector_gamma_shape", "efficiency", "kr85_rate",
-    "make_benchmark", "pb214_rate", "surface_pb210_shape", "xe136_rate",
+    "BACKGROUNDS",
+    "BENCHMARK_SEED",
+    "BIN_WIDTH_KEV",
+    "DETECTOR_GAMMA_RATE",
+    "ENERGY_SCALE_SIGMA",
+    "FIDUCIAL_MASS_KG",
+    "KR85_HALFLIFE_S",
+    "KR85_PER_KR",
+    "KR85_Q_KEV",
+    "KR_PPT",
+    "LIGHT_YIELD_PE_PER_KEV",
+    "LIVE_DAYS",
+    "LXE_ACTIVE_KG",
+    "PB214_NAKED_FRACTION",
+    "PB214_Q_KEV",
+    "RES_A",
+    "RES_B",
+    "RN222_BQ",
+    "SECONDS_PER_DAY",
+    "SOLAR_NU_PRIOR",
+    "TOTAL_RATE_AT_5KEV",
+    "WINDOW_KEV",
+    "XE136_ABUNDANCE",
+    "XE136_HALFLIFE_S",
+    "background_expectation",
+    "detector_gamma_shape",
+    "efficiency",
+    "kr85_rate",
+    "make_benchmark",
+    "pb214_rate",
+    "surface_pb210_shape",
+    "xe136_rate",
 ]
 
 BENCHMARK_SEED = 135741  # the PLB article number of the XMASS-I exotic-nu paper
@@ -157,8 +183,10 @@ SOLAR_NU_PRIOR = '{ kind = "normal", mu = 1.0, sigma = 0.05 }'  # flux (~1%), si
 
 
 def _background_tables() -> str:
-    blocks = [f'[[background]]\nname = "{name}"\nfile = "{name}.csv"\nfolded = {str(folded).lower()}\n'
-              f"prior = {prior}\n" for name, folded, prior in BACKGROUNDS]
+    blocks = [
+        f'[[background]]\nname = "{name}"\nfile = "{name}.csv"\nfolded = {str(folded).lower()}\nprior = {prior}\n'
+        for name, folded, prior in BACKGROUNDS
+    ]
     blocks.append(f'[[background]]\nname = "solar_nu_sm"\nbuiltin = "solar_nu_sm"\nprior = {SOLAR_NU_PRIOR}\n')
     return "\n".join(blocks)
 
@@ -185,26 +213,53 @@ energy_scale = {{ prior = {{ kind = "normal", mu = 1.0, sigma = {ENERGY_SCALE_SI
 def _write_components(folder: Path, surface_amplitude: float) -> None:
     e_rec = np.round(np.arange(1.0, 210.0 + 1e-9, 0.25), 6)
     surface = surface_amplitude * surface_pb210_shape(e_rec)
-    _write_csv(folder / "pb210_surface.csv", "mis-reconstructed 210Pb surface events, reconstructed energy, "
-               "events/(keV kg day) after cuts; rate_err = 10% template uncertainty [assumption]",
-               "energy_keV,rate,rate_err", (e_rec, surface, 0.1 * surface))
-    _write_csv(folder / "detector_gamma.csv", "detector-material gamma continuum, reconstructed energy, "
-               "events/(keV kg day) after cuts [assumption]", "energy_keV,rate",
-               (e_rec, DETECTOR_GAMMA_RATE * detector_gamma_shape(e_rec) * efficiency(e_rec)))
+    _write_csv(
+        folder / "pb210_surface.csv",
+        "mis-reconstructed 210Pb surface events, reconstructed energy, "
+        "events/(keV kg day) after cuts; rate_err = 10% template uncertainty [assumption]",
+        "energy_keV,rate,rate_err",
+        (e_rec, surface, 0.1 * surface),
+    )
+    _write_csv(
+        folder / "detector_gamma.csv",
+        "detector-material gamma continuum, reconstructed energy, events/(keV kg day) after cuts [assumption]",
+        "energy_keV,rate",
+        (e_rec, DETECTOR_GAMMA_RATE * detector_gamma_shape(e_rec) * efficiency(e_rec)),
+    )
     e_true = np.round(np.arange(0.1, 300.0 + 1e-9, 0.1), 6)
-    _write_csv(folder / "pb214.csv", "214Pb ground-state beta (Q = 1019 keV) from 222Rn, true energy, "
-               "events/(keV kg day)", "energy_keV,rate", (e_true, pb214_rate(e_true)))
-    _write_csv(folder / "kr85.csv", "85Kr beta (Q = 687 keV, unique first-forbidden), true energy, "
-               "events/(keV kg day)", "energy_keV,rate", (e_true, kr85_rate(e_true)))
-    _write_csv(folder / "xe136_2vbb.csv", "136Xe 2nu double beta (Q = 2457.8 keV), true energy, "
-               "events/(keV kg day)", "energy_keV,rate", (e_true, xe136_rate(e_true)))
+    _write_csv(
+        folder / "pb214.csv",
+        "214Pb ground-state beta (Q = 1019 keV) from 222Rn, true energy, events/(keV kg day)",
+        "energy_keV,rate",
+        (e_true, pb214_rate(e_true)),
+    )
+    _write_csv(
+        folder / "kr85.csv",
+        "85Kr beta (Q = 687 keV, unique first-forbidden), true energy, events/(keV kg day)",
+        "energy_keV,rate",
+        (e_true, kr85_rate(e_true)),
+    )
+    _write_csv(
+        folder / "xe136_2vbb.csv",
+        "136Xe 2nu double beta (Q = 2457.8 keV), true energy, events/(keV kg day)",
+        "energy_keV,rate",
+        (e_true, xe136_rate(e_true)),
+    )
     for name, energy, rate in (("i125", I125_LINE_KEV, I125_RATE), ("xe131m", XE131M_LINE_KEV, XE131M_RATE)):
         e_line = np.round(np.arange(energy - 0.4, energy + 0.4 + 1e-9, 0.01), 6)
-        _write_csv(folder / f"{name}.csv", f"{name} line at {energy} keV (true energy), events/(keV kg day)",
-                   "energy_keV,rate", (e_line, rate * line(e_line, energy)))
+        _write_csv(
+            folder / f"{name}.csv",
+            f"{name} line at {energy} keV (true energy), events/(keV kg day)",
+            "energy_keV,rate",
+            (e_line, rate * line(e_line, energy)),
+        )
     eff_e = np.round(np.arange(0.0, 300.0 + 1e-9, 0.1), 6)
-    _write_csv(folder / "efficiency.csv", "assumed cut efficiency vs reconstructed energy (logistic turn-on)",
-               "energy_keV,efficiency", (eff_e, efficiency(eff_e)))
+    _write_csv(
+        folder / "efficiency.csv",
+        "assumed cut efficiency vs reconstructed energy (logistic turn-on)",
+        "energy_keV,efficiency",
+        (eff_e, efficiency(eff_e)),
+    )
 
 
 def _write_observed(folder: Path, counts) -> None:
@@ -212,7 +267,8 @@ def _write_observed(folder: Path, counts) -> None:
     lines = [f"{lo:g},{hi:g},{int(c)}" for lo, hi, c in zip(edges[:-1], edges[1:], counts)]
     (folder / "observed.csv").write_text(
         f"# one Poisson draw (seed {BENCHMARK_SEED}) from the background-only expectation\n"
-        "e_low_keV,e_high_keV,counts\n" + "\n".join(lines) + "\n")
+        "e_low_keV,e_high_keV,counts\n" + "\n".join(lines) + "\n"
+    )
 
 
 def background_expectation(folder: Path) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:

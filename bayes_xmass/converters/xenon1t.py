@@ -27,7 +27,11 @@ from bayes_xmass.response.detector import integrate_folded
 from bayes_xmass.runtime.io import write_text
 
 __all__ = [
-    "B0_REL_UNCERTAINTY", "DEFAULT_B0_FILES", "XENON1T_EXPOSURE_T_YR", "b0_counts", "convert_release",
+    "B0_REL_UNCERTAINTY",
+    "DEFAULT_B0_FILES",
+    "XENON1T_EXPOSURE_T_YR",
+    "b0_counts",
+    "convert_release",
     "read_release",
 ]
 
@@ -88,8 +92,10 @@ def read_release(release: Path, b0_file: Path | None = None) -> dict:
     return {
         "edges": np.append(centres - 0.5, centres[-1] + 0.5),
         "counts": counts.astype(np.int64),
-        "eff_energy": eff[:, 0], "eff_total": np.clip(eff[:, 3], 0.0, 1.0),
-        "b0_energy": b0[:, 0], "b0_rate": np.clip(b0[:, 1], 0.0, None),  # digitisation noise < 0 -> 0
+        "eff_energy": eff[:, 0],
+        "eff_total": np.clip(eff[:, 3], 0.0, 1.0),
+        "b0_energy": b0[:, 0],
+        "b0_rate": np.clip(b0[:, 1], 0.0, None),  # digitisation noise < 0 -> 0
         "b0_source": Path(b0_file).name,
     }
 
@@ -102,8 +108,7 @@ def convert_release(release: Path, out: Path, b0_file: Path | None = None, overw
     rel = read_release(release, b0_file)
     _, keep = np.unique(rel["b0_energy"], return_index=True)  # drop duplicated digitised points
     e_b0, r_b0 = rel["b0_energy"][keep], rel["b0_rate"][keep]
-    obs = "\n".join(f"{lo:.1f},{hi:.1f},{c:d}" for lo, hi, c in
-                    zip(rel["edges"][:-1], rel["edges"][1:], rel["counts"]))
+    obs = "\n".join(f"{lo:.1f},{hi:.1f},{c:d}" for lo, hi, c in zip(rel["edges"][:-1], rel["edges"][1:], rel["counts"]))
     e_eff, v_eff = rel["eff_energy"], rel["eff_total"]
     _, keep_e = np.unique(e_eff, return_index=True)
     eff = "\n".join(f"{e:.6g},{v:.6g}" for e, v in zip(e_eff[keep_e], v_eff[keep_e]))
@@ -136,12 +141,21 @@ rate_unit = "per_keV_tonne_year"
 prior = {{ kind = "normal", mu = 1.0, sigma = {B0_REL_UNCERTAINTY:.6f} }}
 '''
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "observed.csv", "# XENON1T SR1 (PRD 102 072004 Fig. 4), counts per 1-keV bin\n"
-               "e_low_keV,e_high_keV,counts\n" + obs + "\n", overwrite)
-    write_text(out / "efficiency.csv", "# XENON1T SR1 total efficiency (PRD 102 072004 Fig. 2)\n"
-               "energy_keV,efficiency\n" + eff + "\n", overwrite)
-    write_text(out / "b0.csv", f"# XENON1T B0, events/(t yr keV), reconstructed energy ({rel['b0_source']})\n"
-               "energy_keV,rate\n" + b0 + "\n", overwrite)
+    write_text(
+        out / "observed.csv",
+        "# XENON1T SR1 (PRD 102 072004 Fig. 4), counts per 1-keV bin\ne_low_keV,e_high_keV,counts\n" + obs + "\n",
+        overwrite,
+    )
+    write_text(
+        out / "efficiency.csv",
+        "# XENON1T SR1 total efficiency (PRD 102 072004 Fig. 2)\nenergy_keV,efficiency\n" + eff + "\n",
+        overwrite,
+    )
+    write_text(
+        out / "b0.csv",
+        f"# XENON1T B0, events/(t yr keV), reconstructed energy ({rel['b0_source']})\nenergy_keV,rate\n" + b0 + "\n",
+        overwrite,
+    )
     write_text(out / "dataset.toml", toml, overwrite)  # last: the folder is complete once it exists
     return out
 
@@ -150,5 +164,3 @@ def b0_counts(dataset, lo_kev: float, hi_kev: float) -> float:
     """Expected B0 counts in [lo, hi] keV for a converted dataset (for checks)."""
     b = dataset.background("B0")
     return float(integrate_folded(b.energy_keV, b.rate, np.array([lo_kev, hi_kev]), dataset.exposure_kg_day)[0])
-
-

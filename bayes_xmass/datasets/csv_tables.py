@@ -56,14 +56,16 @@ def parse_csv(path: Path, text: str, headers: Sequence[tuple[str, ...]]) -> CsvT
         if header is None:
             found = tuple(fields)
             if found not in headers:
-                raise InputError(path, "header",
-                                 f"line {lineno}: expected columns {expected}, found {','.join(found)}")
+                raise InputError(path, "header", f"line {lineno}: expected columns {expected}, found {','.join(found)}")
             header = found
             continue
         if len(fields) != len(header):
-            raise InputError(path, "rows",
-                             f"line {lineno}: expected {len(header)} comma-separated fields "
-                             f"({','.join(header)}), found {len(fields)} (truncated or malformed row?)")
+            raise InputError(
+                path,
+                "rows",
+                f"line {lineno}: expected {len(header)} comma-separated fields "
+                f"({','.join(header)}), found {len(fields)} (truncated or malformed row?)",
+            )
         values = []
         for name, f in zip(header, fields):
             try:
@@ -85,8 +87,7 @@ def parse_csv(path: Path, text: str, headers: Sequence[tuple[str, ...]]) -> CsvT
 def check_curve(table: CsvTable, *, min_rows: int = 2) -> None:
     """Energy column >= 0 and strictly increasing, at least ``min_rows`` rows."""
     if table.n_rows < min_rows:
-        raise InputError(table.path, "rows",
-                         f"table needs at least {min_rows} data rows, found {table.n_rows}")
+        raise InputError(table.path, "rows", f"table needs at least {min_rows} data rows, found {table.n_rows}")
     e = table.data["energy_keV"]
     neg = np.flatnonzero(e < 0)
     if neg.size:
@@ -94,6 +95,6 @@ def check_curve(table: CsvTable, *, min_rows: int = 2) -> None:
     bad = np.flatnonzero(np.diff(e) <= 0)
     if bad.size:
         i = bad[0] + 1
-        raise table.error("energy_keV",
-                          f"energy column must be strictly increasing: {e[i]:g} keV after {e[i - 1]:g} keV", i)
-
+        raise table.error(
+            "energy_keV", f"energy column must be strictly increasing: {e[i]:g} keV after {e[i - 1]:g} keV", i
+        )

@@ -82,30 +82,40 @@ def _parse_observed(ld: TomlReader, obs: dict[str, Any]) -> tuple[np.ndarray, np
         if i == 0:
             continue
         if lo[i] < lo[i - 1]:
-            raise t.error("e_low_keV",
-                          f"bins are not sorted: e_low_keV {lo[i]:g} comes after a bin starting at {lo[i - 1]:g}", i)
+            raise t.error(
+                "e_low_keV", f"bins are not sorted: e_low_keV {lo[i]:g} comes after a bin starting at {lo[i - 1]:g}", i
+            )
         if lo[i] < hi[i - 1] - EDGE_TOL_KEV:
-            raise t.error("e_low_keV",
-                          f"bin [{lo[i]:g}, {hi[i]:g}] overlaps the previous bin [{lo[i - 1]:g}, {hi[i - 1]:g}]", i)
+            raise t.error(
+                "e_low_keV", f"bin [{lo[i]:g}, {hi[i]:g}] overlaps the previous bin [{lo[i - 1]:g}, {hi[i - 1]:g}]", i
+            )
         if lo[i] > hi[i - 1] + EDGE_TOL_KEV:
-            raise t.error("e_low_keV",
-                          f"gap between bins: previous e_high_keV = {hi[i - 1]:g} but e_low_keV = {lo[i]:g} "
-                          f"(tolerance {EDGE_TOL_KEV:g} keV)", i)
+            raise t.error(
+                "e_low_keV",
+                f"gap between bins: previous e_high_keV = {hi[i - 1]:g} but e_low_keV = {lo[i]:g} "
+                f"(tolerance {EDGE_TOL_KEV:g} keV)",
+                i,
+            )
     edges = np.append(lo, hi[-1])
     return edges, c.astype(np.int64)
 
 
 def _parse_resolution(ld: TomlReader, res: Any, prefix: str) -> Resolution:
     if not isinstance(res, dict):
-        raise ld.error(prefix, f"must be an inline table like {{ model = \"a_sqrtE_plus_bE\", a = 0.31, b = 0.0037 }}, "
-                               f"got {toml_type_name(res)}")
+        raise ld.error(
+            prefix,
+            f'must be an inline table like {{ model = "a_sqrtE_plus_bE", a = 0.31, b = 0.0037 }}, '
+            f"got {toml_type_name(res)}",
+        )
     if "model" not in res:
         raise ld.error(f"{prefix}.model", f"missing required key 'model' (one of: {', '.join(RESOLUTION_MODELS)})")
     model = ld.string(res, "model", prefix)
     if model not in RESOLUTION_MODELS:
-        raise ld.error(f"{prefix}.model", f"unknown resolution model '{model}'; allowed: {', '.join(RESOLUTION_MODELS)}")
+        raise ld.error(
+            f"{prefix}.model", f"unknown resolution model '{model}'; allowed: {', '.join(RESOLUTION_MODELS)}"
+        )
     if model == "table":
-        ld.check_keys(res, prefix, ["model", "file"], what=f"{prefix} (model = \"table\")")
+        ld.check_keys(res, prefix, ["model", "file"], what=f'{prefix} (model = "table")')
         path, text = ld.read_ref(res, "file", prefix)
         t = parse_csv(path, text, [SIGMA_COLUMNS])
         check_curve(t)
@@ -114,7 +124,7 @@ def _parse_resolution(ld: TomlReader, res: Any, prefix: str) -> Resolution:
         if bad.size:
             raise t.error("sigma_keV", f"resolution must be > 0 keV, got {s[bad[0]]:g}", bad[0])
         return Resolution("table", energy_keV=frozen_array(t.data["energy_keV"]), sigma_keV=frozen_array(s))
-    ld.check_keys(res, prefix, ["model", "a", "b"], what=f"{prefix} (model = \"{model}\")")
+    ld.check_keys(res, prefix, ["model", "a", "b"], what=f'{prefix} (model = "{model}")')
     a = ld.number(res, "a", prefix, minimum=0.0)
     b = ld.number(res, "b", prefix, minimum=0.0)
     if a == 0 and b == 0:
@@ -124,12 +134,15 @@ def _parse_resolution(ld: TomlReader, res: Any, prefix: str) -> Resolution:
 
 def _parse_efficiency(ld: TomlReader, eff: Any, prefix: str) -> Efficiency:
     if not isinstance(eff, dict):
-        raise ld.error(prefix, f"must be an inline table {{ file = \"efficiency.csv\" }} or {{ constant = 0.9 }}, "
-                               f"got {toml_type_name(eff)}")
+        raise ld.error(
+            prefix,
+            f'must be an inline table {{ file = "efficiency.csv" }} or {{ constant = 0.9 }}, got {toml_type_name(eff)}',
+        )
     ld.check_keys(eff, prefix, [], ["file", "constant"])
     if ("file" in eff) == ("constant" in eff):
-        raise ld.error(f"{prefix}.file", "give exactly one of 'file' or 'constant'"
-                       + (", not both" if "file" in eff else ""))
+        raise ld.error(
+            f"{prefix}.file", "give exactly one of 'file' or 'constant'" + (", not both" if "file" in eff else "")
+        )
     if "constant" in eff:
         return Efficiency(None, None, constant=ld.number(eff, "constant", prefix, minimum=0.0, maximum=1.0))
     path, text = ld.read_ref(eff, "file", prefix)
@@ -149,8 +162,9 @@ def _parse_response(ld: TomlReader, resp: dict[str, Any]) -> tuple[Resolution, E
     threshold = ld.number(resp, "threshold_keV", "response", minimum=0.0) if "threshold_keV" in resp else 0.0
     es = resp["energy_scale"]
     if not isinstance(es, dict):
-        raise ld.error("response.energy_scale",
-                       f"must be a table {{ prior = {{ kind = ..., ... }} }}, got {toml_type_name(es)}")
+        raise ld.error(
+            "response.energy_scale", f"must be a table {{ prior = {{ kind = ..., ... }} }}, got {toml_type_name(es)}"
+        )
     ld.check_keys(es, "response.energy_scale", ["prior"])
     prior = parse_prior(es["prior"], ld.toml, "response.energy_scale.prior")
     return resolution, efficiency, threshold, prior
@@ -166,22 +180,24 @@ def _parse_background(ld: TomlReader, i: int, entry: Any, seen: dict[str, int]) 
         raise ld.error(f"background[{i}].name", "name is empty")
     prefix = f"background[{name}]"
     if name in seen:
-        raise ld.error(f"{prefix}.name",
-                       f"duplicate background name '{name}' (entries {seen[name] + 1} and {i + 1})")
+        raise ld.error(f"{prefix}.name", f"duplicate background name '{name}' (entries {seen[name] + 1} and {i + 1})")
     seen[name] = i
     has_file, has_builtin = "file" in entry, "builtin" in entry
     if has_file == has_builtin:
-        raise ld.error(f"{prefix}.file", "give exactly one of 'file' or 'builtin'"
-                       + (", not both" if has_file else ""))
+        raise ld.error(f"{prefix}.file", "give exactly one of 'file' or 'builtin'" + (", not both" if has_file else ""))
     if has_builtin:
         ld.check_keys(entry, prefix, ["name", "builtin", "prior"], what=f"{prefix} (a builtin background)")
         builtin = ld.string(entry, "builtin", prefix)
         if builtin not in BUILTIN_BACKGROUNDS:
-            raise ld.error(f"{prefix}.builtin",
-                           f"unknown builtin background '{builtin}'; known: {', '.join(sorted(BUILTIN_BACKGROUNDS))}")
+            raise ld.error(
+                f"{prefix}.builtin",
+                f"unknown builtin background '{builtin}'; known: {', '.join(sorted(BUILTIN_BACKGROUNDS))}",
+            )
         prior = parse_prior(entry["prior"], ld.toml, f"{prefix}.prior")
         return Background(name, "builtin", None, None, None, builtin, prior)
-    ld.check_keys(entry, prefix, ["name", "file", "folded", "prior"], ["rate_unit"], what=f"{prefix} (a file background)")
+    ld.check_keys(
+        entry, prefix, ["name", "file", "folded", "prior"], ["rate_unit"], what=f"{prefix} (a file background)"
+    )
     folded = ld.boolean(entry, "folded", prefix)
     unit = "per_keV_kg_day"
     if "rate_unit" in entry:
@@ -203,17 +219,25 @@ def _parse_background(ld: TomlReader, i: int, entry: Any, seen: dict[str, int]) 
         if bad.size:
             raise t.error("rate_err", f"template uncertainty must be >= 0, got {rate_err[bad[0]]:g}", bad[0])
         rate_err = frozen_array(rate_err * factor)
-    return Background(name, "folded" if folded else "true", frozen_array(t.data["energy_keV"]),
-                      frozen_array(rate * factor), rate_err, None, prior)
+    return Background(
+        name,
+        "folded" if folded else "true",
+        frozen_array(t.data["energy_keV"]),
+        frozen_array(rate * factor),
+        rate_err,
+        None,
+        prior,
+    )
 
 
 def _check_coverage(ld: TomlReader, bkg: Background, ref: str, edges: np.ndarray) -> None:
     e = bkg.energy_keV
     if e[0] > edges[0] + EDGE_TOL_KEV or e[-1] < edges[-1] - EDGE_TOL_KEV:
-        raise ld.error(f"background[{bkg.name}].file",
-                       f"energy window outside template range: observed bins span [{edges[0]:g}, {edges[-1]:g}] keV "
-                       f"but folded template '{ref}' covers [{e[0]:g}, {e[-1]:g}] keV")
-
+        raise ld.error(
+            f"background[{bkg.name}].file",
+            f"energy window outside template range: observed bins span [{edges[0]:g}, {edges[-1]:g}] keV "
+            f"but folded template '{ref}' covers [{e[0]:g}, {e[-1]:g}] keV",
+        )
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -259,10 +283,14 @@ def load_dataset(path: str | Path) -> Dataset:
         raise ld.error("dataset.target", f"unknown target '{target}'; known: {', '.join(sorted(KNOWN_TARGETS))}")
     has_kd, has_ty = "exposure_kg_day" in meta, "exposure_tonne_year" in meta
     if has_kd and has_ty:
-        raise ld.error("dataset.exposure_kg_day", "give exactly one of exposure_kg_day or exposure_tonne_year, not both")
+        raise ld.error(
+            "dataset.exposure_kg_day", "give exactly one of exposure_kg_day or exposure_tonne_year, not both"
+        )
     if not (has_kd or has_ty):
-        raise ld.error("dataset.exposure_kg_day",
-                       "missing required key: give exactly one of exposure_kg_day or exposure_tonne_year")
+        raise ld.error(
+            "dataset.exposure_kg_day",
+            "missing required key: give exactly one of exposure_kg_day or exposure_tonne_year",
+        )
     if has_kd:
         exposure = ld.number(meta, "exposure_kg_day", "dataset", minimum=0.0, strict=True)
     else:

@@ -41,14 +41,21 @@ class TomlReader:
         return InputError(self.toml, field, message)
 
     # -- structure ---------------------------------------------------------------------------
-    def check_keys(self, table: Mapping[str, Any], prefix: str, required: Sequence[str],
-                   optional: Sequence[str] = (), what: str = "") -> None:
+    def check_keys(
+        self,
+        table: Mapping[str, Any],
+        prefix: str,
+        required: Sequence[str],
+        optional: Sequence[str] = (),
+        what: str = "",
+    ) -> None:
         allowed = list(required) + list(optional)
         for key in table:
             if key not in allowed:
                 where = f" in {what}" if what else (f" in [{prefix}]" if prefix else " at top level")
-                raise self.error(join_field(prefix, key),
-                                 f"unknown key '{key}'{where}; allowed keys: {', '.join(allowed)}")
+                raise self.error(
+                    join_field(prefix, key), f"unknown key '{key}'{where}; allowed keys: {', '.join(allowed)}"
+                )
         for key in required:
             if key not in table:
                 raise self.error(join_field(prefix, key), f"missing required key '{key}'")
@@ -68,11 +75,21 @@ class TomlReader:
     def boolean(self, table: Mapping[str, Any], key: str, prefix: str) -> bool:
         value = table[key]
         if not isinstance(value, bool):
-            raise self.error(join_field(prefix, key), f"must be a boolean (true or false), got {toml_type_name(value)} {value!r}")
+            raise self.error(
+                join_field(prefix, key), f"must be a boolean (true or false), got {toml_type_name(value)} {value!r}"
+            )
         return value
 
-    def number(self, table: Mapping[str, Any], key: str, prefix: str, *, minimum: float | None = None,
-               strict: bool = False, maximum: float | None = None) -> float:
+    def number(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        prefix: str,
+        *,
+        minimum: float | None = None,
+        strict: bool = False,
+        maximum: float | None = None,
+    ) -> float:
         """Finite number, optionally >= minimum (> if strict) and <= maximum."""
         field = join_field(prefix, key)
         value = table[key]
@@ -112,4 +129,3 @@ class TomlReader:
             raise InputError(path, field, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
         self.files[ref] = data
         return path, text
-

@@ -72,8 +72,11 @@ class Resolution:
     def summary(self) -> dict[str, Any]:
         """JSON-able description."""
         if self.model == "table":
-            return {"model": "table", "n_points": int(self.energy_keV.size),
-                    "energy_range_keV": [float(self.energy_keV[0]), float(self.energy_keV[-1])]}
+            return {
+                "model": "table",
+                "n_points": int(self.energy_keV.size),
+                "energy_range_keV": [float(self.energy_keV[0]), float(self.energy_keV[-1])],
+            }
         return {"model": self.model, "a": self.a, "b": self.b}
 
 
@@ -101,8 +104,11 @@ class Efficiency:
         """JSON-able description."""
         if self.constant is not None:
             return {"constant": self.constant}
-        return {"table": True, "n_points": int(self.energy_keV.size),
-                "energy_range_keV": [float(self.energy_keV[0]), float(self.energy_keV[-1])]}
+        return {
+            "table": True,
+            "n_points": int(self.energy_keV.size),
+            "energy_range_keV": [float(self.energy_keV[0]), float(self.energy_keV[-1])],
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -227,7 +233,8 @@ class Dataset:
             if i_lo is None or i_hi is None:
                 bad = lo if i_lo is None else hi
                 raise InputError(
-                    src, "window",
+                    src,
+                    "window",
                     f"{bad:g} keV is not a bin edge; window ({lo:g}, {hi:g}) keV must start and end on "
                     f"bin edges of [{edges[0]:g}, {edges[-1]:g}] keV",
                 )
@@ -236,12 +243,18 @@ class Dataset:
         merge = int(merge)
         n = i_hi - i_lo
         if n % merge:
-            raise InputError(src, "merge", f"{n} bins in window ({lo:g}, {hi:g}) keV are not divisible by merge = {merge}")
+            raise InputError(
+                src, "merge", f"{n} bins in window ({lo:g}, {hi:g}) keV are not divisible by merge = {merge}"
+            )
         sub_edges = edges[i_lo : i_hi + 1]
         new_edges = sub_edges[::merge]
         new_counts = self.counts[i_lo:i_hi].reshape(-1, merge).sum(axis=1, dtype=np.int64)
-        record = {"window_keV": [float(new_edges[0]), float(new_edges[-1])], "merge": merge,
-                  "n_bins": int(new_counts.size), "parent_view": self.view_info}
+        record = {
+            "window_keV": [float(new_edges[0]), float(new_edges[-1])],
+            "merge": merge,
+            "n_bins": int(new_counts.size),
+            "parent_view": self.view_info,
+        }
         return dataclasses.replace(
             self, bin_edges_keV=frozen_array(new_edges), counts=frozen_array(new_counts), view_info=record
         )
@@ -277,4 +290,3 @@ class Dataset:
             "energy_scale_prior": self.energy_scale_prior.to_dict(),
             "backgrounds": [b.summary() for b in self.backgrounds],
         }
-

@@ -7,7 +7,7 @@ Modules: :mod:`~bayes_xmass.infer.posterior_sampler` (NUTS via nutpie or PyMC in
 :mod:`~bayes_xmass.infer.frequentist` (profile likelihood, Delta chi2 and CLs limits),
 :mod:`~bayes_xmass.infer.combined_profile` (its multi-dataset form), :mod:`~bayes_xmass.infer.batch_objective`,
 :mod:`~bayes_xmass.infer.batch_minimiser` and :mod:`~bayes_xmass.infer.batch_limits` (many toy fits at
-once), :mod:`~bayes_xmass.infer.toys` (expected bands, coverage, Feldman-Cousins),
+once), :mod:`~bayes_xmass.infer.toys` (expected bands, Feldman-Cousins), :mod:`~bayes_xmass.infer.toy_studies` (Bayesian toys, coverage),
 :mod:`~bayes_xmass.infer.scan` (the B-L mass scan) and :mod:`~bayes_xmass.infer.combined` (NUTS on
 several datasets). Limits are on the scaled coupling x (dimensionless) unless a name says physical.
 
@@ -39,33 +39,36 @@ if TYPE_CHECKING:
     from bayes_xmass.infer.posterior_summary import credible_limit as credible_limit
     from bayes_xmass.infer.posterior_summary import diagnostics as diagnostics
     from bayes_xmass.infer.scan import scan_b_minus_l as scan_b_minus_l
-    from bayes_xmass.infer.toys import bayesian_toy_limits as bayesian_toy_limits
-    from bayes_xmass.infer.toys import coverage_study as coverage_study
+    from bayes_xmass.infer.toy_studies import bayesian_toy_limits as bayesian_toy_limits
+    from bayes_xmass.infer.toy_studies import coverage_study as coverage_study
     from bayes_xmass.infer.toys import feldman_cousins as feldman_cousins
     from bayes_xmass.infer.toys import toy_counts as toy_counts
     from bayes_xmass.infer.toys import toy_limits as toy_limits
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "BatchProfileLikelihood": "bayes_xmass.infer.batch_limits",
-    "batch_limits": "bayes_xmass.infer.batch_limits",
-    "sample_combined": "bayes_xmass.infer.combined",
-    "CombinedProfileLikelihood": "bayes_xmass.infer.combined_profile",
-    "rhat_ess": "bayes_xmass.infer.convergence",
-    "FitPoint": "bayes_xmass.infer.frequentist",
-    "ProfileLikelihood": "bayes_xmass.infer.frequentist",
-    "cls_upper_limit": "bayes_xmass.infer.frequentist",
-    "delta_chi2_threshold": "bayes_xmass.infer.frequentist",
-    "frequentist_summary": "bayes_xmass.infer.frequentist",
-    "PosteriorSampler": "bayes_xmass.infer.posterior_sampler",
-    "posterior_only": "bayes_xmass.infer.posterior_sampler",
-    "sample_posterior": "bayes_xmass.infer.posterior_sampler",
-    "Diagnostics": "bayes_xmass.infer.posterior_summary",
-    "credible_limit": "bayes_xmass.infer.posterior_summary",
-    "diagnostics": "bayes_xmass.infer.posterior_summary",
-    "scan_b_minus_l": "bayes_xmass.infer.scan",
-    "bayesian_toy_limits": "bayes_xmass.infer.toys",
-    "coverage_study": "bayes_xmass.infer.toys",
-    "feldman_cousins": "bayes_xmass.infer.toys",
-    "toy_counts": "bayes_xmass.infer.toys",
-    "toy_limits": "bayes_xmass.infer.toys",
-})
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "BatchProfileLikelihood": "bayes_xmass.infer.batch_limits",
+        "batch_limits": "bayes_xmass.infer.batch_limits",
+        "sample_combined": "bayes_xmass.infer.combined",
+        "CombinedProfileLikelihood": "bayes_xmass.infer.combined_profile",
+        "rhat_ess": "bayes_xmass.infer.convergence",
+        "FitPoint": "bayes_xmass.infer.frequentist",
+        "ProfileLikelihood": "bayes_xmass.infer.frequentist",
+        "cls_upper_limit": "bayes_xmass.infer.frequentist",
+        "delta_chi2_threshold": "bayes_xmass.infer.frequentist",
+        "frequentist_summary": "bayes_xmass.infer.frequentist",
+        "PosteriorSampler": "bayes_xmass.infer.posterior_sampler",
+        "posterior_only": "bayes_xmass.infer.posterior_sampler",
+        "sample_posterior": "bayes_xmass.infer.posterior_sampler",
+        "Diagnostics": "bayes_xmass.infer.posterior_summary",
+        "credible_limit": "bayes_xmass.infer.posterior_summary",
+        "diagnostics": "bayes_xmass.infer.posterior_summary",
+        "scan_b_minus_l": "bayes_xmass.infer.scan",
+        "bayesian_toy_limits": "bayes_xmass.infer.toy_studies",
+        "coverage_study": "bayes_xmass.infer.toy_studies",
+        "feldman_cousins": "bayes_xmass.infer.toys",
+        "toy_counts": "bayes_xmass.infer.toys",
+        "toy_limits": "bayes_xmass.infer.toys",
+    },
+)

@@ -37,8 +37,9 @@ class BatchProfileLikelihood(BatchMinimiser):
     them here too). Counts are passed per call as an (n_toys, n_bins) array.
     """
 
-    def upper_limits(self, counts: np.ndarray, best: BatchFit, cl: float = 0.9,
-                     thresholds=("xmass", "one_sided")) -> dict[str, np.ndarray]:
+    def upper_limits(
+        self, counts: np.ndarray, best: BatchFit, cl: float = 0.9, thresholds=("xmass", "one_sided")
+    ) -> dict[str, np.ndarray]:
         """x where the profile Delta chi2 crosses each threshold above the best fit (as
         :meth:`ProfileLikelihood.upper_limit`; inf beyond ``X_MAX_FACTOR``). The thresholds' searches
         share the conditional fits already made (one profile per data set)."""
@@ -49,7 +50,7 @@ class BatchProfileLikelihood(BatchMinimiser):
             out[name] = self._crossing(counts, best, delta_chi2_threshold(cl, name), profile)
         return {t: out[t] for t in thresholds}
 
-    def _crossing(self, counts, best: BatchFit, target: float, profile: "_Profile") -> np.ndarray:
+    def _crossing(self, counts, best: BatchFit, target: float, profile: _Profile) -> np.ndarray:
         """Batched safeguarded Newton/secant/bisection for Delta chi2(x) = target, x > best.x.
 
         Newton steps are taken for log Delta chi2 against log(x - best x), exact for a power law
@@ -130,7 +131,7 @@ class BatchProfileLikelihood(BatchMinimiser):
             q_lo, q_hi = _sqrt0(h_lo[a] + target), _sqrt0(h_hi[a] + target)
             with np.errstate(divide="ignore", invalid="ignore"):
                 secant = lo[a] + (np.sqrt(target) - q_lo) * (hi[a] - lo[a]) / (q_hi - q_lo)
-                inside = lambda z: np.isfinite(z) & (z > lo[a]) & (z < hi[a])  # noqa: E731
+                inside = lambda z, a=a: np.isfinite(z) & (z > lo[a]) & (z < hi[a])  # noqa: E731
             mid = 0.5 * (lo[a] + hi[a])
             x_br = np.where(inside(newton), newton, np.where(inside(secant), secant, mid))
             with np.errstate(invalid="ignore"):
@@ -221,8 +222,9 @@ class _Profile:
         return np.column_stack(self.x), np.column_stack(self.dchi2), np.column_stack(self.slope)
 
 
-def batch_limits(bpl: BatchProfileLikelihood, counts: np.ndarray, cl: float = 0.9,
-                 thresholds=("xmass", "one_sided")) -> np.ndarray:
+def batch_limits(
+    bpl: BatchProfileLikelihood, counts: np.ndarray, cl: float = 0.9, thresholds=("xmass", "one_sided")
+) -> np.ndarray:
     """Rows (best-fit x, limit per threshold) for each data set, as the scalar toy loop returns."""
     best = bpl.best_fit(counts)
     lim = bpl.upper_limits(counts, best, cl, thresholds)

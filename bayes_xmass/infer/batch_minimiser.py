@@ -52,9 +52,14 @@ class BatchFit:
     converged: np.ndarray
     grad: np.ndarray | None = None
 
-    def take(self, idx) -> "BatchFit":
-        return BatchFit(self.x[idx], self.nll2[idx], self.nuisances[idx], self.converged[idx],
-                        None if self.grad is None else self.grad[idx])
+    def take(self, idx) -> BatchFit:
+        return BatchFit(
+            self.x[idx],
+            self.nll2[idx],
+            self.nuisances[idx],
+            self.converged[idx],
+            None if self.grad is None else self.grad[idx],
+        )
 
     def point(self, i: int) -> FitPoint:
         return FitPoint(float(self.x[i]), float(self.nll2[i]), self.nuisances[i], bool(self.converged[i]))
@@ -63,9 +68,13 @@ class BatchFit:
 def choose(better: np.ndarray, a: BatchFit, b: BatchFit) -> BatchFit:
     """Element-wise a where ``better`` else b."""
     grad = None if a.grad is None or b.grad is None else np.where(better[:, None], a.grad, b.grad)
-    return BatchFit(np.where(better, a.x, b.x), np.where(better, a.nll2, b.nll2),
-                    np.where(better[:, None], a.nuisances, b.nuisances), np.where(better, a.converged, b.converged),
-                    grad)
+    return BatchFit(
+        np.where(better, a.x, b.x),
+        np.where(better, a.nll2, b.nll2),
+        np.where(better[:, None], a.nuisances, b.nuisances),
+        np.where(better, a.converged, b.converged),
+        grad,
+    )
 
 
 def cholesky_rows(h: np.ndarray) -> np.ndarray:
@@ -124,8 +133,7 @@ class BatchMinimiser(BatchObjective):
     single-dataset :class:`ProfileLikelihood` (see the module docstring)."""
 
     # -- minimisation -----------------------------------------------------------------------------
-    def _minimise(self, theta0: np.ndarray, counts: np.ndarray, fix_x: bool,
-                  hess0: np.ndarray | None = None):
+    def _minimise(self, theta0: np.ndarray, counts: np.ndarray, fix_x: bool, hess0: np.ndarray | None = None):
         """Minimise each row of theta0 (x fixed if ``fix_x``, else x >= 0; ``fix_x`` per row or for all).
 
         Quasi-Newton: the Hessian starts from ``hess0`` (n, p, p) if given, else forward differences,
@@ -235,8 +243,9 @@ class BatchMinimiser(BatchObjective):
         sy = np.sum(s * y, axis=1)
         shs = np.sum(s * hs, axis=1)
         ok = (sy > 1e-12 * np.sqrt(np.sum(s * s, axis=1) * np.sum(y * y, axis=1))) & (shs > 0)
-        upd = (y[:, :, None] * y[:, None, :]) / np.where(ok, sy, 1.0)[:, None, None] \
-            - (hs[:, :, None] * hs[:, None, :]) / np.where(ok, shs, 1.0)[:, None, None]
+        upd = (y[:, :, None] * y[:, None, :]) / np.where(ok, sy, 1.0)[:, None, None] - (
+            hs[:, :, None] * hs[:, None, :]
+        ) / np.where(ok, shs, 1.0)[:, None, None]
         hess[rows] = h + np.where(ok[:, None, None], upd, 0.0)
 
     def fit(self, counts: np.ndarray, x=None, start: np.ndarray | None = None, x_start=0.5) -> BatchFit:
@@ -257,8 +266,9 @@ class BatchMinimiser(BatchObjective):
             theta0[k, :, 1:] = np.broadcast_to(s0, (n, p - 1))
             theta0[k, :, 0] = np.broadcast_to(np.asarray(x_start if x is None else x, dtype=float), (n,))
             fixed[k] = x is not None
-        theta, nll2, conv, _, grad = self._minimise(theta0.reshape(-1, p), np.tile(counts, (len(specs), 1)),
-                                                    fix_x=fixed.ravel())
+        theta, nll2, conv, _, grad = self._minimise(
+            theta0.reshape(-1, p), np.tile(counts, (len(specs), 1)), fix_x=fixed.ravel()
+        )
         out = []
         for k, (x, *_) in enumerate(specs):
             b = slice(k * n, (k + 1) * n)
@@ -279,8 +289,11 @@ class BatchMinimiser(BatchObjective):
             for i in np.flatnonzero(~conv):
                 self.n_fallback += 1
                 pl.set_observed(counts[i])
-                fp = pl.fit(None if x is None else float(theta0[i, 0]), theta0[i, 1:].copy(),
-                            x_starts=(0.0, float(theta0[i, 0])))
+                fp = pl.fit(
+                    None if x is None else float(theta0[i, 0]),
+                    theta0[i, 1:].copy(),
+                    x_starts=(0.0, float(theta0[i, 0])),
+                )
                 if fp.nll2 <= nll2[i]:
                     xs[i], nll2[i], nuis[i], conv[i] = fp.x, fp.nll2, fp.nuisances, fp.converged
                     replaced.append(i)
@@ -303,7 +316,7 @@ class BatchMinimiser(BatchObjective):
             return self._starts
         starts = [pl.start.copy()]
         if "energy_scale" in pl._names:
-            j = int(np.sum(pl._sizes[:pl._names.index("energy_scale")]))
+            j = int(np.sum(pl._sizes[: pl._names.index("energy_scale")]))
             rv = pl.model["energy_scale"]
             transform = pl.model.rvs_to_transforms.get(rv)
             margin = 0.02 * (grid[-1] - grid[0])
@@ -327,10 +340,10 @@ class BatchMinimiser(BatchObjective):
         # the x = 0 fits and the free fits from the initial point do not depend on each other: one batch
         fits = self.fit_many(counts, [(0.0, s, 0.5) for s in starts] + [(None, None, x0) for x0 in x_starts])
         best = None
-        for zero in fits[:len(starts)]:
+        for zero in fits[: len(starts)]:
             best = zero if best is None else choose(zero.nll2 < best.nll2, zero, best)
         best = BatchFit(np.zeros(len(counts)), best.nll2, best.nuisances, best.converged, best.grad)
-        fits = fits[len(starts):] + [self.fit(counts, None, start=best.nuisances, x_start=x_starts[0])]
+        fits = fits[len(starts) :] + [self.fit(counts, None, start=best.nuisances, x_start=x_starts[0])]
         for free in fits:
             best = choose(free.nll2 < best.nll2, free, best)
         return best

@@ -127,7 +127,9 @@ class BatchObjective:
         else:
             v, g = np.empty(n), np.empty(theta.shape)
             for i in range(0, n, k):
-                v[i:i + k], g[i:i + k] = self._fn(theta[i:i + k], counts[i:i + k], *[e[i:i + k] for e in extra])
+                v[i : i + k], g[i : i + k] = self._fn(
+                    theta[i : i + k], counts[i : i + k], *[e[i : i + k] for e in extra]
+                )
         self.n_evaluations += n
         if not np.isfinite(v).all():
             bad = ~np.isfinite(v)
@@ -151,4 +153,3 @@ class BatchObjective:
         _, g = self.value_and_grad(shifted, counts[rows], [e[rows] for e in extra])
         hess[rows, :, cols] = (g - grad[rows]) / h[:, None]
         return 0.5 * (hess + np.swapaxes(hess, 1, 2))
-

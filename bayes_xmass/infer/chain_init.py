@@ -39,8 +39,14 @@ import numpy as np
 from bayes_xmass.model.poi_transform import forward_numpy
 
 __all__ = [
-    "POI_SOFT_START_VARIABLE", "POI_START_FRACTION", "POI_START_VARIABLES", "PRIOR_SHRINK",
-    "flat_initial_point_function", "initial_point_function", "pymc_initvals", "with_prior_scaled_starts",
+    "POI_SOFT_START_VARIABLE",
+    "POI_START_FRACTION",
+    "POI_START_VARIABLES",
+    "PRIOR_SHRINK",
+    "flat_initial_point_function",
+    "initial_point_function",
+    "pymc_initvals",
+    "with_prior_scaled_starts",
 ]
 
 PRIOR_SHRINK = 0.5  # starts spread over half the prior's width (in the unconstrained space)
@@ -55,10 +61,10 @@ def initial_point_function(model, shrink: float = PRIOR_SHRINK) -> Callable[[int
 
     if not 0.0 <= shrink <= 1.0:
         raise ValueError(f"shrink must be in [0, 1], got {shrink}")
-    centre = make_initial_point_fn(model=model, jitter_rvs=set(), default_strategy="support_point",
-                                   return_transformed=True)
-    prior = make_initial_point_fn(model=model, jitter_rvs=set(), default_strategy="prior",
-                                  return_transformed=True)
+    centre = make_initial_point_fn(
+        model=model, jitter_rvs=set(), default_strategy="support_point", return_transformed=True
+    )
+    prior = make_initial_point_fn(model=model, jitter_rvs=set(), default_strategy="prior", return_transformed=True)
     explicit = {model.rvs_to_values[rv].name for rv, v in model.rvs_to_initial_values.items() if v is not None}
     lock = threading.Lock()  # nutpie asks for the chains' starts from several threads
 
@@ -94,7 +100,7 @@ def flat_initial_point_function(model, names, shapes, shrink: float = PRIOR_SHRI
             value = np.asarray(point[name], dtype="float64")
             if value.shape != tuple(shape):
                 raise ValueError(f"start of {name} has shape {value.shape}, expected {tuple(shape)}")
-            out[cursor:cursor + n] = value.ravel()
+            out[cursor : cursor + n] = value.ravel()
             cursor += n
         return out
 
@@ -107,9 +113,9 @@ def with_prior_scaled_starts(compiled, model, shrink: float = PRIOR_SHRINK):
 
     all_names, _, all_shapes = compiled.shape_info  # free value variables first (model.free_RVs order)
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
-    if list(all_names[:len(names)]) != names:
+    if list(all_names[: len(names)]) != names:
         raise RuntimeError("nutpie's variable layout differs from model.free_RVs; cannot set chain starts")
-    shapes = all_shapes[:len(names)]
+    shapes = all_shapes[: len(names)]
     return dataclasses.replace(compiled, initial_point_func=flat_initial_point_function(model, names, shapes, shrink))
 
 

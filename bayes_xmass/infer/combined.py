@@ -21,22 +21,26 @@ import warnings
 
 import numpy as np
 
-from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, round_scale
+from bayes_xmass.errors import InputError
 from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
 from bayes_xmass.infer.forward_sampling import forward_sampling_mode
 from bayes_xmass.infer.posterior_sampler import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, nutpie_adaptation
-from bayes_xmass.errors import InputError
-from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
-from bayes_xmass.runtime.io import package_versions
 from bayes_xmass.model.build import build_combined_model, check_combination, dataset_prefix
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import ModelSpec, SamplerSettings
+from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, round_scale
+from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet, build_templates_cached
+from bayes_xmass.runtime.io import package_versions
 from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
 from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
-    "combined_attrs", "combined_templates", "dataset_labels", "sample_combined", "validate_combination",
+    "combined_attrs",
+    "combined_templates",
+    "dataset_labels",
+    "sample_combined",
+    "validate_combination",
 ]
 
 
@@ -56,8 +60,16 @@ def dataset_labels(datasets) -> list[str]:
 
 def combined_templates(spec: ModelSpec, datasets, target: FitTarget) -> list[TemplateSet]:
     """Templates of each dataset for one fit, rescaled to a common coupling unit (see module doc)."""
-    tpls = [build_templates_cached(analysis_view(spec, ds), target.interaction, spec.physics, options=target.options,
-                            coupling_scale=spec.poi_scale or 1.0) for ds in datasets]
+    tpls = [
+        build_templates_cached(
+            analysis_view(spec, ds),
+            target.interaction,
+            spec.physics,
+            options=target.options,
+            coupling_scale=spec.poi_scale or 1.0,
+        )
+        for ds in datasets
+    ]
     scale = spec.poi_scale or max(round_scale(auto_scale(t, target.sign)) for t in tpls)
     return [rescale_signal(t, scale) for t in tpls]
 
@@ -79,17 +91,34 @@ def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             compiled = with_prior_scaled_starts(compile_for_nutpie(model), model)
-            return nutpie.sample(compiled, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                                 cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
-                                 save_warmup=False, target_accept=sampler.target_accept,
-                                 **nutpie_adaptation(sampler))
+            return nutpie.sample(
+                compiled,
+                draws=sampler.draws,
+                tune=sampler.tune,
+                chains=sampler.chains,
+                cores=min(sampler.chains, 2),
+                seed=seed,
+                progress_bar=progress,
+                save_warmup=False,
+                target_accept=sampler.target_accept,
+                **nutpie_adaptation(sampler),
+            )
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                         cores=min(sampler.chains, 2), nuts_sampler="pymc", random_seed=seed,
-                         target_accept=sampler.target_accept, progressbar=progress, compute_convergence_checks=False,
-                         init="adapt_diag", initvals=pymc_initvals(model, sampler.chains, seed))
+        return pm.sample(
+            draws=sampler.draws,
+            tune=sampler.tune,
+            chains=sampler.chains,
+            cores=min(sampler.chains, 2),
+            nuts_sampler="pymc",
+            random_seed=seed,
+            target_accept=sampler.target_accept,
+            progressbar=progress,
+            compute_convergence_checks=False,
+            init="adapt_diag",
+            initvals=pymc_initvals(model, sampler.chains, seed),
+        )
 
 
 def _heavy(labels, shared) -> list[str]:
@@ -109,16 +138,35 @@ def _predictive(draws, labels, likelihood, model, seed: int, thin: bool):
         p = dataset_prefix(lab)
         sub = draws[[p + "expected", p + "signal_expected"]].isel(draw=slice(None, None, step))
         mu = sub[p + "expected"].values
-        counts = rng.poisson(mu) if likelihood == "poisson" else rng.normal(
-            mu, np.asarray(model[p + "chi2_sigma"].get_value()))
-        out.update({p + "counts": (sub[p + "expected"].dims, counts), p + "expected": sub[p + "expected"],
-                    p + "signal_expected": sub[p + "signal_expected"]})
+        counts = (
+            rng.poisson(mu)
+            if likelihood == "poisson"
+            else rng.normal(mu, np.asarray(model[p + "chi2_sigma"].get_value()))
+        )
+        out.update(
+            {
+                p + "counts": (sub[p + "expected"].dims, counts),
+                p + "expected": sub[p + "expected"],
+                p + "signal_expected": sub[p + "signal_expected"],
+            }
+        )
     return xr.Dataset(out)
 
 
-def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sampler: SamplerSettings,
-                    likelihood: str = "poisson", shared=(), seed: int = 1, progress: bool = False,
-                    provenance: dict | None = None, predictive: bool = True):
+def sample_combined(
+    tpls,
+    labels,
+    target: FitTarget,
+    *,
+    poi_prior: PoiPrior,
+    sampler: SamplerSettings,
+    likelihood: str = "poisson",
+    shared=(),
+    seed: int = 1,
+    progress: bool = False,
+    provenance: dict | None = None,
+    predictive: bool = True,
+):
     """NUTS on the combined model -> DataTree (posterior, sample_stats, prior, predictive groups per
     dataset, observed and constant data, provenance attrs incl. every dataset's checksum).
     ``predictive=False`` keeps posterior and sample_stats only (no prior/predictive sampling)."""
@@ -127,8 +175,7 @@ def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sam
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = build_combined_model(tpls, labels, poi_prior, sign=target.sign, likelihood=likelihood,
-                                     shared=shared)
+        model = build_combined_model(tpls, labels, poi_prior, sign=target.sign, likelihood=likelihood, shared=shared)
     started = time.perf_counter()
     dt = _draw(model, sampler, seed, progress)
     sampling_s = time.perf_counter() - started
@@ -138,13 +185,21 @@ def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sam
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        prior = pm.sample_prior_predictive(draws=PPC_DRAWS, random_seed=step_seed(seed, "prior_draws"), compile_kwargs={"mode": forward_sampling_mode()})
+        prior = pm.sample_prior_predictive(
+            draws=PPC_DRAWS,
+            random_seed=step_seed(seed, "prior_draws"),
+            compile_kwargs={"mode": forward_sampling_mode()},
+        )
     heavy = _heavy(labels, shared)
     post = dt["posterior"].to_dataset()
-    dt["posterior_predictive"] = _predictive(post, labels, likelihood, model, step_seed(seed, "posterior_predictive"), thin=True)
+    dt["posterior_predictive"] = _predictive(
+        post, labels, likelihood, model, step_seed(seed, "posterior_predictive"), thin=True
+    )
     dt["posterior"] = post.drop_vars([v for v in heavy if v in post])
     prior_ds = prior["prior"].to_dataset()
-    dt["prior_predictive"] = _predictive(prior_ds, labels, likelihood, model, step_seed(seed, "prior_predictive"), thin=False)
+    dt["prior_predictive"] = _predictive(
+        prior_ds, labels, likelihood, model, step_seed(seed, "prior_predictive"), thin=False
+    )
     dt["prior"] = prior_ds.drop_vars([v for v in heavy if v in prior_ds])
     obs, const = {}, {}
     for lab, t in zip(labels, tpls):
@@ -159,8 +214,9 @@ def sample_combined(tpls, labels, target: FitTarget, *, poi_prior: PoiPrior, sam
     dt.attrs.update(combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, shared))
     dt.attrs["sampling_seconds"] = round(sampling_s, 2)
     if provenance:
-        dt.attrs.update({k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str))
-                         for k, v in provenance.items()})
+        dt.attrs.update(
+            {k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str)) for k, v in provenance.items()}
+        )
     return dt
 
 
@@ -172,18 +228,27 @@ def combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, s
         "bayes_xmass_fit": f"combined_{target.label}",
         "combined_datasets": json.dumps(list(labels)),
         "shared_nuisances": json.dumps(list(shared)),
-        "interaction": t0.interaction, "poi": inter.poi, "coupling_unit": inter.coupling_unit,
-        "coupling_scale": t0.coupling_scale, "sign": target.sign, "options": json.dumps(t0.options, default=str),
+        "interaction": t0.interaction,
+        "poi": inter.poi,
+        "coupling_unit": inter.coupling_unit,
+        "coupling_scale": t0.coupling_scale,
+        "sign": target.sign,
+        "options": json.dumps(t0.options, default=str),
         "poi_prior": json.dumps(poi_prior.describe()),
-        "poi_prior_upper_physical": poi_prior.upper * t0.coupling_scale, "likelihood": likelihood,
+        "poi_prior_upper_physical": poi_prior.upper * t0.coupling_scale,
+        "likelihood": likelihood,
         "sampler": sampler.name,
-        "nuts_implementation": (f"nutpie ({sampler.adaptation.replace('_', '-')} mass matrix)"
-                                if sampler.name == "nutpie" else "PyMC NUTS"),
-        "sampler_settings": json.dumps(sampler.__dict__), "seed": seed,
+        "nuts_implementation": (
+            f"nutpie ({sampler.adaptation.replace('_', '-')} mass matrix)" if sampler.name == "nutpie" else "PyMC NUTS"
+        ),
+        "sampler_settings": json.dumps(sampler.__dict__),
+        "seed": seed,
         "dataset_checksum": ";".join(f"{lab}:{t.dataset.checksum}" for lab, t in zip(labels, tpls)),
         "dataset_checksums": json.dumps({lab: t.dataset.checksum for lab, t in zip(labels, tpls)}),
         "exposure_kg_day": json.dumps({lab: float(t.dataset.exposure_kg_day) for lab, t in zip(labels, tpls)}),
         "dataset": json.dumps({lab: t.dataset.summary() for lab, t in zip(labels, tpls)}, default=str),
-        "physics": json.dumps(t0.physics.describe(), default=str), "atomic_model": t0.physics.atomic.name,
-        "charge_convention": CHARGE_CONVENTION, "package_versions": json.dumps(package_versions()),
+        "physics": json.dumps(t0.physics.describe(), default=str),
+        "atomic_model": t0.physics.atomic.name,
+        "charge_convention": CHARGE_CONVENTION,
+        "package_versions": json.dumps(package_versions()),
     }

@@ -38,8 +38,15 @@ class CombinedProfileLikelihood(ProfileLikelihood):
         self._prefixes = [dataset_prefix(lab) for lab in self.labels]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model = build_combined_model(self.tpls, self.labels, PoiPrior("improper"), sign=sign,
-                                              likelihood=likelihood, gammas="profile", shared=self.shared)
+            self.model = build_combined_model(
+                self.tpls,
+                self.labels,
+                PoiPrior("improper"),
+                sign=sign,
+                likelihood=likelihood,
+                gammas="profile",
+                shared=self.shared,
+            )
         self._compile()
 
     @property
@@ -87,8 +94,12 @@ class CombinedProfileLikelihood(ProfileLikelihood):
 
         Not additive under splitting a dataset (the saturated model changes), unlike -2 log L."""
         names = self.model.named_vars
-        gnames = [(p + "gamma" if p + "gamma" in names else "gamma") if self.likelihood == "poisson"
-                  and (p + "gamma" in names or "gamma" in names) else None for p in self._prefixes]
+        gnames = [
+            (p + "gamma" if p + "gamma" in names else "gamma")
+            if self.likelihood == "poisson" and (p + "gamma" in names or "gamma" in names)
+            else None
+            for p in self._prefixes
+        ]
         wanted = tuple(p + "expected" for p in self._prefixes) + tuple(sorted({g for g in gnames if g}))
         values = dict(zip(wanted, self.deterministics(fit.x, fit.nuisances, wanted)))
         total, pulls_done = 0.0, set()

@@ -43,7 +43,7 @@ _BLOM_C = 3 / 8  # fractional offset of the rank back-transformation (Blom 1958)
 def _split(x):
     """(P, chain, draw) -> (P, 2 chain, draw // 2): first and last halves of every chain."""
     half = x.shape[2] // 2
-    return np.concatenate((x[:, :, :half], x[:, :, x.shape[2] - half:]), axis=1)
+    return np.concatenate((x[:, :, :half], x[:, :, x.shape[2] - half :]), axis=1)
 
 
 def _z_scale(x):
@@ -107,7 +107,7 @@ def _geyer_tau(mean_acov, chain_mean, n, k_max):
     rho = 1.0 - (mean_var[:, None] - mean_acov) / var_plus[:, None]
     rho[:, 0] = 1.0
     k_avail = min(k_max, (mean_acov.shape[1] - 2) // 2)
-    pairs = rho[:, 0:2 * k_avail + 1:2] + rho[:, 1:2 * k_avail + 2:2]  # rho_2k + rho_2k+1
+    pairs = rho[:, 0 : 2 * k_avail + 1 : 2] + rho[:, 1 : 2 * k_avail + 2 : 2]  # rho_2k + rho_2k+1
     # the sequence stops at the first pair that is not positive (k_last pairs kept), or at k_max
     nonpos = ~(pairs > 0)
     stopped = nonpos.any(axis=1)
@@ -201,6 +201,6 @@ def dataset_rhat_ess(ds, names, tail_prob: float | None = None) -> dict[str, tup
     result, start = {}, 0
     for name, shape in shapes.items():
         size = math.prod(shape)
-        result[name] = tuple(a[start:start + size].reshape(shape) for a in out)
+        result[name] = tuple(a[start : start + size].reshape(shape) for a in out)
         start += size
     return result

@@ -17,10 +17,10 @@ def batched_forward_function(model, names: list[str], draws: int):
     with ``draws`` more leading entries (``change_dist_size``) and the deterministics' graphs
     vectorised over them; possible when no random variable's parameters depend on another one.
     Otherwise a call gives one draw (PyMC's forward-sampling function)."""
+    import pytensor.tensor as pt
     from pymc.distributions.shape_utils import change_dist_size
     from pymc.pytensorf import compile as compile_pytensor
     from pymc.sampling.forward import compile_forward_sampling_function
-    import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
     from pytensor.graph.traversal import ancestors
 
@@ -38,9 +38,16 @@ def batched_forward_function(model, names: list[str], draws: int):
             return compile_pytensor([], outs, random_seed=0, mode="FAST_COMPILE"), True
         except NotImplementedError:  # an op without a vectorised form: draw by draw
             pass
-    fn, _ = compile_forward_sampling_function([model[n] for n in names], vars_in_trace=[], basic_rvs=rvs,
-                                              random_seed=0, model=model, allow_input_downcast=True,
-                                              accept_inplace=True, mode=forward_sampling_mode())
+    fn, _ = compile_forward_sampling_function(
+        [model[n] for n in names],
+        vars_in_trace=[],
+        basic_rvs=rvs,
+        random_seed=0,
+        model=model,
+        allow_input_downcast=True,
+        accept_inplace=True,
+        mode=forward_sampling_mode(),
+    )
     return fn, False
 
 

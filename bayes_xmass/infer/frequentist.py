@@ -36,8 +36,14 @@ from bayes_xmass.model.poi_prior import POI_VALUE, PoiPrior
 from bayes_xmass.response.templates import TemplateSet
 
 __all__ = [
-    "THRESHOLDS", "X_MAX_FACTOR", "FitPoint", "ProfileLikelihood", "asimov_counts", "cls_upper_limit",
-    "delta_chi2_threshold", "frequentist_summary",
+    "THRESHOLDS",
+    "X_MAX_FACTOR",
+    "FitPoint",
+    "ProfileLikelihood",
+    "asimov_counts",
+    "cls_upper_limit",
+    "delta_chi2_threshold",
+    "frequentist_summary",
 ]
 
 THRESHOLDS = ("xmass", "one_sided")
@@ -90,14 +96,12 @@ class ProfileLikelihood:
         # (-2 log p, gradient): the model's own logp graph, without Jacobian terms.
         theta = pt.vector("theta", dtype="float64")
         replace, i = {}, 0
-        for var, shape, size in zip([self._poi_var] + self._nuis_vars,
-                                    [()] + self._shapes, [1] + self._sizes):
-            replace[var] = theta[i:i + size].reshape(shape) if shape else theta[i]
+        for var, shape, size in zip([self._poi_var] + self._nuis_vars, [()] + self._shapes, [1] + self._sizes):
+            replace[var] = theta[i : i + size].reshape(shape) if shape else theta[i]
             i += size
         nll2 = -2.0 * graph_replace(m.logp(jacobian=False), replace, strict=False)
         self.theta_graph, self.nll2_graph = theta, nll2  # for the batched fits (infer/batch_objective.py)
-        self._value_and_grad = pytensor.function([theta], [nll2, pt.grad(nll2, theta)],
-                                                 on_unused_input="ignore")
+        self._value_and_grad = pytensor.function([theta], [nll2, pt.grad(nll2, theta)], on_unused_input="ignore")
         self.n_calls = 0
         self._det_fns = {}
 
@@ -106,7 +110,7 @@ class ProfileLikelihood:
         point = {self._poi_var.name: np.asarray(x, dtype=float)}
         i = 0
         for name, shape, size in zip(self._names, self._shapes, self._sizes):
-            point[name] = np.reshape(nuis[i:i + size], shape)
+            point[name] = np.reshape(nuis[i : i + size], shape)
             i += size
         return point
 
@@ -132,7 +136,7 @@ class ProfileLikelihood:
             data["chi2_sigma"] = chi2_sigma(counts, self.tpl.background_errors)
         pm.set_data(data, model=self.model)
 
-    def load(self, tpl: TemplateSet, sign: int = 1) -> "ProfileLikelihood":
+    def load(self, tpl: TemplateSet, sign: int = 1) -> ProfileLikelihood:
         """Swap in another template set of the same structure (and its sign) without recompiling."""
         import pymc as pm
 
@@ -140,8 +144,9 @@ class ProfileLikelihood:
             raise ValueError("template set does not match the compiled likelihood's structure")
         data = model_data(tpl, sign, self.likelihood)
         edges = data["bin_edges_keV"]
-        pm.set_data(data_of_model(self.model, data), model=self.model,
-                    coords={"energy_bin": 0.5 * (edges[1:] + edges[:-1])})
+        pm.set_data(
+            data_of_model(self.model, data), model=self.model, coords={"energy_bin": 0.5 * (edges[1:] + edges[:-1])}
+        )
         self.tpl, self.sign = tpl, sign
         return self
 
@@ -167,18 +172,25 @@ class ProfileLikelihood:
         if x is not None and s0.size == 0:  # no free nuisance: nothing to profile
             return FitPoint(float(x), self.nll2(float(x), s0), s0, True)
         if x is not None:
+
             def fixed_x(n):
                 v, g = self.value_and_grad(np.concatenate([[x], n]))
                 return v, g[1:]
 
-            res = optimize.minimize(fixed_x, s0, jac=True,
-                                    method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-7})
+            res = optimize.minimize(
+                fixed_x, s0, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-7}
+            )
             return FitPoint(float(x), float(res.fun), res.x, bool(res.success))
         best = None
         for x0 in x_starts:
-            res = optimize.minimize(self.value_and_grad, np.concatenate([[x0], s0]), jac=True, method="L-BFGS-B",
-                                    bounds=[(0.0, None)] + [(None, None)] * s0.size,
-                                    options={"maxiter": 3000, "ftol": 1e-12, "gtol": 1e-7})
+            res = optimize.minimize(
+                self.value_and_grad,
+                np.concatenate([[x0], s0]),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(0.0, None)] + [(None, None)] * s0.size,
+                options={"maxiter": 3000, "ftol": 1e-12, "gtol": 1e-7},
+            )
             if best is None or res.fun < best.fun:
                 best = res
         return FitPoint(float(best.x[0]), float(best.fun), best.x[1:], bool(best.success))
@@ -222,8 +234,9 @@ class ProfileLikelihood:
         key = tuple(names)
         if key not in self._det_fns:
             exprs = self.model.replace_rvs_by_values([self.model[n] for n in names])
-            self._det_fns[key] = self.model.compile_fn(exprs, inputs=self.model.value_vars,
-                                                       on_unused_input="ignore", point_fn=True)
+            self._det_fns[key] = self.model.compile_fn(
+                exprs, inputs=self.model.value_vars, on_unused_input="ignore", point_fn=True
+            )
         return [np.asarray(v) for v in self._det_fns[key](self._point(x, nuis))]
 
     def background_components(self, fit: FitPoint) -> np.ndarray:
@@ -318,8 +331,11 @@ def cls_upper_limit(pl: ProfileLikelihood, cl: float = 0.9, best: FitPoint | Non
                 lo, hi = hi, hi * 2.0
                 if hi > X_MAX_FACTOR:
                     break
-            out[name] = float(optimize.brentq(lambda x: p_values(x)[idx] - alpha, lo, hi, xtol=1e-6, rtol=1e-6)) \
-                if hi <= X_MAX_FACTOR else float("inf")
+            out[name] = (
+                float(optimize.brentq(lambda x, idx=idx: p_values(x)[idx] - alpha, lo, hi, xtol=1e-6, rtol=1e-6))
+                if hi <= X_MAX_FACTOR
+                else float("inf")
+            )
         return out
     finally:
         pl.set_observed(observed)
@@ -336,13 +352,20 @@ def frequentist_summary(pl: ProfileLikelihood, cl: float = 0.9, n_profile: int =
     grid = np.linspace(0.0, 1.8 * top, n_profile)
     dof = pl.n_bins - 1
     return {
-        "best_fit_scaled": best.x, "best_fit": best.x * pl.coupling_scale * pl.sign,
-        "chi2_best": pl.chi2(best), "chi2_zero": pl.chi2(zero), "dof": dof,
+        "best_fit_scaled": best.x,
+        "best_fit": best.x * pl.coupling_scale * pl.sign,
+        "chi2_best": pl.chi2(best),
+        "chi2_zero": pl.chi2(zero),
+        "dof": dof,
         "delta_chi2_zero": max(zero.nll2 - best.nll2, 0.0),
-        "limit_xmass_scaled": limits["xmass"], "limit_one_sided_scaled": limits["one_sided"],
-        "limit_cls_scaled": cls["cls"], "limit_clsb_scaled": cls["clsb"],
+        "limit_xmass_scaled": limits["xmass"],
+        "limit_one_sided_scaled": limits["one_sided"],
+        "limit_cls_scaled": cls["cls"],
+        "limit_clsb_scaled": cls["clsb"],
         "thresholds": {t: delta_chi2_threshold(cl, t) for t in THRESHOLDS},
         "discovery_z": pl.discovery_significance(best),
-        "profile_x_scaled": grid, "profile_delta_chi2": pl.delta_chi2(grid, best),
-        "converged": bool(best.converged), "cl": cl,
+        "profile_x_scaled": grid,
+        "profile_delta_chi2": pl.delta_chi2(grid, best),
+        "converged": bool(best.converged),
+        "cl": cl,
     }

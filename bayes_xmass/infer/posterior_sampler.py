@@ -18,28 +18,36 @@ import numpy as np
 
 from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
 from bayes_xmass.infer.forward_sampling import batched_forward_function
+from bayes_xmass.infer.trace_metadata import constant_data_group, trace_attrs
 from bayes_xmass.model.build import build_model
 from bayes_xmass.model.data import (
     LOG_FACTORIAL,
-    PRIOR_PARAMETER_DIM,
     data_of_model,
     model_data,
-    nuisance_prior_labels,
     structure_key,
 )
 from bayes_xmass.model.likelihood import log_factorial_counts
-from bayes_xmass.model.poi_prior import POI_PRIOR_PARAMETER_DIM, POI_PRIOR_PARAMETER_LABELS, POI_VALUE, PoiPrior, poi_prior_data
+from bayes_xmass.model.poi_prior import (
+    POI_VALUE,
+    PoiPrior,
+    poi_prior_data,
+)
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
+from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet
-from bayes_xmass.runtime.io import package_versions
 from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
 from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
-    "HEAVY_DETERMINISTICS", "PPC_DRAWS", "QUIET_WARNINGS", "PosteriorSampler", "nutpie_adaptation",
-    "posterior_only", "sample_posterior", "stored_var_names",
+    "HEAVY_DETERMINISTICS",
+    "PPC_DRAWS",
+    "QUIET_WARNINGS",
+    "PosteriorSampler",
+    "nutpie_adaptation",
+    "posterior_only",
+    "sample_posterior",
+    "stored_var_names",
 ]
 
 PPC_DRAWS = 500
@@ -66,8 +74,9 @@ class PosteriorSampler:
     prior of the same structure (flat / flat_power / log_uniform).
     """
 
-    def __init__(self, tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str = "poisson",
-                 sampler_name: str = "nutpie"):
+    def __init__(
+        self, tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str = "poisson", sampler_name: str = "nutpie"
+    ):
         self.poi_prior = poi_prior
         self.likelihood = likelihood
         self.sampler_name = sampler_name
@@ -75,17 +84,17 @@ class PosteriorSampler:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             # prior parameters are validated where they enter, so NUTS's log density skips re-checking them
-            self.model = build_model(tpl, poi_prior, likelihood=likelihood, log_factorial_data=True,
-                                     check_bounds=False)
+            self.model = build_model(tpl, poi_prior, likelihood=likelihood, log_factorial_data=True, check_bounds=False)
             self.compiled = None
             if sampler_name == "nutpie":
                 # per-bin deterministics are not stored per draw (faster compile, less memory); the
                 # thinned draws that need them get them from _heavy_values
                 self.compiled = with_prior_scaled_starts(
-                    compile_for_nutpie(self.model, var_names=stored_var_names(self.model)), self.model)
+                    compile_for_nutpie(self.model, var_names=stored_var_names(self.model)), self.model
+                )
         self._lazy: dict = {}  # compiled helper functions, shared with the for_prior views
 
-    def for_prior(self, poi_prior: PoiPrior) -> "PosteriorSampler":
+    def for_prior(self, poi_prior: PoiPrior) -> PosteriorSampler:
         """This sampler with POI prior ``poi_prior`` (same compiled model; its parameters are data)."""
         if poi_prior == self.poi_prior:
             return self
@@ -108,8 +117,11 @@ class PosteriorSampler:
         import pymc as pm
 
         data = self._with_derived(data)
-        pm.set_data(data_of_model(self.model, data), model=self.model,
-                    coords={"energy_bin": 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])})
+        pm.set_data(
+            data_of_model(self.model, data),
+            model=self.model,
+            coords={"energy_bin": 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])},
+        )
 
     def draw_posterior(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False):
         """Posterior and sample_stats only (used by toys and scans). The POI prior is always this
@@ -123,11 +135,19 @@ class PosteriorSampler:
         with self.model, warnings.catch_warnings():
             for message in QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
-            return pm.sample(draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                             cores=min(sampler.chains, 2), nuts_sampler="pymc", random_seed=seed,
-                             target_accept=sampler.target_accept, progressbar=progress,
-                             compute_convergence_checks=False, init="adapt_diag",
-                             initvals=pymc_initvals(self.model, sampler.chains, seed))
+            return pm.sample(
+                draws=sampler.draws,
+                tune=sampler.tune,
+                chains=sampler.chains,
+                cores=min(sampler.chains, 2),
+                nuts_sampler="pymc",
+                random_seed=seed,
+                target_accept=sampler.target_accept,
+                progressbar=progress,
+                compute_convergence_checks=False,
+                init="adapt_diag",
+                initvals=pymc_initvals(self.model, sampler.chains, seed),
+            )
 
     def _nutpie(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False, raw: bool = False):
         """nutpie's run on ``data`` (complete: :meth:`draw_posterior` adds the derived entries): a DataTree,
@@ -139,10 +159,19 @@ class PosteriorSampler:
         cm = self.compiled.with_data(**{k: v for k, v in data.items() if k in known})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return nutpie.sample(cm, draws=sampler.draws, tune=sampler.tune, chains=sampler.chains,
-                                 cores=min(sampler.chains, 2), seed=seed, progress_bar=progress,
-                                 save_warmup=False, target_accept=sampler.target_accept,
-                                 return_raw_trace=raw, **nutpie_adaptation(sampler))
+            return nutpie.sample(
+                cm,
+                draws=sampler.draws,
+                tune=sampler.tune,
+                chains=sampler.chains,
+                cores=min(sampler.chains, 2),
+                seed=seed,
+                progress_bar=progress,
+                save_warmup=False,
+                target_accept=sampler.target_accept,
+                return_raw_trace=raw,
+                **nutpie_adaptation(sampler),
+            )
 
     def poi_draws(self, data: dict, sampler: SamplerSettings, seed: int, with_divergences: bool = False):
         """Posterior draws of the scaled POI x, (chain, draw): the same run as :meth:`draw_posterior`
@@ -164,8 +193,16 @@ class PosteriorSampler:
             raise RuntimeError(f"nutpie returned chains of unequal length: {[c.size for c in chains]}")
         return (np.stack(chains), divergent) if with_divergences else np.stack(chains)
 
-    def sample(self, tpl: TemplateSet, target: FitTarget, *, sampler: SamplerSettings, seed: int = 1,
-               progress: bool = False, provenance: dict | None = None):
+    def sample(
+        self,
+        tpl: TemplateSet,
+        target: FitTarget,
+        *,
+        sampler: SamplerSettings,
+        seed: int = 1,
+        progress: bool = False,
+        provenance: dict | None = None,
+    ):
         """Full DataTree for one fit: posterior, sample_stats, prior, prior/posterior predictive,
         observed and constant data, provenance attrs."""
         import xarray as xr
@@ -188,11 +225,15 @@ class PosteriorSampler:
         dt["prior_predictive"] = self._predictive(prior_ds, data, step_seed(seed, "prior_predictive"), thin=False)
         dt["prior"] = prior_ds.drop_vars([v for v in HEAVY_DETERMINISTICS if v in prior_ds])
         centres = 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])
-        dt["observed_data"] = xr.Dataset({"counts": ("energy_bin", tpl.observed.astype("int64"))},
-                                         coords={"energy_bin": centres})
-        dt["constant_data"] = _constant_data(self.model, data, tpl)
-        dt.attrs.update(_attrs(tpl, target, self.poi_prior, self.likelihood, sampler, seed, sampling_s,
-                               self.sampler_name, provenance))
+        dt["observed_data"] = xr.Dataset(
+            {"counts": ("energy_bin", tpl.observed.astype("int64"))}, coords={"energy_bin": centres}
+        )
+        dt["constant_data"] = constant_data_group(self.model, data, tpl)
+        dt.attrs.update(
+            trace_attrs(
+                tpl, target, self.poi_prior, self.likelihood, sampler, seed, sampling_s, self.sampler_name, provenance
+            )
+        )
         return dt
 
     def prior_draws(self, draws: int, seed: int):
@@ -215,8 +256,11 @@ class PosteriorSampler:
         model = self.model
         key = ("prior_sampler", draws)
         if key not in self._lazy:
-            names = sorted(get_default_varnames({v.name for v in model.basic_RVs + model.deterministics},
-                                                include_transformed=False))
+            names = sorted(
+                get_default_varnames(
+                    {v.name for v in model.basic_RVs + model.deterministics}, include_transformed=False
+                )
+            )
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message="Numba will use object mode")
                 fn, batched = batched_forward_function(model, names, draws)
@@ -245,8 +289,13 @@ class PosteriorSampler:
             counts = rng.poisson(mu)
         else:
             counts = rng.normal(mu, data["chi2_sigma"])
-        return xr.Dataset({"counts": (sub["expected"].dims, counts), "expected": sub["expected"],
-                           "signal_expected": sub["signal_expected"]})
+        return xr.Dataset(
+            {
+                "counts": (sub["expected"].dims, counts),
+                "expected": sub["expected"],
+                "signal_expected": sub["signal_expected"],
+            }
+        )
 
     def _heavy_values(self, draws):
         """``expected`` and ``signal_expected`` (counts per bin) at each draw of the free variables,
@@ -260,7 +309,10 @@ class PosteriorSampler:
             rvs = list(model.free_RVs)
             inputs = [rv.type(name=rv.name) for rv in rvs]
             outs = graph_replace([model["expected"], model["signal_expected"]], dict(zip(rvs, inputs)), strict=False)
-            self._lazy["heavy_fn"] = ([rv.name for rv in rvs], pytensor.function(inputs, outs, on_unused_input="ignore"))
+            self._lazy["heavy_fn"] = (
+                [rv.name for rv in rvs],
+                pytensor.function(inputs, outs, on_unused_input="ignore"),
+            )
         names, fn = self._lazy["heavy_fn"]
         n_chain, n_draw = draws.sizes["chain"], draws.sizes["draw"]
         values = [draws[name].values for name in names]
@@ -269,77 +321,42 @@ class PosteriorSampler:
             for d in range(n_draw):
                 out[:, c, d] = fn(*[v[c, d] for v in values])
         dims = ("chain", "draw", "energy_bin")
-        coords = {"chain": draws["chain"].values, "draw": draws["draw"].values,
-                  "energy_bin": np.asarray(model.coords["energy_bin"])}
+        coords = {
+            "chain": draws["chain"].values,
+            "draw": draws["draw"].values,
+            "energy_bin": np.asarray(model.coords["energy_bin"]),
+        }
         return xr.Dataset({"expected": (dims, out[0]), "signal_expected": (dims, out[1])}, coords=coords)
 
 
 def stored_var_names(model) -> list[str]:
     """Variables stored per NUTS draw: the free variables and the cheap deterministics (the
     per-bin HEAVY_DETERMINISTICS are recomputed where needed, see PosteriorSampler._heavy_values)."""
-    return [v.name for v in model.free_RVs] + [v.name for v in model.deterministics
-                                                  if v.name not in HEAVY_DETERMINISTICS]
+    return [v.name for v in model.free_RVs] + [
+        v.name for v in model.deterministics if v.name not in HEAVY_DETERMINISTICS
+    ]
 
 
-def _constant_data(model, data: dict, tpl: TemplateSet):
-    import xarray as xr
-
-    dims = {name: model.named_vars_to_dims.get(name, ()) for name in data}
-    coords = {"energy_bin": 0.5 * (tpl.bin_edges_kev[1:] + tpl.bin_edges_kev[:-1]),
-              "energy_edge": tpl.bin_edges_kev, "background": list(tpl.background_names),
-              "term": list(tpl.signal_terms), "spline_coefficient": [3, 2, 1, 0],
-              "scale_interval": np.arange(tpl.signal.coefficients.shape[1]),
-              "scale_point": np.arange(tpl.scale_grid.size), PRIOR_PARAMETER_DIM: nuisance_prior_labels(tpl),
-              POI_PRIOR_PARAMETER_DIM: list(POI_PRIOR_PARAMETER_LABELS)}
-    variables = {k: (dims[k], np.asarray(v)) for k, v in data.items() if k != "observed_counts"}
-    return xr.Dataset(variables, coords={k: v for k, v in coords.items()})
-
-
-def _attrs(tpl, target, poi_prior, likelihood, sampler, seed, sampling_s, sampler_name, provenance) -> dict:
-    inter = INTERACTIONS[tpl.interaction]
-    attrs = {
-        "bayes_xmass_fit": target.label,
-        "interaction": tpl.interaction,
-        "poi": inter.poi,
-        "coupling_unit": inter.coupling_unit,
-        "coupling_scale": tpl.coupling_scale,
-        "sign": target.sign,
-        "options": json.dumps(tpl.options, default=str),
-        "poi_prior": json.dumps(poi_prior.describe()),
-        "poi_prior_upper_physical": poi_prior.upper * tpl.coupling_scale,
-        "likelihood": likelihood,
-        "sampler": sampler_name,
-        "nuts_implementation": (f"nutpie ({getattr(sampler, 'adaptation', 'diag').replace('_', '-')} mass matrix)"
-                               if sampler_name == "nutpie" else "PyMC NUTS"),
-        "sampler_settings": json.dumps(sampler.__dict__),
-        "seed": seed,
-        "sampling_seconds": round(sampling_s, 2),
-        "dataset_checksum": tpl.dataset.checksum,
-        "exposure_kg_day": float(tpl.dataset.exposure_kg_day),
-        "dataset": json.dumps(tpl.dataset.summary(), default=str),
-        "physics": json.dumps(tpl.physics.describe(), default=str),
-        "atomic_model": tpl.physics.atomic.name,
-        "charge_convention": CHARGE_CONVENTION,
-        "package_versions": json.dumps(package_versions()),
-    }
-    if poi_prior.kind == "jeffreys":
-        attrs["prior_group_note"] = "prior group sampled from the uniform base; the Jeffreys Potential is not generative"
-    if provenance:
-        attrs.update({k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str))
-                      for k, v in provenance.items()})
-    return attrs
-
-
-def sample_posterior(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior, sampler: SamplerSettings,
-                     likelihood: str = "poisson", seed: int = 1, progress: bool = False,
-                     provenance: dict | None = None, cache: dict | None = None):
+def sample_posterior(
+    tpl: TemplateSet,
+    target: FitTarget,
+    *,
+    poi_prior: PoiPrior,
+    sampler: SamplerSettings,
+    likelihood: str = "poisson",
+    seed: int = 1,
+    progress: bool = False,
+    provenance: dict | None = None,
+    cache: dict | None = None,
+):
     """Sample one fit (compiling, or reusing a compatible model from ``cache``). Returns (DataTree, sampler)."""
     ps = _cached_sampler(tpl, poi_prior, likelihood, sampler.name, cache)
     return ps.sample(tpl, target, sampler=sampler, seed=seed, progress=progress, provenance=provenance), ps
 
 
-def _cached_sampler(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str, sampler_name: str,
-                    cache: dict | None) -> "PosteriorSampler":
+def _cached_sampler(
+    tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str, sampler_name: str, cache: dict | None
+) -> PosteriorSampler:
     key = (structure_key(tpl, poi_prior, likelihood), sampler_name)
     ps = cache.get(key) if cache is not None else None
     if ps is None:
@@ -349,8 +366,16 @@ def _cached_sampler(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str, samp
     return ps.for_prior(poi_prior)
 
 
-def posterior_only(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior, sampler: SamplerSettings,
-                   likelihood: str = "poisson", seed: int = 1, cache: dict | None = None):
+def posterior_only(
+    tpl: TemplateSet,
+    target: FitTarget,
+    *,
+    poi_prior: PoiPrior,
+    sampler: SamplerSettings,
+    likelihood: str = "poisson",
+    seed: int = 1,
+    cache: dict | None = None,
+):
     """The posterior and sample_stats of :func:`sample_posterior` (same draws for the same seed), without
     its prior and predictive draws and provenance: a DataTree for :func:`credible_limit` and R-hat
     (refits that only report a limit, e.g. prior-sensitivity variants)."""
@@ -358,6 +383,9 @@ def posterior_only(tpl: TemplateSet, target: FitTarget, *, poi_prior: PoiPrior, 
     if not ps.compatible(tpl):
         raise ValueError("template set does not match the compiled model's structure")
     dt = ps.draw_posterior(model_data(tpl, target.sign, likelihood, poi_prior), sampler, seed)
-    dt.attrs.update(coupling_scale=tpl.coupling_scale, coupling_unit=INTERACTIONS[target.interaction].coupling_unit,
-                    poi_prior=json.dumps(poi_prior.describe(), default=str))
+    dt.attrs.update(
+        coupling_scale=tpl.coupling_scale,
+        coupling_unit=INTERACTIONS[target.interaction].coupling_unit,
+        poi_prior=json.dumps(poi_prior.describe(), default=str),
+    )
     return dt

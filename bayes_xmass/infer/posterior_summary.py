@@ -63,9 +63,17 @@ class Diagnostics:
 
     def as_dict(self) -> dict:
         d = dict(self.__dict__)
-        d.update(ok=self.ok, failures=self.failures,
-                 thresholds={"rhat_max": RHAT_MAX, "ess_min": ESS_MIN, "poi_ess_min": POI_ESS_MIN,
-                             "bfmi_min": BFMI_MIN, "divergences": 0})
+        d.update(
+            ok=self.ok,
+            failures=self.failures,
+            thresholds={
+                "rhat_max": RHAT_MAX,
+                "ess_min": ESS_MIN,
+                "poi_ess_min": POI_ESS_MIN,
+                "bfmi_min": BFMI_MIN,
+                "divergences": 0,
+            },
+        )
         return d
 
 
@@ -77,8 +85,14 @@ def credible_limit(dt, cl: float = 0.9) -> dict:
     x = dt.posterior[POI_VALUE]
     q = float(np.quantile(x.values.ravel(), cl))
     mcse = float(az.mcse(dt, var_names=[POI_VALUE], method="quantile", prob=cl)[POI_VALUE])
-    out = {"limit": q * scale, "mcse": mcse * scale, "cl": cl, "limit_scaled": q,
-           "posterior_mean": float(x.mean()) * scale, "coupling_unit": dt.attrs.get("coupling_unit", "")}
+    out = {
+        "limit": q * scale,
+        "mcse": mcse * scale,
+        "cl": cl,
+        "limit_scaled": q,
+        "posterior_mean": float(x.mean()) * scale,
+        "coupling_unit": dt.attrs.get("coupling_unit", ""),
+    }
     upper = json.loads(dt.attrs.get("poi_prior", "{}")).get("upper_scaled")
     if upper and q > 0.8 * upper:
         out["warning"] = "limit within 20% of the prior's upper bound: the prior range sets it; widen poi.prior.upper"
@@ -93,8 +107,7 @@ def diagnostics(dt, model=None) -> Diagnostics:
     import arviz as az
 
     post = dt.posterior
-    names = [v for v in post.data_vars if v not in HEAVY_DETERMINISTICS and v != "coupling"
-             and v != "norm"]
+    names = [v for v in post.data_vars if v not in HEAVY_DETERMINISTICS and v != "coupling" and v != "norm"]
     per_var = dataset_rhat_ess(post, names)
     rhat, ess_b, ess_t = ({k: v[i] for k, v in per_var.items()} for i in range(3))
 

@@ -1,4 +1,4 @@
-"""Toy ensembles: expected-limit bands, coverage, Feldman-Cousins, Bayesian toy limits.
+"""Toy ensembles: Poisson toys, expected-limit bands and Feldman-Cousins (Bayesian toys: toy_studies.py).
 
 Toys are Poisson draws around the expected counts at a hypothesis x, with nuisances drawn from
 their priors for each toy (see :func:`toy_counts`). Toys are drawn here from the master seed and
@@ -20,20 +20,30 @@ import numpy as np
 
 from bayes_xmass.infer.batch_limits import BatchProfileLikelihood, batch_fc_statistic, batch_limits
 from bayes_xmass.infer.frequentist import ProfileLikelihood, delta_chi2_threshold
-from bayes_xmass.infer.posterior_sampler import PosteriorSampler
-from bayes_xmass.model.data import model_data, structure_key, template_rel_error
-from bayes_xmass.model.likelihood import background_counts, chi2_sigma, expected_counts, signal_counts
+from bayes_xmass.model.data import structure_key, template_rel_error
+from bayes_xmass.model.likelihood import background_counts, expected_counts, signal_counts
 from bayes_xmass.model.poi_prior import PoiPrior
-from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.executor import resolve_scheduler, run_tasks, worker_cache
 from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
-    "BAND_QUANTILES", "BATCH_TOYS", "FC_WINDOW", "FITTERS", "MIN_TOYS_PER_PROCESS", "TOYS_PER_TASK",
-    "ToyLimits", "bayesian_toy_limits", "coverage_study", "default_processes", "fc_edges_inside",
-    "fc_window_grid", "feldman_cousins", "scalar_fc_statistic", "scalar_limits",
-    "shared_profile_likelihood", "toy_counts", "toy_limits",
+    "BAND_QUANTILES",
+    "BATCH_TOYS",
+    "FC_WINDOW",
+    "FITTERS",
+    "MIN_TOYS_PER_PROCESS",
+    "TOYS_PER_TASK",
+    "ToyLimits",
+    "default_processes",
+    "fc_edges_inside",
+    "fc_window_grid",
+    "feldman_cousins",
+    "scalar_fc_statistic",
+    "scalar_limits",
+    "shared_profile_likelihood",
+    "toy_counts",
+    "toy_limits",
 ]
 
 BAND_QUANTILES = {"-2sigma": 0.02275, "-1sigma": 0.158655, "median": 0.5, "+1sigma": 0.841345, "+2sigma": 0.97725}
@@ -140,8 +150,9 @@ def _compiled_expected_counts():
         powers, signs = pt.dvector("signal_powers"), pt.dvector("signal_sign_factors")
         bkg = background_counts(norms, bkg_coef, grid, s)
         sig = signal_counts(x, powers, signs, sig_coef, grid, s)
-        fn = _COMPILED.fn = pytensor.function([norms, x, s, gamma, bkg_coef, sig_coef, grid, powers, signs],
-                                              expected_counts(bkg, sig, gamma))
+        fn = _COMPILED.fn = pytensor.function(
+            [norms, x, s, gamma, bkg_coef, sig_coef, grid, powers, signs], expected_counts(bkg, sig, gamma)
+        )
     return fn
 
 
@@ -150,10 +161,16 @@ def _expected_counts_function(tpl: TemplateSet, sign: int):
     expected-counts functions (likelihood.py), compiled once per thread for all template sets."""
     fn = _compiled_expected_counts()
     powers = np.array(tpl.signal_powers, dtype=float)
-    fixed = (tpl.backgrounds.coefficients, tpl.signal.coefficients, np.asarray(tpl.scale_grid, dtype=float), powers,
-             np.array([float(sign) ** int(p) for p in tpl.signal_powers]))
-    return lambda norms, x, s, gamma: fn(np.asarray(norms, dtype=float), float(x), float(s),
-                                         np.asarray(gamma, dtype=float), *fixed)
+    fixed = (
+        tpl.backgrounds.coefficients,
+        tpl.signal.coefficients,
+        np.asarray(tpl.scale_grid, dtype=float),
+        powers,
+        np.array([float(sign) ** int(p) for p in tpl.signal_powers]),
+    )
+    return lambda norms, x, s, gamma: fn(
+        np.asarray(norms, dtype=float), float(x), float(s), np.asarray(gamma, dtype=float), *fixed
+    )
 
 
 def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray:
@@ -181,13 +198,14 @@ def toy_counts(pl: ProfileLikelihood, x: float, n: int, seed: int) -> np.ndarray
 
 def _map(fn, blocks, tpl, sign, likelihood, processes, scheduler=None):
     """Run ``fn`` over blocks of toys through :func:`bayes_xmass.runtime.executor.run_tasks` (order kept)."""
-    return run_tasks(fn, blocks, scheduler=scheduler, processes=processes, init=_init_worker,
-                     init_args=(tpl, sign, likelihood))
+    return run_tasks(
+        fn, blocks, scheduler=scheduler, processes=processes, init=_init_worker, init_args=(tpl, sign, likelihood)
+    )
 
 
 def _blocks(counts: np.ndarray, size: int = TOYS_PER_TASK) -> list[np.ndarray]:
     """Consecutive blocks of at most ``size`` toys (independent of the worker count)."""
-    return [counts[i:i + size] for i in range(0, len(counts), size)]
+    return [counts[i : i + size] for i in range(0, len(counts), size)]
 
 
 BATCH_TOYS = 2000  # batched fits in this process: toys per batch (blocks merged; memory ~ toys x starts)
@@ -240,10 +258,21 @@ class ToyLimits:
         return xr.Dataset(data, attrs={"x_true": self.x_true, "seed": self.seed, "coupling_scale": coupling_scale})
 
 
-def toy_limits(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_true: float = 0.0,
-               n_toys: int = 200, seed: int = 1, cl: float = 0.9, thresholds=("xmass", "one_sided"),
-               processes: int | None = None, pl: ProfileLikelihood | None = None, scheduler=None,
-               fitter: str = "batch") -> ToyLimits:
+def toy_limits(
+    tpl: TemplateSet,
+    *,
+    sign: int = 1,
+    likelihood: str = "poisson",
+    x_true: float = 0.0,
+    n_toys: int = 200,
+    seed: int = 1,
+    cl: float = 0.9,
+    thresholds=("xmass", "one_sided"),
+    processes: int | None = None,
+    pl: ProfileLikelihood | None = None,
+    scheduler=None,
+    fitter: str = "batch",
+) -> ToyLimits:
     """Frequentist limits on toys generated at ``x_true`` (0 = background only).
 
     ``processes``/``scheduler``: execution backend (:func:`bayes_xmass.runtime.executor.run_tasks`); the
@@ -261,9 +290,20 @@ def toy_limits(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", 
     return ToyLimits(x_true, arr[:, 0], {t: arr[:, i + 1] for i, t in enumerate(thresholds)}, seed)
 
 
-def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poisson", x_grid=None,
-                    n_toys: int = 200, seed: int = 7, cl: float = 0.9, processes: int | None = None,
-                    pl: ProfileLikelihood | None = None, scheduler=None, fitter: str = "batch") -> dict:
+def feldman_cousins(
+    tpl: TemplateSet,
+    *,
+    sign: int = 1,
+    likelihood: str = "poisson",
+    x_grid=None,
+    n_toys: int = 200,
+    seed: int = 7,
+    cl: float = 0.9,
+    processes: int | None = None,
+    pl: ProfileLikelihood | None = None,
+    scheduler=None,
+    fitter: str = "batch",
+) -> dict:
     """Feldman-Cousins interval for x by a toy Neyman construction with the profile LR ordering.
 
     At each grid value x_j toys are drawn at x_j (nuisances from their priors, :func:`toy_counts`); the
@@ -287,8 +327,10 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
         tasks += [(b, float(x), fitter) for b in _blocks(counts)]
     if _one_batch(fitter, processes, scheduler):  # the grid points' toys together, x per toy
         xs = np.concatenate([np.full(len(t[0]), t[1]) for t in tasks])
-        tasks = [(b, xb, fitter) for b, xb in zip(_blocks(np.concatenate([t[0] for t in tasks]), BATCH_TOYS),
-                                                  _blocks(xs, BATCH_TOYS))]
+        tasks = [
+            (b, xb, fitter)
+            for b, xb in zip(_blocks(np.concatenate([t[0] for t in tasks]), BATCH_TOYS), _blocks(xs, BATCH_TOYS))
+        ]
     results = _map(_worker_fc, tasks, tpl, sign, likelihood, processes, scheduler)
     per_x: dict[float, list] = {}
     for (block, x, _), res in zip(tasks, results):
@@ -297,9 +339,17 @@ def feldman_cousins(tpl: TemplateSet, *, sign: int = 1, likelihood: str = "poiss
     critical = np.array([np.quantile(per_x[float(x)], cl) for x in x_grid])
     accepted = t_obs <= critical
     lower, upper = _interval_edges(x_grid, t_obs - critical, accepted)
-    return {"x_grid": x_grid, "t_obs": t_obs, "critical": critical, "accepted": accepted,
-            "lower": lower, "upper": upper, "n_toys": n_toys, "cl": cl,
-            "wilks_threshold": delta_chi2_threshold(cl, "xmass")}
+    return {
+        "x_grid": x_grid,
+        "t_obs": t_obs,
+        "critical": critical,
+        "accepted": accepted,
+        "lower": lower,
+        "upper": upper,
+        "n_toys": n_toys,
+        "cl": cl,
+        "wilks_threshold": delta_chi2_threshold(cl, "xmass"),
+    }
 
 
 FC_WINDOW = (0.55, 1.45)  # where the FC upper edge is looked for, in units of the Delta chi2 = 2.71 limit
@@ -338,51 +388,3 @@ def _interval_edges(x, diff, accepted):
     else:
         upper = float(np.interp(0.0, [diff[hi_i], diff[hi_i + 1]], [x[hi_i], x[hi_i + 1]]))
     return lower, upper
-
-
-def bayesian_toy_limits(tpl: TemplateSet, counts: np.ndarray, *, poi_prior, sign: int = 1,
-                        likelihood: str = "poisson", cl: float = 0.9, draws: int = 1000, tune: int = 700,
-                        chains: int = 2, seed: int = 1, posterior_sampler=None, target_accept: float = 0.95,
-                        return_divergences: bool = False):
-    """Credible limits (scaled units) on toy data sets: one compiled model, data swapped per toy
-    (NUTS with a diagonal mass matrix: low-rank adaptation needs longer tuning than toys get).
-    ``return_divergences``: (limits, divergent transitions per toy)."""
-    ps = (posterior_sampler or PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
-    settings = SamplerSettings("nutpie", chains, draws, tune, target_accept)
-    base = model_data(tpl, sign, likelihood)
-    out, divergences = [], []
-    for i, c in enumerate(counts):
-        data = {**base, "observed_counts": np.asarray(c, dtype="float64")}
-        if likelihood == "chi2":
-            data["chi2_sigma"] = chi2_sigma(c, tpl.background_errors)
-        draws, divergent = ps.poi_draws(data, settings, step_seed(seed, "toy", i), with_divergences=True)
-        out.append(float(np.quantile(draws.ravel(), cl)))
-        divergences.append(divergent)
-    return (np.array(out), np.array(divergences, dtype=int)) if return_divergences else np.array(out)
-
-
-def coverage_study(tpl: TemplateSet, x_values, *, poi_prior=None, sign: int = 1, likelihood: str = "poisson",
-                   n_toys: int = 100, n_bayes_toys: int = 0, seed: int = 1, cl: float = 0.9,
-                   pl: ProfileLikelihood | None = None, posterior_sampler=None) -> list[dict]:
-    """Coverage of the frequentist limits (both conventions) and, if ``n_bayes_toys``, of the credible
-    limit, for toys generated at each true x (scaled units). Returns one row per x. ``pl`` and
-    ``posterior_sampler``: compiled models of ``tpl`` to reuse."""
-    rows = []
-    pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
-    ps = posterior_sampler
-    for i, x in enumerate(x_values):
-        tl = toy_limits(tpl, sign=sign, likelihood=likelihood, x_true=float(x), n_toys=n_toys, seed=step_seed(seed, "x", i, "frequentist"),
-                        cl=cl, pl=pl)
-        row = {"x_true": float(x), "n_toys": n_toys}
-        for t in tl.limits:
-            row[f"coverage_{t}"], row[f"coverage_{t}_err"] = tl.coverage(t)
-        if n_bayes_toys and poi_prior is not None:
-            ps = ps or PosteriorSampler(tpl, poi_prior, likelihood)
-            counts = toy_counts(pl, float(x), n_bayes_toys, step_seed(seed, "x", i, "bayes_counts"))
-            lim = bayesian_toy_limits(tpl, counts, poi_prior=poi_prior, sign=sign, likelihood=likelihood, cl=cl,
-                                      seed=step_seed(seed, "x", i, "bayes_fits"), posterior_sampler=ps)
-            p = float(np.mean(lim >= x))
-            row.update(n_bayes_toys=n_bayes_toys, coverage_bayes=p,
-                       coverage_bayes_err=math.sqrt(max(p * (1 - p), 1e-12) / n_bayes_toys))
-        rows.append(row)
-    return rows

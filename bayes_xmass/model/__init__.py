@@ -35,20 +35,23 @@ if TYPE_CHECKING:
     from bayes_xmass.model.targets import fit_targets as fit_targets
     from bayes_xmass.model.targets import target_templates as target_templates
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "build_combined_model": "bayes_xmass.model.build",
-    "build_model": "bayes_xmass.model.build",
-    "model_data": "bayes_xmass.model.data",
-    "structure_key": "bayes_xmass.model.data",
-    "LIKELIHOODS": "bayes_xmass.model.likelihood",
-    "POI_PRIOR_KINDS": "bayes_xmass.model.poi_prior",
-    "POI_VALUE": "bayes_xmass.model.poi_prior",
-    "PoiPrior": "bayes_xmass.model.poi_prior",
-    "ModelSpec": "bayes_xmass.model.spec",
-    "SamplerSettings": "bayes_xmass.model.spec",
-    "load_model_spec": "bayes_xmass.model.spec",
-    "model_spec_for": "bayes_xmass.model.spec",
-    "FitTarget": "bayes_xmass.model.targets",
-    "fit_targets": "bayes_xmass.model.targets",
-    "target_templates": "bayes_xmass.model.targets",
-})
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "build_combined_model": "bayes_xmass.model.build",
+        "build_model": "bayes_xmass.model.build",
+        "model_data": "bayes_xmass.model.data",
+        "structure_key": "bayes_xmass.model.data",
+        "LIKELIHOODS": "bayes_xmass.model.likelihood",
+        "POI_PRIOR_KINDS": "bayes_xmass.model.poi_prior",
+        "POI_VALUE": "bayes_xmass.model.poi_prior",
+        "PoiPrior": "bayes_xmass.model.poi_prior",
+        "ModelSpec": "bayes_xmass.model.spec",
+        "SamplerSettings": "bayes_xmass.model.spec",
+        "load_model_spec": "bayes_xmass.model.spec",
+        "model_spec_for": "bayes_xmass.model.spec",
+        "FitTarget": "bayes_xmass.model.targets",
+        "fit_targets": "bayes_xmass.model.targets",
+        "target_templates": "bayes_xmass.model.targets",
+    },
+)

@@ -31,19 +31,6 @@ import math
 
 import numpy as np
 
-from bayes_xmass.model.likelihood import (
-    LIKELIHOODS,
-    background_counts,
-    chi2_sigma,
-    expected_counts,
-    gaussian_log_likelihood,
-    log_factorial_counts,
-    poisson_log_likelihood,
-    gamma_log_penalty,
-    profiled_gamma,
-    signal_counts,
-    spline_templates,
-)
 from bayes_xmass.model.data import (
     LOG_FACTORIAL,
     PRIOR_PARAMETER_DIM,
@@ -52,6 +39,19 @@ from bayes_xmass.model.data import (
     nuisance_priors,
     prior_data_label,
     template_rel_error,
+)
+from bayes_xmass.model.likelihood import (
+    LIKELIHOODS,
+    background_counts,
+    chi2_sigma,
+    expected_counts,
+    gamma_log_penalty,
+    gaussian_log_likelihood,
+    log_factorial_counts,
+    poisson_log_likelihood,
+    profiled_gamma,
+    signal_counts,
+    spline_templates,
 )
 from bayes_xmass.model.poi_prior import (
     POI_PRIOR_PARAMETER_DIM,
@@ -125,24 +125,34 @@ def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "", log_factori
         **extra,
         "edges": pm.Data(d("bin_edges_keV"), np.asarray(tpl.bin_edges_kev, dtype="float64"), dims=d("energy_edge")),
         "observed": pm.Data(d("observed_counts"), tpl.observed.astype("float64"), dims=d("energy_bin")),
-        "bkg_coef": pm.Data(d("background_coefficients"), tpl.backgrounds.coefficients,
-                            dims=("spline_coefficient", d("scale_interval"), d("background"), d("energy_bin"))),
-        "sig_coef": pm.Data(d("signal_coefficients"), tpl.signal.coefficients,
-                            dims=("spline_coefficient", d("scale_interval"), "term", d("energy_bin"))),
+        "bkg_coef": pm.Data(
+            d("background_coefficients"),
+            tpl.backgrounds.coefficients,
+            dims=("spline_coefficient", d("scale_interval"), d("background"), d("energy_bin")),
+        ),
+        "sig_coef": pm.Data(
+            d("signal_coefficients"),
+            tpl.signal.coefficients,
+            dims=("spline_coefficient", d("scale_interval"), "term", d("energy_bin")),
+        ),
         "grid": pm.Data(d("scale_grid"), tpl.scale_grid, dims=d("scale_point")),
         "powers": pm.Data(d("signal_powers"), powers, dims="term"),
         "sign_factors": pm.Data(d("signal_sign_factors"), sign_factors, dims="term"),
         "delta": pm.Data(d("template_rel_error"), template_rel_error(tpl), dims=d("energy_bin")),
-        **{"prior_parameters": pm.Data(d(name), value, dims=d(PRIOR_PARAMETER_DIM))
-           for name, value in nuisance_prior_data(tpl).items()},
+        # zero or one vector: absent when every nuisance is fixed
+        **{
+            key: pm.Data(d(name), value, dims=d(PRIOR_PARAMETER_DIM))
+            for key, (name, value) in zip(["prior_parameters"], nuisance_prior_data(tpl).items())
+        },
     }
 
 
 def _prior_variable(prior, var: str, prefix: str, data: dict, labels: list[str]):
     """The nuisance ``prefix + var``, its prior parameters read from the dataset's
     ``nuisance_prior_parameters`` (``data['prior_parameters']``, entries ``labels``); constant if fixed."""
-    params = {param: data["prior_parameters"][labels.index(prior_data_label(var, param))]
-              for param in prior.data_values()}
+    params = {
+        param: data["prior_parameters"][labels.index(prior_data_label(var, param))] for param in prior.data_values()
+    }
     return prior.to_pymc(prefix + var, params=params)
 
 
@@ -167,8 +177,19 @@ class _Nuisances:
         return self.made[name]
 
 
-def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str, likelihood: str, gammas: str,
-                        nuisances: _Nuisances, jeffreys: bool):
+def _dataset_likelihood(
+    pm,
+    pt,
+    tpl: TemplateSet,
+    data: dict,
+    x,
+    *,
+    prefix: str,
+    likelihood: str,
+    gammas: str,
+    nuisances: _Nuisances,
+    jeffreys: bool,
+):
     """Nuisances, expected counts (:func:`likelihood.expected_counts`) and the likelihood Potential of one
     dataset; returns its Fisher information in x (for a combined Jeffreys prior) or None."""
     d = lambda name: prefix + name  # noqa: E731
@@ -178,12 +199,16 @@ def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str,
     pw, sf, delta = data["powers"], data["sign_factors"], data["delta"]
 
     labels = nuisance_prior_labels(tpl)
-    made = {var: nuisances.get(var, prefix, lambda p, v=var, pr=prior: _prior_variable(pr, v, p, data, labels),
-                               not prior.is_fixed)
-            for var, prior in nuisance_priors(tpl)}
+    made = {
+        var: nuisances.get(
+            var, prefix, lambda p, v=var, pr=prior: _prior_variable(pr, v, p, data, labels), not prior.is_fixed
+        )
+        for var, prior in nuisance_priors(tpl)
+    }
     norms = [made[f"norm_{name}"] for name in tpl.background_names]
-    norm = pm.Deterministic(d("norm"), pt.stack([pt.as_tensor_variable(n, dtype="float64") for n in norms]),
-                            dims=d("background"))
+    norm = pm.Deterministic(
+        d("norm"), pt.stack([pt.as_tensor_variable(n, dtype="float64") for n in norms]), dims=d("background")
+    )
     scale = pt.as_tensor_variable(made["energy_scale"], dtype="float64")
 
     bkg = background_counts(norm, bkg_coef, grid, scale)
@@ -193,9 +218,15 @@ def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str,
     if use_gammas and (gammas == "marginalise" or shared_gamma):
         # a gamma shared across datasets has no closed-form profile: it stays a variable (and the
         # frequentist fit profiles it numerically, exactly)
-        gamma = nuisances.get("gamma", prefix, lambda p: pm.Deterministic(
-            p + "gamma", pt.maximum(1.0 + delta * pm.Normal(p + "gamma_z", 0.0, 1.0, dims=d("energy_bin")), 1e-6),
-            dims=d("energy_bin")))
+        gamma = nuisances.get(
+            "gamma",
+            prefix,
+            lambda p: pm.Deterministic(
+                p + "gamma",
+                pt.maximum(1.0 + delta * pm.Normal(p + "gamma_z", 0.0, 1.0, dims=d("energy_bin")), 1e-6),
+                dims=d("energy_bin"),
+            ),
+        )
     elif use_gammas:
         gamma = pm.Deterministic(d("gamma"), profiled_gamma(observed, bkg, sig, delta), dims=d("energy_bin"))
         pm.Potential(d("gamma_penalty"), gamma_log_penalty(gamma, delta))
@@ -204,9 +235,7 @@ def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str,
     pm.Deterministic(d("signal_expected"), sig, dims=d("energy_bin"))
     fisher = None
     if jeffreys:
-        dmu_dx = pt.dot(
-            pw * sf * pt.pow(pt.maximum(x, 1e-12), pw - 1.0),
-            spline_templates(sig_coef, grid, scale))
+        dmu_dx = pt.dot(pw * sf * pt.pow(pt.maximum(x, 1e-12), pw - 1.0), spline_templates(sig_coef, grid, scale))
         fisher = pt.sum(dmu_dx**2 / mu)
         if not prefix:  # single dataset: the Potential sits where it always did
             pm.Potential("jeffreys", 0.5 * pt.log(fisher + 1e-300))
@@ -221,9 +250,16 @@ def _dataset_likelihood(pm, pt, tpl: TemplateSet, data: dict, x, *, prefix: str,
     return fisher
 
 
-def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int = 1,
-                likelihood: str = "poisson", gammas: str = "marginalise", log_factorial_data: bool = False,
-                check_bounds: bool = True):
+def build_model(
+    tpl: TemplateSet,
+    poi_prior: PoiPrior = PoiPrior(),
+    *,
+    sign: int = 1,
+    likelihood: str = "poisson",
+    gammas: str = "marginalise",
+    log_factorial_data: bool = False,
+    check_bounds: bool = True,
+):
     """Build the PyMC model (see module docstring). ``sign`` is +1 or -1 (millicharge only).
 
     ``log_factorial_data``: log k! of the observed counts is the pm.Data ``log_factorial_counts``
@@ -243,8 +279,18 @@ def build_model(tpl: TemplateSet, poi_prior: PoiPrior = PoiPrior(), *, sign: int
         x = _poi(pm, pt, poi_prior, poi_reference(tpl))
         unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpl.coupling_scale))
         pm.Deterministic("coupling", unit * x)
-        _dataset_likelihood(pm, pt, tpl, data, x, prefix="", likelihood=likelihood, gammas=gammas,
-                            nuisances=_Nuisances(), jeffreys=poi_prior.kind == "jeffreys")
+        _dataset_likelihood(
+            pm,
+            pt,
+            tpl,
+            data,
+            x,
+            prefix="",
+            likelihood=likelihood,
+            gammas=gammas,
+            nuisances=_Nuisances(),
+            jeffreys=poi_prior.kind == "jeffreys",
+        )
     return model
 
 
@@ -276,24 +322,33 @@ def check_combination(tpls, labels, shared=()) -> None:
     ref = tpls[0]
     for lab, t in zip(labels, tpls):
         if (t.interaction, t.signal_terms, t.signal_powers) != (ref.interaction, ref.signal_terms, ref.signal_powers):
-            raise ValueError(f"dataset {lab!r}: signal terms differ ({t.interaction} {t.signal_terms} vs "
-                             f"{ref.interaction} {ref.signal_terms})")
+            raise ValueError(
+                f"dataset {lab!r}: signal terms differ ({t.interaction} {t.signal_terms} vs "
+                f"{ref.interaction} {ref.signal_terms})"
+            )
         if not math.isclose(t.coupling_scale, ref.coupling_scale, rel_tol=1e-12):
-            raise ValueError(f"dataset {lab!r}: coupling scale {t.coupling_scale:g} differs from "
-                             f"{ref.coupling_scale:g}; rescale the signal to a common unit first")
+            raise ValueError(
+                f"dataset {lab!r}: coupling scale {t.coupling_scale:g} differs from "
+                f"{ref.coupling_scale:g}; rescale the signal to a common unit first"
+            )
     for name in shared:
         priors = {lab: _nuisance_prior(t, name) for lab, t in zip(labels, tpls)}
         have = {lab: p for lab, p in priors.items() if p is not None}
         if len(have) < 2:
-            raise ValueError(f"shared nuisance {name!r} is a free nuisance of {len(have)} dataset(s); need >= 2 "
-                             f"(names: norm_<background>, energy_scale, gamma)")
+            raise ValueError(
+                f"shared nuisance {name!r} is a free nuisance of {len(have)} dataset(s); need >= 2 "
+                f"(names: norm_<background>, energy_scale, gamma)"
+            )
         if len(set(have.values())) > 1:
             raise ValueError(f"shared nuisance {name!r} has different priors: {have}")
         if name == "gamma":
             with_gamma = [t for lab, t in zip(labels, tpls) if lab in have]
-            if any(t.n_bins != with_gamma[0].n_bins or not np.allclose(t.bin_edges_kev, with_gamma[0].bin_edges_kev)
-                   or not np.allclose(template_rel_error(t), template_rel_error(with_gamma[0]))
-                   for t in with_gamma):
+            if any(
+                t.n_bins != with_gamma[0].n_bins
+                or not np.allclose(t.bin_edges_kev, with_gamma[0].bin_edges_kev)
+                or not np.allclose(template_rel_error(t), template_rel_error(with_gamma[0]))
+                for t in with_gamma
+            ):
                 raise ValueError("shared nuisance 'gamma' needs identical bins and template errors")
 
 
@@ -311,8 +366,16 @@ def _nuisance_prior(tpl: TemplateSet, name: str):
     return None
 
 
-def build_combined_model(tpls, labels, poi_prior: PoiPrior = PoiPrior(), *, sign: int = 1,
-                         likelihood: str = "poisson", gammas: str = "marginalise", shared=()):
+def build_combined_model(
+    tpls,
+    labels,
+    poi_prior: PoiPrior = PoiPrior(),
+    *,
+    sign: int = 1,
+    likelihood: str = "poisson",
+    gammas: str = "marginalise",
+    shared=(),
+):
     """One PyMC model over several datasets sharing the POI x (and the ``shared`` nuisances).
 
     Dataset ``labels[i]`` contributes the same variables as :func:`build_model` with names and dims
@@ -336,9 +399,21 @@ def build_combined_model(tpls, labels, poi_prior: PoiPrior = PoiPrior(), *, sign
         x = _poi(pm, pt, poi_prior, poi_reference(list(tpls)))
         unit = pm.Data("coupling_unit_scale", np.asarray(float(sign) * tpls[0].coupling_scale))
         pm.Deterministic("coupling", unit * x)
-        fisher = [_dataset_likelihood(pm, pt, t, dd, x, prefix=dataset_prefix(lab), likelihood=likelihood,
-                                      gammas=gammas, nuisances=nuisances, jeffreys=poi_prior.kind == "jeffreys")
-                  for lab, t, dd in zip(labels, tpls, data)]
+        fisher = [
+            _dataset_likelihood(
+                pm,
+                pt,
+                t,
+                dd,
+                x,
+                prefix=dataset_prefix(lab),
+                likelihood=likelihood,
+                gammas=gammas,
+                nuisances=nuisances,
+                jeffreys=poi_prior.kind == "jeffreys",
+            )
+            for lab, t, dd in zip(labels, tpls, data)
+        ]
         if poi_prior.kind == "jeffreys":
             pm.Potential("jeffreys", 0.5 * pt.log(sum(fisher) + 1e-300))
     return model

@@ -18,8 +18,17 @@ from bayes_xmass.model.poi_transform import poi_reference
 from bayes_xmass.response.templates import TemplateSet
 
 __all__ = [
-    "LOG_FACTORIAL", "PRIOR_PARAMETERS", "PRIOR_PARAMETER_DIM", "data_of_model", "model_data", "nuisance_prior_data",
-    "nuisance_prior_labels", "nuisance_priors", "prior_data_label", "structure_key", "template_rel_error",
+    "LOG_FACTORIAL",
+    "PRIOR_PARAMETERS",
+    "PRIOR_PARAMETER_DIM",
+    "data_of_model",
+    "model_data",
+    "nuisance_prior_data",
+    "nuisance_prior_labels",
+    "nuisance_priors",
+    "prior_data_label",
+    "structure_key",
+    "template_rel_error",
 ]
 
 LOG_FACTORIAL = "log_factorial_counts"  # pm.Data log k! of the observed counts (build_model(log_factorial_data=True))
@@ -35,7 +44,8 @@ def template_rel_error(tpl: TemplateSet) -> np.ndarray:
 def nuisance_priors(tpl: TemplateSet) -> list[tuple[str, object]]:
     """``(variable name, Prior)`` of the normalisations (``norm_<background>``) and the energy scale."""
     return [(f"norm_{name}", prior) for name, prior in zip(tpl.background_names, tpl.background_priors)] + [
-        ("energy_scale", tpl.scale_prior)]
+        ("energy_scale", tpl.scale_prior)
+    ]
 
 
 PRIOR_PARAMETERS = "nuisance_prior_parameters"  # pm.Data vector of the free nuisances' prior parameters
@@ -49,8 +59,11 @@ def prior_data_label(var: str, param: str) -> str:
 
 
 def _prior_items(tpl: TemplateSet) -> list[tuple[str, float]]:
-    return [(prior_data_label(var, param), value)
-            for var, prior in nuisance_priors(tpl) for param, value in prior.data_values().items()]
+    return [
+        (prior_data_label(var, param), value)
+        for var, prior in nuisance_priors(tpl)
+        for param, value in prior.data_values().items()
+    ]
 
 
 def nuisance_prior_labels(tpl: TemplateSet) -> list[str]:
@@ -101,6 +114,14 @@ def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tup
     """Fits with equal keys can share one compiled model (only pm.Data differ). Priors enter by their
     structure (nuisances: family, fixed or free, bounds; the POI: :meth:`PoiPrior.structure`): centres,
     widths and the POI prior's parameters are pm.Data."""
-    return (tuple(np.round(tpl.bin_edges_kev, 9)), tpl.background_names,
-            tuple(p.structure() for p in tpl.background_priors), tpl.scale_prior.structure(), tpl.scale_grid.size,
-            tpl.signal_terms, poi_prior.structure(), likelihood, bool(np.any(tpl.background_errors > 0)))
+    return (
+        tuple(np.round(tpl.bin_edges_kev, 9)),
+        tpl.background_names,
+        tuple(p.structure() for p in tpl.background_priors),
+        tpl.scale_prior.structure(),
+        tpl.scale_grid.size,
+        tpl.signal_terms,
+        poi_prior.structure(),
+        likelihood,
+        bool(np.any(tpl.background_errors > 0)),
+    )

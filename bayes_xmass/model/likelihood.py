@@ -16,9 +16,19 @@ import numpy as np
 import pytensor.tensor as pt
 
 __all__ = [
-    "LIKELIHOODS", "MIN_EXPECTED", "background_counts", "chi2_sigma", "expected_counts",
-    "gamma_log_penalty", "gaussian_log_likelihood", "log_factorial_counts", "poisson_log_likelihood",
-    "profiled_gamma", "signal_coefficients", "signal_counts", "spline_templates",
+    "LIKELIHOODS",
+    "MIN_EXPECTED",
+    "background_counts",
+    "chi2_sigma",
+    "expected_counts",
+    "gamma_log_penalty",
+    "gaussian_log_likelihood",
+    "log_factorial_counts",
+    "poisson_log_likelihood",
+    "profiled_gamma",
+    "signal_coefficients",
+    "signal_counts",
+    "spline_templates",
 ]
 
 LIKELIHOODS = ("poisson", "chi2")
@@ -43,7 +53,7 @@ def spline_templates(coefficients, grid, scale):
 
 def signal_coefficients(x, powers, sign_factors):
     """c_k = sign^p_k * x^p_k for x >= 0 (integer powers, so negative couplings are exact)."""
-    return sign_factors * x ** powers
+    return sign_factors * x**powers
 
 
 def background_counts(norms, background_coefficients, grid, scale):

@@ -14,8 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "POI_PRIOR_KINDS", "POI_PRIOR_PARAMETERS", "POI_PRIOR_PARAMETER_DIM", "POI_PRIOR_PARAMETER_LABELS",
-    "POI_QUANTILE", "POI_QUANTILE_SCALED", "POI_REFERENCE", "POI_VALUE", "QUANTILE_PRIOR_KINDS", "PoiPrior",
+    "POI_PRIOR_KINDS",
+    "POI_PRIOR_PARAMETERS",
+    "POI_PRIOR_PARAMETER_DIM",
+    "POI_PRIOR_PARAMETER_LABELS",
+    "POI_QUANTILE",
+    "POI_QUANTILE_SCALED",
+    "POI_REFERENCE",
+    "POI_VALUE",
+    "QUANTILE_PRIOR_KINDS",
+    "PoiPrior",
     "poi_prior_data",
 ]
 

@@ -12,18 +12,25 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bayes_xmass.physics.atomic import ATOMIC_MODELS, DEFAULT_M_NU_EV, AtomicModel
 from bayes_xmass.bundled import models_dir
 from bayes_xmass.errors import InputError
-from bayes_xmass.physics.interactions import get_interaction
 from bayes_xmass.model.likelihood import LIKELIHOODS
 from bayes_xmass.model.poi_prior import POI_PRIOR_KINDS, PoiPrior
+from bayes_xmass.physics.atomic import ATOMIC_MODELS, DEFAULT_M_NU_EV, AtomicModel
+from bayes_xmass.physics.interactions import get_interaction
 from bayes_xmass.physics.solar import FLUX_SETS
 from bayes_xmass.physics.spectra import FLAVOUR_SETS, PhysicsConfig
 
 __all__ = [
-    "ADAPTATIONS", "BUILTIN_MODELS", "SAMPLERS", "ModelSpec", "SamplerSettings", "builtin_model_path",
-    "load_model_spec", "model_spec_for", "parse_model_spec",
+    "ADAPTATIONS",
+    "BUILTIN_MODELS",
+    "SAMPLERS",
+    "ModelSpec",
+    "SamplerSettings",
+    "builtin_model_path",
+    "load_model_spec",
+    "model_spec_for",
+    "parse_model_spec",
 ]
 
 SAMPLERS = ("nutpie", "pymc")
@@ -78,16 +85,24 @@ class ModelSpec:
     source: str = ""
     raw: dict = field(default_factory=dict, compare=False)
 
-    def with_overrides(self, **kw) -> "ModelSpec":
+    def with_overrides(self, **kw) -> ModelSpec:
         return replace(self, **kw)
 
     def describe(self) -> dict:
         return {
-            "source": self.source, "interaction": self.interaction, "window_keV": list(self.window_kev),
-            "bin_width_keV": self.bin_width_kev, "likelihood": self.likelihood, "cl": self.cl,
-            "physics": self.physics.describe(), "poi_scale": self.poi_scale or "auto",
-            "poi_prior": self.poi_prior.describe(), "sampler": self.sampler.__dict__,
-            "flavours": list(self.flavours), "signs": list(self.signs), "masses_MeV": list(self.masses_mev),
+            "source": self.source,
+            "interaction": self.interaction,
+            "window_keV": list(self.window_kev),
+            "bin_width_keV": self.bin_width_kev,
+            "likelihood": self.likelihood,
+            "cl": self.cl,
+            "physics": self.physics.describe(),
+            "poi_scale": self.poi_scale or "auto",
+            "poi_prior": self.poi_prior.describe(),
+            "sampler": self.sampler.__dict__,
+            "flavours": list(self.flavours),
+            "signs": list(self.signs),
+            "masses_MeV": list(self.masses_mev),
         }
 
 
@@ -106,8 +121,11 @@ def _check_keys(src, table, prefix):
         raise InputError(src, prefix, "must be a table")
     unknown = set(table) - _ALLOWED[prefix]
     if unknown:
-        raise InputError(src, f"{prefix}.{sorted(unknown)[0]}".lstrip("."),
-                         f"unknown key; allowed: {', '.join(sorted(_ALLOWED[prefix]))}")
+        raise InputError(
+            src,
+            f"{prefix}.{sorted(unknown)[0]}".lstrip("."),
+            f"unknown key; allowed: {', '.join(sorted(_ALLOWED[prefix]))}",
+        )
 
 
 def _num(src, table, key, prefix, default=None, *, positive=False, integer=False, lo=None, hi=None):
@@ -143,9 +161,12 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     except KeyError as exc:
         raise InputError(src, "model.interaction", exc.args[0]) from None
     window = a.get("window_keV")
-    if (not isinstance(window, list) or len(window) != 2
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300 for v in window)
-            or not 0 <= window[0] < window[1]):
+    if (
+        not isinstance(window, list)
+        or len(window) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e300 for v in window)
+        or not 0 <= window[0] < window[1]
+    ):
         raise InputError(src, "analysis.window_keV", f"must be [lo, hi] keV with 0 <= lo < hi, got {window!r}")
     bin_width = _num(src, a, "bin_width_keV", "analysis", 0.0, lo=0.0, hi=1e4)
     likelihood = a.get("likelihood", "poisson")
@@ -163,8 +184,10 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     if not signs or any(s not in (1, -1) or isinstance(s, bool) for s in signs):
         raise InputError(src, "analysis.signs", f"must be a list of +1/-1, got {signs!r}")
     masses = a.get("masses_MeV", [])
-    if not isinstance(masses, list) or any(isinstance(v, bool) or not isinstance(v, (int, float))
-                                            or not (abs(v) < 1e300 and math.isfinite(v) and v >= 0) for v in masses):
+    if not isinstance(masses, list) or any(
+        isinstance(v, bool) or not isinstance(v, (int, float)) or not (abs(v) < 1e300 and math.isfinite(v) and v >= 0)
+        for v in masses
+    ):
         raise InputError(src, "analysis.masses_MeV", f"must be a list of masses >= 0 (MeV), got {masses!r}")
     if inter.name == "b_minus_l" and not masses:
         raise InputError(src, "analysis.masses_MeV", "dark-photon models need at least one mass")
@@ -196,8 +219,11 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     _check_keys(src, prior_t, "poi.prior")
     kind = prior_t.get("kind", "flat_power")
     if not isinstance(kind, str) or kind not in POI_PRIOR_KINDS or kind == "improper":
-        raise InputError(src, "poi.prior.kind", f"unknown {kind!r}; known: "
-                         f"{', '.join(k for k in POI_PRIOR_KINDS if k != 'improper')}")
+        raise InputError(
+            src,
+            "poi.prior.kind",
+            f"unknown {kind!r}; known: {', '.join(k for k in POI_PRIOR_KINDS if k != 'improper')}",
+        )
     upper = _num(src, prior_t, "upper", "poi.prior", 10.0, positive=True)
     power = _num(src, prior_t, "power", "poi.prior", 2.0, positive=True)
     floor = _num(src, prior_t, "floor", "poi.prior", 1e-3, positive=True)
@@ -209,19 +235,29 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     if not isinstance(name, str) or name not in SAMPLERS:
         raise InputError(src, "sampler.name", f"unknown {name!r}; known: {', '.join(SAMPLERS)}")
     sampler = SamplerSettings(
-        name, _num(src, s, "chains", "sampler", 4, integer=True, lo=1, hi=64),
+        name,
+        _num(src, s, "chains", "sampler", 4, integer=True, lo=1, hi=64),
         _num(src, s, "draws", "sampler", 2000, integer=True, lo=10, hi=10**7),
         _num(src, s, "tune", "sampler", 1000, integer=True, lo=0, hi=10**7),
         _num(src, s, "target_accept", "sampler", 0.9, lo=0.5, hi=0.999),
         _adaptation(src, s),
     )
     return ModelSpec(
-        interaction=inter.name, description=str(m.get("description", inter.description)),
-        window_kev=(float(window[0]), float(window[1])), bin_width_kev=float(bin_width), likelihood=likelihood,
-        cl=float(cl), physics=PhysicsConfig(flux_set=flux, atomic=atomic),
+        interaction=inter.name,
+        description=str(m.get("description", inter.description)),
+        window_kev=(float(window[0]), float(window[1])),
+        bin_width_kev=float(bin_width),
+        likelihood=likelihood,
+        cl=float(cl),
+        physics=PhysicsConfig(flux_set=flux, atomic=atomic),
         poi_scale=None if scale == "auto" else float(scale),
-        poi_prior=PoiPrior(kind, float(upper), float(power), float(floor)), sampler=sampler,
-        flavours=flavours, signs=signs, masses_mev=tuple(float(v) for v in masses), source=src, raw=doc,
+        poi_prior=PoiPrior(kind, float(upper), float(power), float(floor)),
+        sampler=sampler,
+        flavours=flavours,
+        signs=signs,
+        masses_mev=tuple(float(v) for v in masses),
+        source=src,
+        raw=doc,
     )
 
 
@@ -248,5 +284,3 @@ def model_spec_for(interaction_or_path: str) -> ModelSpec:
         return load_model_spec(builtin_model_path(interaction_or_path))
     except KeyError as exc:
         raise InputError("command line", "interaction", exc.args[0]) from None
-
-

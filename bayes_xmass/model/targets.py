@@ -17,14 +17,20 @@ from scipy.optimize import brentq
 
 from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
+from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.response.detector import MorphingTemplates
-from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.response.templates import TemplateSet, build_templates_cached
 
 __all__ = [
-    "AUTO_SCALE_SIGMAS", "FitTarget", "analysis_view", "auto_scale", "fit_targets", "rescale_signal",
-    "round_scale", "target_templates",
+    "AUTO_SCALE_SIGMAS",
+    "FitTarget",
+    "analysis_view",
+    "auto_scale",
+    "fit_targets",
+    "rescale_signal",
+    "round_scale",
+    "target_templates",
 ]
 
 AUTO_SCALE_SIGMAS = 3.0
@@ -74,12 +80,16 @@ def analysis_view(spec: ModelSpec, dataset: Dataset) -> Dataset:
     edges = np.asarray(dataset.bin_edges_keV)
     w_lo, w_hi = spec.window_kev
     if w_hi <= edges[0] or w_lo >= edges[-1]:
-        raise InputError(spec.source or "model", "window_keV",
-                         f"window {w_lo:g}-{w_hi:g} keV does not overlap the data ({edges[0]:g}-{edges[-1]:g} keV)")
+        raise InputError(
+            spec.source or "model",
+            "window_keV",
+            f"window {w_lo:g}-{w_hi:g} keV does not overlap the data ({edges[0]:g}-{edges[-1]:g} keV)",
+        )
     inside = edges[(edges >= w_lo - 1e-9) & (edges <= w_hi + 1e-9)]
     if inside.size < 2:
-        raise InputError(spec.source or "model", "window_keV",
-                         f"window {w_lo:g}-{w_hi:g} keV contains no whole bin of the data")
+        raise InputError(
+            spec.source or "model", "window_keV", f"window {w_lo:g}-{w_hi:g} keV contains no whole bin of the data"
+        )
     lo, hi = inside[0], inside[-1]
     view = dataset.view(window=(float(lo), float(hi)))
     widths = np.diff(view.bin_edges_keV)
@@ -96,8 +106,9 @@ def rescale_signal(tpl: TemplateSet, new_scale: float) -> TemplateSet:
     factor = np.array([(new_scale / tpl.coupling_scale) ** p for p in tpl.signal_powers])
     values = tpl.signal.values * factor[None, :, None]
     coeffs = tpl.signal.coefficients * factor[None, None, :, None]
-    return dataclasses.replace(tpl, coupling_scale=float(new_scale),
-                               signal=MorphingTemplates(tpl.signal.scale_grid, values, coeffs))
+    return dataclasses.replace(
+        tpl, coupling_scale=float(new_scale), signal=MorphingTemplates(tpl.signal.scale_grid, values, coeffs)
+    )
 
 
 def auto_scale(tpl: TemplateSet, sign: int = 1) -> float:
@@ -109,8 +120,9 @@ def auto_scale(tpl: TemplateSet, sign: int = 1) -> float:
 
     def excess(log_c):
         c = math.exp(log_c)
-        return math.log(abs(sum((sign * c) ** p * v for p, v in zip(tpl.signal_powers, sig))) + 1e-300) \
-            - math.log(target)
+        return math.log(abs(sum((sign * c) ** p * v for p, v in zip(tpl.signal_powers, sig))) + 1e-300) - math.log(
+            target
+        )
 
     # search in units of coupling_scale around the interaction's typical size
     centre = math.log(INTERACTIONS[tpl.interaction].scale / tpl.coupling_scale)
@@ -123,8 +135,9 @@ def auto_scale(tpl: TemplateSet, sign: int = 1) -> float:
 def target_templates(spec: ModelSpec, dataset: Dataset, target: FitTarget) -> TemplateSet:
     """Templates for one fit, with the coupling scale resolved (given or auto)."""
     view = analysis_view(spec, dataset)
-    tpl = build_templates_cached(view, target.interaction, spec.physics, options=target.options,
-                                 coupling_scale=spec.poi_scale or 1.0)  # on-disk cache (bayes_xmass.runtime.cache)
+    tpl = build_templates_cached(
+        view, target.interaction, spec.physics, options=target.options, coupling_scale=spec.poi_scale or 1.0
+    )  # on-disk cache (bayes_xmass.runtime.cache)
     if spec.poi_scale is None:
         tpl = rescale_signal(tpl, round_scale(auto_scale(tpl, target.sign)))
     return tpl

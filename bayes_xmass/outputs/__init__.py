@@ -14,5 +14,15 @@
 The submodules are not imported here: ``bayes_xmass.outputs.compare`` stays light (no matplotlib, no PyMC).
 """
 
-__all__ = ["compare", "figures", "html", "plot_convergence", "plot_fits", "plot_limits", "plot_validation", "report",
-           "run_reader", "validation_report"]
+__all__ = [
+    "compare",
+    "figures",
+    "html",
+    "plot_convergence",
+    "plot_fits",
+    "plot_limits",
+    "plot_validation",
+    "report",
+    "run_reader",
+    "validation_report",
+]

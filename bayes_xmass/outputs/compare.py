@@ -8,13 +8,42 @@ import math
 
 from bayes_xmass.physics.interactions import INTERACTIONS
 
-__all__ = ["COLUMNS", "comparison_row", "csv_text", "format_cell", "markdown_table", "published_limit",
-           "terminal_table"]
+__all__ = [
+    "COLUMNS",
+    "comparison_row",
+    "csv_text",
+    "format_cell",
+    "markdown_table",
+    "published_limit",
+    "terminal_table",
+]
 
-COLUMNS = ("fit", "poi", "unit", "bayes", "bayes_mcse", "prior", "freq_xmass", "freq_one_sided", "cls",
-           "clsb", "pcl", "fc_upper", "freq_expected_median", "freq_expected_1sigma", "bayes_expected_median",
-           "best_fit", "chi2_best", "chi2_zero", "dof", "discovery_z", "published", "bayes_over_published",
-           "freq_over_published", "bayes_over_freq")
+COLUMNS = (
+    "fit",
+    "poi",
+    "unit",
+    "bayes",
+    "bayes_mcse",
+    "prior",
+    "freq_xmass",
+    "freq_one_sided",
+    "cls",
+    "clsb",
+    "pcl",
+    "fc_upper",
+    "freq_expected_median",
+    "freq_expected_1sigma",
+    "bayes_expected_median",
+    "best_fit",
+    "chi2_best",
+    "chi2_zero",
+    "dof",
+    "discovery_z",
+    "published",
+    "bayes_over_published",
+    "freq_over_published",
+    "bayes_over_freq",
+)
 
 
 def published_limit(interaction: str, flavours: str | None, mass_mev: float | None, sign: int = -1) -> float | None:
@@ -39,17 +68,27 @@ def comparison_row(fit: dict) -> dict:
         return None if v is None else v * scale
 
     row = {
-        "fit": fit["fit"], "poi": INTERACTIONS[fit["interaction"]].poi,
+        "fit": fit["fit"],
+        "poi": INTERACTIONS[fit["interaction"]].poi,
         "unit": INTERACTIONS[fit["interaction"]].coupling_unit,
-        "bayes": b.get("limit"), "bayes_mcse": b.get("mcse"), "prior": fit.get("poi_prior"),
-        "freq_xmass": phys("limit_xmass_scaled"), "freq_one_sided": phys("limit_one_sided_scaled"),
-        "cls": phys("limit_cls_scaled"), "clsb": phys("limit_clsb_scaled"), "pcl": toys.get("pcl"),
+        "bayes": b.get("limit"),
+        "bayes_mcse": b.get("mcse"),
+        "prior": fit.get("poi_prior"),
+        "freq_xmass": phys("limit_xmass_scaled"),
+        "freq_one_sided": phys("limit_one_sided_scaled"),
+        "cls": phys("limit_cls_scaled"),
+        "clsb": phys("limit_clsb_scaled"),
+        "pcl": toys.get("pcl"),
         "fc_upper": fit.get("feldman_cousins", {}).get("upper"),
         "freq_expected_median": toys.get("freq_bands", {}).get("median"),
         "freq_expected_1sigma": _band(toys.get("freq_bands")),
         "bayes_expected_median": toys.get("bayes_bands", {}).get("median"),
-        "best_fit": f.get("best_fit"), "chi2_best": f.get("chi2_best"), "chi2_zero": f.get("chi2_zero"),
-        "dof": f.get("dof"), "discovery_z": f.get("discovery_z"), "published": pub,
+        "best_fit": f.get("best_fit"),
+        "chi2_best": f.get("chi2_best"),
+        "chi2_zero": f.get("chi2_zero"),
+        "dof": f.get("dof"),
+        "discovery_z": f.get("discovery_z"),
+        "published": pub,
     }
     row["bayes_over_published"] = _ratio(row["bayes"], pub)
     row["freq_over_published"] = _ratio(row["freq_xmass"], pub)
@@ -84,19 +123,49 @@ def format_cell(v, digits=3) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     """Compact Markdown comparison table."""
-    head = ("fit", "Bayes (prior)", "Δχ²=2.71", "one-sided", "CLs", "expected (freq., ±1σ)", "χ² best / zero / dof",
-            "XMASS", "Bayes/XMASS", "freq/XMASS")
+    head = (
+        "fit",
+        "Bayes (prior)",
+        "Δχ²=2.71",
+        "one-sided",
+        "CLs",
+        "expected (freq., ±1σ)",
+        "χ² best / zero / dof",
+        "XMASS",
+        "Bayes/XMASS",
+        "freq/XMASS",
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        chi = (f"{format_cell(r['chi2_best'], 4)} / {format_cell(r['chi2_zero'], 4)} / {r['dof']}"
-               if r["chi2_best"] is not None else "–")
-        exp = (f"{format_cell(r['freq_expected_median'])} {r['freq_expected_1sigma'] or ''}"
-               if r["freq_expected_median"] is not None else "–")
+        chi = (
+            f"{format_cell(r['chi2_best'], 4)} / {format_cell(r['chi2_zero'], 4)} / {r['dof']}"
+            if r["chi2_best"] is not None
+            else "–"
+        )
+        exp = (
+            f"{format_cell(r['freq_expected_median'])} {r['freq_expected_1sigma'] or ''}"
+            if r["freq_expected_median"] is not None
+            else "–"
+        )
         prior = r["prior"] if isinstance(r["prior"], str) else (r["prior"] or {}).get("kind", "")
-        lines.append("| " + " | ".join([
-            f"{r['fit']} [{r['unit']}]", f"{format_cell(r['bayes'])} ({prior})", format_cell(r["freq_xmass"]),
-            format_cell(r["freq_one_sided"]), format_cell(r["cls"]), exp, chi, format_cell(r["published"]),
-            format_cell(r["bayes_over_published"], 2), format_cell(r["freq_over_published"], 2)]) + " |")
+        lines.append(
+            "| "
+            + " | ".join(
+                [
+                    f"{r['fit']} [{r['unit']}]",
+                    f"{format_cell(r['bayes'])} ({prior})",
+                    format_cell(r["freq_xmass"]),
+                    format_cell(r["freq_one_sided"]),
+                    format_cell(r["cls"]),
+                    exp,
+                    chi,
+                    format_cell(r["published"]),
+                    format_cell(r["bayes_over_published"], 2),
+                    format_cell(r["freq_over_published"], 2),
+                ]
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -106,8 +175,12 @@ def csv_text(rows: list[dict]) -> str:
     w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({k: ("" if r.get(k) is None else (r[k] if not isinstance(r[k], dict) else r[k].get("kind")))
-                    for k in COLUMNS})
+        w.writerow(
+            {
+                k: ("" if r.get(k) is None else (r[k] if not isinstance(r[k], dict) else r[k].get("kind")))
+                for k in COLUMNS
+            }
+        )
     return buf.getvalue()
 
 
@@ -116,7 +189,9 @@ def terminal_table(rows: list[dict]) -> str:
     head = f"{'fit':34s} {'unit':5s} {'Bayes':>10s} {'Δχ²=2.71':>10s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
     lines = [head, "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['fit']:34s} {r['unit']:5s} {format_cell(r['bayes']):>10s} "
-                     f"{format_cell(r['freq_xmass']):>10s} {format_cell(r['published']):>9s} "
-                     f"{format_cell(r['bayes_over_published'], 2):>6s} {format_cell(r['freq_over_published'], 2):>6s}")
+        lines.append(
+            f"{r['fit']:34s} {r['unit']:5s} {format_cell(r['bayes']):>10s} "
+            f"{format_cell(r['freq_xmass']):>10s} {format_cell(r['published']):>9s} "
+            f"{format_cell(r['bayes_over_published'], 2):>6s} {format_cell(r['freq_over_published'], 2):>6s}"
+        )
     return "\n".join(lines)

@@ -13,8 +13,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from bayes_xmass.runtime.io import write_with  # noqa: E402
 
-__all__ = ["LAYOUTS", "MAX_LAYOUTS", "PNG_COMPRESS_LEVEL", "RENDER_RC", "clear_data", "margins_in", "new_figure",
-           "reusable_figure", "save_png"]
+__all__ = [
+    "LAYOUTS",
+    "MAX_LAYOUTS",
+    "PNG_COMPRESS_LEVEL",
+    "RENDER_RC",
+    "clear_data",
+    "margins_in",
+    "new_figure",
+    "reusable_figure",
+    "save_png",
+]
 
 
 PNG_COMPRESS_LEVEL = 1  # zlib level of the PNG files: lossless at every level; 6 (zlib's default) is ~2x slower
@@ -27,10 +36,16 @@ def save_png(fig, out: Path, overwrite: bool, dpi: int = 120, tight: bool = True
     """Write ``fig`` as PNG atomically and close it (pyplot figures; ``close=False`` for the reused
     figures of :func:`reusable_figure`). ``tight=False`` for figures with fixed margins
     (:func:`margins_in`): bbox_inches="tight" costs an extra layout pass over every text."""
+
     def writer(tmp):
         with matplotlib.rc_context(RENDER_RC):
-            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight" if tight else None,
-                        pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+            fig.savefig(
+                tmp,
+                format="png",
+                dpi=dpi,
+                bbox_inches="tight" if tight else None,
+                pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL},
+            )
 
     try:
         return write_with(out, writer, overwrite)
@@ -94,13 +109,28 @@ def clear_data(ax) -> None:
         ax.set_yscale("linear")
 
 
-def margins_in(fig, *, left: float, right: float, top: float, bottom: float, hspace: float,
-               wspace: float = 0.0, nrows: int = 1, ncols: int = 1) -> None:
+def margins_in(
+    fig,
+    *,
+    left: float,
+    right: float,
+    top: float,
+    bottom: float,
+    hspace: float,
+    wspace: float = 0.0,
+    nrows: int = 1,
+    ncols: int = 1,
+) -> None:
     """subplots_adjust with margins and gaps in inches (fixed layout: no layout engine and no
     bbox_inches="tight", each of which costs an extra pass over every text of a many-panel figure)."""
     w, h = fig.get_size_inches()
     ax_h = (h - top - bottom - hspace * (nrows - 1)) / nrows
     ax_w = (w - left - right - wspace * (ncols - 1)) / ncols
-    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
-                        hspace=hspace / ax_h, wspace=wspace / ax_w if ncols > 1 else 0.2)
-
+    fig.subplots_adjust(
+        left=left / w,
+        right=1 - right / w,
+        top=1 - top / h,
+        bottom=bottom / h,
+        hspace=hspace / ax_h,
+        wspace=wspace / ax_w if ncols > 1 else 0.2,
+    )

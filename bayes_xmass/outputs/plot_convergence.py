@@ -20,8 +20,17 @@ import numpy as np  # noqa: E402
 
 from bayes_xmass.outputs.figures import margins_in, new_figure, reusable_figure, save_png  # noqa: E402
 
-__all__ = ["RANK_TABLE_MAX_DRAWS", "RANK_XTICKS", "TRACE_MAX_POINTS", "envelope_indices", "hypergeom_rank_tables",
-           "plot_diagnostics_overview", "plot_rank", "plot_trace", "rank_uniformity_test"]
+__all__ = [
+    "RANK_TABLE_MAX_DRAWS",
+    "RANK_XTICKS",
+    "TRACE_MAX_POINTS",
+    "envelope_indices",
+    "hypergeom_rank_tables",
+    "plot_diagnostics_overview",
+    "plot_rank",
+    "plot_trace",
+    "rank_uniformity_test",
+]
 
 
 RANK_TABLE_MAX_DRAWS = 2000  # per chain; the tables hold (draws + 1)^2 doubles each
@@ -44,8 +53,13 @@ def hypergeom_rank_tables(n_chains: int, n_draws: int) -> tuple[np.ndarray, np.n
     kx = k[:, None] - x[None, :]
     ok = (kx >= 0) & (kx <= other)
     kxc = np.clip(kx, 0, other)
-    log_pmf = ((lf[n_draws] - lf[x] - lf[n_draws - x])[None, :] + lf[other] - lf[kxc] - lf[other - kxc]
-               - (lf[total] - lf[k] - lf[total - k])[:, None])
+    log_pmf = (
+        (lf[n_draws] - lf[x] - lf[n_draws - x])[None, :]
+        + lf[other]
+        - lf[kxc]
+        - lf[other - kxc]
+        - (lf[total] - lf[k] - lf[total - k])[:, None]
+    )
     pmf = np.exp(np.where(ok, log_pmf, -np.inf))
     pmf /= pmf.sum(axis=1, keepdims=True)
     cdf = np.clip(np.cumsum(pmf, axis=1), 0.0, 1.0)
@@ -86,8 +100,9 @@ def rank_uniformity_test(frac_ranks: np.ndarray, tables=None) -> tuple[float, np
             from scipy.stats import hypergeom
 
             k = np.floor(z * n_chains * n_draws).astype(int)
-            lower = hypergeom.cdf(e, n_chains * n_draws, n_draws, k) - 0.5 * hypergeom.pmf(e, n_chains * n_draws,
-                                                                                           n_draws, k)
+            lower = hypergeom.cdf(e, n_chains * n_draws, n_draws, k) - 0.5 * hypergeom.pmf(
+                e, n_chains * n_draws, n_draws, k
+            )
         gamma[:, j] = 2.0 * np.minimum(lower, 1.0 - lower)
     with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
         b = np.tan((0.5 - gamma) * np.pi)
@@ -110,9 +125,17 @@ def _chain_legend(fig, colors) -> None:
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], color=c, lw=1.5) for c in colors]
-    fig.legend(handles, [str(c) for c in range(len(colors))], title="chain", loc="upper right",
-               bbox_to_anchor=(0.995, 0.998), ncols=min(len(colors), 8), fontsize=8, title_fontsize=8,
-               frameon=False)
+    fig.legend(
+        handles,
+        [str(c) for c in range(len(colors))],
+        title="chain",
+        loc="upper right",
+        bbox_to_anchor=(0.995, 0.998),
+        ncols=min(len(colors), 8),
+        fontsize=8,
+        title_fontsize=8,
+        frameon=False,
+    )
 
 
 # per chain and variable: 2 per block of draws, blocks of >= 1/2 px on the 551 px trace axis (fewer points make
@@ -159,8 +182,9 @@ def _trace_layout(n: int, n_chains: int):
     return fig, axes
 
 
-def plot_trace(samples: dict[str, np.ndarray], *, title: str, out: Path, diverging=None,
-               overwrite: bool = False) -> Path:
+def plot_trace(
+    samples: dict[str, np.ndarray], *, title: str, out: Path, diverging=None, overwrite: bool = False
+) -> Path:
     """Per variable: the posterior density of each chain (left; arviz-stats KDE with boundary
     correction, as ``arviz.plot_trace_dist``, from every draw) and the trace of each chain (right;
     through the minimum and maximum of each block of draws, :func:`envelope_indices`, if there are
@@ -191,9 +215,12 @@ def plot_trace(samples: dict[str, np.ndarray], *, title: str, out: Path, divergi
         ad.set_xlabel(name, fontsize=9, labelpad=1)
         at.set_ylabel(name, fontsize=8)
         at.set_xlim(0, max(n_draws - 1, 1))
-    axes[0, 1].set_title(f"trace ({n_chains} chains x {n_draws} draws"
-                         + (f"; lines through min and max of every {block} draws)" if block > 1 else ")")
-                         + ("; black ticks: divergences" if div is not None else ""), fontsize=9)
+    axes[0, 1].set_title(
+        f"trace ({n_chains} chains x {n_draws} draws"
+        + (f"; lines through min and max of every {block} draws)" if block > 1 else ")")
+        + ("; black ticks: divergences" if div is not None else ""),
+        fontsize=9,
+    )
     fig.suptitle(title, fontsize=10, x=0.02, ha="left")
     return save_png(fig, out, overwrite, dpi=100, tight=False, close=False)
 
@@ -208,8 +235,7 @@ def _rank_layout(n: int, n_chains: int):
     nrows = -(-n // ncols)
     fig = new_figure((3.2 * ncols, 2.0 * nrows + 0.7))
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    margins_in(fig, left=0.15, right=0.15, top=0.85, bottom=0.45, hspace=0.75, wspace=0.3, nrows=nrows,
-                ncols=ncols)
+    margins_in(fig, left=0.15, right=0.15, top=0.85, bottom=0.45, hspace=0.75, wspace=0.3, nrows=nrows, ncols=ncols)
     for ax in axes.flat[:n]:
         ax.set_yticks([])
         ax.spines[["left", "right", "top"]].set_visible(False)
@@ -222,8 +248,9 @@ def _rank_layout(n: int, n_chains: int):
     return fig, axes
 
 
-def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: float = 0.01,
-              overwrite: bool = False) -> Path:
+def plot_rank(
+    samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: float = 0.01, overwrite: bool = False
+) -> Path:
     """Fractional-rank Δ-ECDF per chain (ranks over all chains; flat if the chains target the same
     posterior) with the p-value of the multi-chain uniformity test, as ``arviz.plot_rank``; for
     p < alpha the points that drive the rejection are ringed. ``samples`` maps names to (chain, draw)
@@ -231,8 +258,9 @@ def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: f
     names = list(samples)
     n_chains, n_draws = np.shape(samples[names[0]]) if names else (0, 0)
     fig, axes = reusable_figure(("rank", max(len(names), 1), n_chains), _rank_layout)
-    tables = (hypergeom_rank_tables(n_chains, n_draws) if names and n_chains > 1 and n_draws <= RANK_TABLE_MAX_DRAWS
-              else None)
+    tables = (
+        hypergeom_rank_tables(n_chains, n_draws) if names and n_chains > 1 and n_draws <= RANK_TABLE_MAX_DRAWS else None
+    )
     u = np.linspace(0.0, 1.0, n_draws)
     colors = _chain_colors(n_chains)
     eps_expected = np.sqrt(np.log(2 / alpha) / (2 * n_draws)) * 1.3 if n_draws else 1.0
@@ -242,8 +270,7 @@ def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: f
         ranks = np.empty(a.size)
         ranks[np.argsort(a, axis=None)] = np.arange(1, a.size + 1)
         frac = (ranks / a.size).reshape(a.shape)
-        decdf = np.array([np.searchsorted(np.sort(frac[c]), u, side="right") / n_draws - u
-                          for c in range(n_chains)])
+        decdf = np.array([np.searchsorted(np.sort(frac[c]), u, side="right") / n_draws - u for c in range(n_chains)])
         for c in range(n_chains):
             ax.step(u, decdf[c], where="pre", color=colors[c], lw=1.3)
         eps = max(eps_expected, float(np.max(np.abs(decdf))))
@@ -253,8 +280,9 @@ def plot_rank(samples: dict[str, np.ndarray], *, title: str, out: Path, alpha: f
                 for c in range(n_chains):
                     sel = suspicious[:, c]
                     ax.plot(u[sel], decdf[c, sel], "o", ms=3, mfc="none", color="k")
-            ax.text(0.0, 0.85 * eps, f"p={p:.2f} (α={alpha:.2f})", fontsize=8,
-                    color="C3" if p < alpha else "k", va="center")
+            ax.text(
+                0.0, 0.85 * eps, f"p={p:.2f} (α={alpha:.2f})", fontsize=8, color="C3" if p < alpha else "k", va="center"
+            )
         ax.set_xlim(-0.03, 1.03)
         ax.set_ylim(-eps, eps)
         ax.set_title(name, fontsize=10)

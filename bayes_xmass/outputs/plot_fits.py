@@ -17,8 +17,15 @@ from bayes_xmass.outputs.figures import margins_in, new_figure, reusable_figure,
 __all__ = ["plot_poi_posterior", "plot_ppc_spectrum", "plot_recoil_spectra", "plot_spectrum_fit"]
 
 
-def plot_recoil_spectra(t_kev, curves: dict[str, np.ndarray], sm: np.ndarray, title: str, out: Path,
-                        overwrite: bool = False, unit_label: str = "events / (keV t yr)") -> Path:
+def plot_recoil_spectra(
+    t_kev,
+    curves: dict[str, np.ndarray],
+    sm: np.ndarray,
+    title: str,
+    out: Path,
+    overwrite: bool = False,
+    unit_label: str = "events / (keV t yr)",
+) -> Path:
     """Log-log plot of true-energy recoil spectra with the SM solar-neutrino rate for reference.
 
     Negative curves (destructive interference) are drawn as |rate| dashed.
@@ -28,10 +35,16 @@ def plot_recoil_spectra(t_kev, curves: dict[str, np.ndarray], sm: np.ndarray, ti
     for label, y in curves.items():
         y = np.asarray(y)
         pos = np.where(y > 0, y, np.nan)
-        line, = ax.plot(t_kev, pos, lw=1.5, label=label)
+        (line,) = ax.plot(t_kev, pos, lw=1.5, label=label)
         if np.any(y < 0):
-            ax.plot(t_kev, np.where(y < 0, -y, np.nan), lw=1.5, ls="--", color=line.get_color(),
-                    label=f"{label} (negative, |rate|)")
+            ax.plot(
+                t_kev,
+                np.where(y < 0, -y, np.nan),
+                lw=1.5,
+                ls="--",
+                color=line.get_color(),
+                label=f"{label} (negative, |rate|)",
+            )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("electron recoil energy T [keV]")
@@ -51,15 +64,23 @@ def _poi_layout():
     return fig, ax
 
 
-def plot_poi_posterior(samples, limit: float, *, cl: float, unit: str, label: str, out: Path,
-                       profile: tuple[np.ndarray, np.ndarray] | None = None, freq_limit: float | None = None,
-                       overwrite: bool = False) -> Path:
+def plot_poi_posterior(
+    samples,
+    limit: float,
+    *,
+    cl: float,
+    unit: str,
+    label: str,
+    out: Path,
+    profile: tuple[np.ndarray, np.ndarray] | None = None,
+    freq_limit: float | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Marginal posterior of |coupling| with the credible limit marked; optionally the profile
     likelihood exp(-Delta chi2 / 2) (scaled to the posterior's peak) and the frequentist limit."""
     fig, ax = reusable_figure(("poi",), _poi_layout)
     samples = np.asarray(samples).ravel()
-    ax.hist(samples, bins=80, density=True, histtype="stepfilled", alpha=0.35, color="C0",
-            label="marginal posterior")
+    ax.hist(samples, bins=80, density=True, histtype="stepfilled", alpha=0.35, color="C0", label="marginal posterior")
     ax.axvline(limit, color="C0", lw=2, label=f"{cl:.0%} credible limit {limit:.3g}")
     if profile is not None:
         grid, like = profile
@@ -88,8 +109,18 @@ def _spectrum_layout(figsize: tuple[float, float]):
     return fig, (ax, axr)
 
 
-def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_at_limit, *, label: str,
-                      out: Path, exposure_kg_day: float, overwrite: bool = False) -> Path:
+def plot_ppc_spectrum(
+    edges,
+    observed,
+    ppc_counts,
+    background_expected,
+    signal_at_limit,
+    *,
+    label: str,
+    out: Path,
+    exposure_kg_day: float,
+    overwrite: bool = False,
+) -> Path:
     """Observed spectrum vs the posterior predictive (median and 68/95% bands), the background-only
     expectation and the signal at the limit; residuals below. Rates in events/(keV kg day)."""
     edges = np.asarray(edges)
@@ -99,17 +130,33 @@ def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_a
     obs = np.asarray(observed, dtype=float)
     q = np.percentile(np.asarray(ppc_counts), [2.5, 16, 50, 84, 97.5], axis=0)
     fig, (ax, axr) = reusable_figure(("spectrum", (7, 5.5)), _spectrum_layout)
-    ax.fill_between(edges, np.append(q[0], q[0][-1]) * np.append(norm, norm[-1]),
-                    np.append(q[4], q[4][-1]) * np.append(norm, norm[-1]), step="post", color="C0", alpha=0.2,
-                    label="posterior predictive 95%")
-    ax.fill_between(edges, np.append(q[1], q[1][-1]) * np.append(norm, norm[-1]),
-                    np.append(q[3], q[3][-1]) * np.append(norm, norm[-1]), step="post", color="C0", alpha=0.35,
-                    label="posterior predictive 68%")
+    ax.fill_between(
+        edges,
+        np.append(q[0], q[0][-1]) * np.append(norm, norm[-1]),
+        np.append(q[4], q[4][-1]) * np.append(norm, norm[-1]),
+        step="post",
+        color="C0",
+        alpha=0.2,
+        label="posterior predictive 95%",
+    )
+    ax.fill_between(
+        edges,
+        np.append(q[1], q[1][-1]) * np.append(norm, norm[-1]),
+        np.append(q[3], q[3][-1]) * np.append(norm, norm[-1]),
+        step="post",
+        color="C0",
+        alpha=0.35,
+        label="posterior predictive 68%",
+    )
     ax.stairs(np.asarray(background_expected) * norm, edges, color="k", lw=1, label="background (posterior median)")
-    ax.stairs(np.clip(np.asarray(signal_at_limit), 1e-12, None) * norm, edges, color="C3", lw=1.5,
-              label="signal at the credible limit")
-    ax.errorbar(centre, obs * norm, yerr=np.sqrt(np.maximum(obs, 1.0)) * norm, fmt="o", ms=2.5, color="k",
-                label="data")
+    ax.stairs(
+        np.clip(np.asarray(signal_at_limit), 1e-12, None) * norm,
+        edges,
+        color="C3",
+        lw=1.5,
+        label="signal at the credible limit",
+    )
+    ax.errorbar(centre, obs * norm, yerr=np.sqrt(np.maximum(obs, 1.0)) * norm, fmt="o", ms=2.5, color="k", label="data")
     ax.set_yscale("log")
     ax.set_title(label)
     ax.legend(fontsize=7)
@@ -120,8 +167,17 @@ def plot_ppc_spectrum(edges, observed, ppc_counts, background_expected, signal_a
     return save_png(fig, out, overwrite, tight=False, close=False)
 
 
-def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signal_at_limit, *, label: str,
-                      exposure_kg_day: float, out: Path, overwrite: bool = False) -> Path:
+def plot_spectrum_fit(
+    edges,
+    observed,
+    backgrounds: dict[str, np.ndarray],
+    signal_at_limit,
+    *,
+    label: str,
+    exposure_kg_day: float,
+    out: Path,
+    overwrite: bool = False,
+) -> Path:
     """Data with stacked background components (posterior medians), the signal at the limit on top of
     the total, and residuals (data - total) / sqrt(total)."""
     edges = np.asarray(edges)
@@ -134,15 +190,20 @@ def plot_spectrum_fit(edges, observed, backgrounds: dict[str, np.ndarray], signa
     floor = 1e-7
     for name in order:
         new = stack + np.asarray(backgrounds[name])
-        ax.fill_between(edges, np.append(np.maximum(stack, floor * 0), stack[-1]) * np.append(norm, norm[-1]),
-                        np.append(new, new[-1]) * np.append(norm, norm[-1]), step="post", alpha=0.6, label=name)
+        ax.fill_between(
+            edges,
+            np.append(np.maximum(stack, floor * 0), stack[-1]) * np.append(norm, norm[-1]),
+            np.append(new, new[-1]) * np.append(norm, norm[-1]),
+            step="post",
+            alpha=0.6,
+            label=name,
+        )
         stack = new
     total = stack
     sig = np.asarray(signal_at_limit)
     ax.stairs((total + sig) * norm, edges, color="C3", lw=1.5, label="total + signal at the limit")
     obs = np.asarray(observed, dtype=float)
-    ax.errorbar(centre, obs * norm, yerr=np.sqrt(np.maximum(obs, 1.0)) * norm, fmt="o", ms=2.5, color="k",
-                label="data")
+    ax.errorbar(centre, obs * norm, yerr=np.sqrt(np.maximum(obs, 1.0)) * norm, fmt="o", ms=2.5, color="k", label="data")
     ax.set_yscale("log")
     ax.set_ylim(bottom=max(floor, 0.3 * np.min(total[total > 0] * norm[total > 0])) if np.any(total > 0) else floor)
     ax.set_title(label)

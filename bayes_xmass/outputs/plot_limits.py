@@ -17,16 +17,32 @@ from bayes_xmass.outputs.figures import save_png  # noqa: E402
 __all__ = ["plot_exclusion", "plot_millicharge_summary"]
 
 
-def plot_exclusion(masses, bayes, freq, *, published: dict[float, float], cl: float, out: Path,
-                   expected: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None, flagged=None,
-                   overwrite: bool = False) -> Path:
+def plot_exclusion(
+    masses,
+    bayes,
+    freq,
+    *,
+    published: dict[float, float],
+    cl: float,
+    out: Path,
+    expected: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    flagged=None,
+    overwrite: bool = False,
+) -> Path:
     """B-L exclusion curve: coupling g vs mediator mass (log-log), Bayesian and frequentist; masses
     whose posterior failed the convergence checks (``flagged``) are ringed in red."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     if flagged is not None and bayes is not None and np.any(flagged):
         sel = np.asarray(flagged, dtype=bool)
-        ax.plot(np.asarray(masses)[sel], np.asarray(bayes)[sel], "o", ms=12, mfc="none", mec="red",
-                label="posterior diagnostics flagged")
+        ax.plot(
+            np.asarray(masses)[sel],
+            np.asarray(bayes)[sel],
+            "o",
+            ms=12,
+            mfc="none",
+            mec="red",
+            label="posterior diagnostics flagged",
+        )
     if expected is not None:
         lo, med, hi = expected
         ax.fill_between(masses, lo, hi, color="0.85", label="expected ±1σ (frequentist)")
@@ -35,8 +51,14 @@ def plot_exclusion(masses, bayes, freq, *, published: dict[float, float], cl: fl
         ax.plot(masses, bayes, "o-", color="C0", label=f"{cl:.0%} credible limit (this work)")
     ax.plot(masses, freq, "s--", color="C3", label="Δχ² = 2.71 limit (this work)")
     if published:
-        ax.plot(list(published), list(published.values()), "*", ms=14, color="k",
-                label="XMASS-I published (PLB 809 (2020) 135741)")
+        ax.plot(
+            list(published),
+            list(published.values()),
+            "*",
+            ms=14,
+            color="k",
+            label="XMASS-I published (PLB 809 (2020) 135741)",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("mediator mass M [MeV]")

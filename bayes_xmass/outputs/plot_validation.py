@@ -16,8 +16,16 @@ from bayes_xmass.outputs.figures import save_png  # noqa: E402
 __all__ = ["plot_coverage", "plot_sbc_ranks"]
 
 
-def plot_sbc_ranks(ranks: np.ndarray, rank_max: int, parameters: list[str], *, n_bins: int, title: str, out: Path,
-                   overwrite: bool = False) -> Path:
+def plot_sbc_ranks(
+    ranks: np.ndarray,
+    rank_max: int,
+    parameters: list[str],
+    *,
+    n_bins: int,
+    title: str,
+    out: Path,
+    overwrite: bool = False,
+) -> Path:
     """SBC: rank histogram per parameter with the 99% band of a uniform histogram (top) and the
     ECDF difference of the fractional ranks with the 95% KS band (bottom)."""
     from scipy import stats
@@ -58,19 +66,30 @@ def plot_coverage(result: dict, *, out: Path, overwrite: bool = False) -> Path:
     rows = result["rows"]
     x = np.array([r["true_coupling"] for r in rows])
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    styles = {"bayes": ("Bayesian credible", "C0", "o"), "xmass": ("Δχ² = 2.71", "C1", "s"),
-              "one_sided": ("one-sided Δχ² = 1.64", "C2", "^")}
+    styles = {
+        "bayes": ("Bayesian credible", "C0", "o"),
+        "xmass": ("Δχ² = 2.71", "C1", "s"),
+        "one_sided": ("one-sided Δχ² = 1.64", "C2", "^"),
+    }
     offsets = {"bayes": -0.01, "xmass": 0.0, "one_sided": 0.01}
-    span = (np.max(np.abs(x)) or 1.0)
+    span = np.max(np.abs(x)) or 1.0
     for key, (label, color, marker) in styles.items():
-        vals = [(r["true_coupling"], r[f"coverage_{key}"], r.get(f"coverage_{key}_lo", r[f"coverage_{key}"]),
-                 r.get(f"coverage_{key}_hi", r[f"coverage_{key}"])) for r in rows
-                if r.get(f"coverage_{key}") is not None]
+        vals = [
+            (
+                r["true_coupling"],
+                r[f"coverage_{key}"],
+                r.get(f"coverage_{key}_lo", r[f"coverage_{key}"]),
+                r.get(f"coverage_{key}_hi", r[f"coverage_{key}"]),
+            )
+            for r in rows
+            if r.get(f"coverage_{key}") is not None
+        ]
         if not vals:
             continue
         xs, ys, lo, hi = map(np.array, zip(*vals))
-        ax.errorbar(xs + offsets[key] * span, ys, yerr=[ys - lo, hi - ys], fmt=marker, color=color, label=label,
-                    capsize=3)
+        ax.errorbar(
+            xs + offsets[key] * span, ys, yerr=[ys - lo, hi - ys], fmt=marker, color=color, label=label, capsize=3
+        )
         ax.axhline(result["nominal"][key], color=color, ls="--", lw=0.8)
     ax.set_xlabel(f"true coupling [{result['coupling_unit']}]")
     ax.set_ylabel("coverage (limit ≥ true value) [1]")

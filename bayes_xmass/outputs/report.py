@@ -18,9 +18,20 @@ from bayes_xmass.outputs.plot_fits import plot_poi_posterior, plot_ppc_spectrum
 from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.runtime.io import write_with
 
-__all__ = ["COMPRESSED_GROUPS", "DIAGNOSTIC_VARS_EXCLUDE", "FLOAT32_VARS", "NETCDF_COMPLEVEL", "PLOT_VARS_EXCLUDE",
-           "RANK_PLOT_DRAWS", "markdown_section", "open_datatree", "plotted_scalar_vars", "signal_counts_at_limit",
-           "write_datatree", "write_fit_plots"]
+__all__ = [
+    "COMPRESSED_GROUPS",
+    "DIAGNOSTIC_VARS_EXCLUDE",
+    "FLOAT32_VARS",
+    "NETCDF_COMPLEVEL",
+    "PLOT_VARS_EXCLUDE",
+    "RANK_PLOT_DRAWS",
+    "markdown_section",
+    "open_datatree",
+    "plotted_scalar_vars",
+    "signal_counts_at_limit",
+    "write_datatree",
+    "write_fit_plots",
+]
 
 DIAGNOSTIC_VARS_EXCLUDE = ("gamma_z", "gamma", "expected", "signal_expected", "norm", "coupling")
 # the POI's sampler coordinates: monotone functions of x, so their rank plots are x's and their traces
@@ -72,15 +83,21 @@ def open_datatree(path: Path):
 def plotted_scalar_vars(dt) -> list[str]:
     """Scalar sampled parameters shown in the trace and rank plots (x, not its sampler coordinates)."""
     post = dt.posterior
-    return [v for v in post.data_vars if v not in DIAGNOSTIC_VARS_EXCLUDE and post[v].ndim == 2
-            and not (v in PLOT_VARS_EXCLUDE and "x" in post.data_vars)]
+    return [
+        v
+        for v in post.data_vars
+        if v not in DIAGNOSTIC_VARS_EXCLUDE
+        and post[v].ndim == 2
+        and not (v in PLOT_VARS_EXCLUDE and "x" in post.data_vars)
+    ]
 
 
 RANK_PLOT_DRAWS = 1000
 
 
-def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None, freq_limit=None,
-                    overwrite: bool = False) -> dict[str, Path]:
+def write_fit_plots(
+    dt, limit: dict, out_dir: Path, label: str, *, profile=None, freq_limit=None, overwrite: bool = False
+) -> dict[str, Path]:
     """Trace, rank, POI-posterior and posterior-predictive plots for one fit."""
     plots = Path(out_dir) / "plots"
     names = plotted_scalar_vars(dt)
@@ -92,21 +109,33 @@ def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None,
     diverging = None
     if stats is not None and "diverging" in stats.data_vars:
         diverging = np.asarray(stats["diverging"].transpose("chain", "draw").values, dtype=bool)
-    paths["trace"] = plot_trace(post, title=f"{label}: trace", diverging=diverging,
-                                out=plots / f"{label}_trace.png", overwrite=overwrite)
+    paths["trace"] = plot_trace(
+        post, title=f"{label}: trace", diverging=diverging, out=plots / f"{label}_trace.png", overwrite=overwrite
+    )
     # the rank test costs ~O(draws^2): thin to <= RANK_PLOT_DRAWS per chain (ranks of evenly thinned
     # draws are as uniform as the full ones for a converged run)
     step = max(1, -(-dt.posterior.sizes["draw"] // RANK_PLOT_DRAWS))
     thinned = {v: a[:, ::step] for v, a in post.items()}
     kept = next(iter(thinned.values())).shape[1] if thinned else 0
-    paths["rank"] = plot_rank(thinned, title=f"{label}: rank Δ-ECDF" + (
-        f" (draws thinned by {step}: {kept} per chain)" if step > 1 else ""),
-        out=plots / f"{label}_rank.png", overwrite=overwrite)
+    paths["rank"] = plot_rank(
+        thinned,
+        title=f"{label}: rank Δ-ECDF" + (f" (draws thinned by {step}: {kept} per chain)" if step > 1 else ""),
+        out=plots / f"{label}_rank.png",
+        overwrite=overwrite,
+    )
     scale = float(dt.attrs["coupling_scale"])
     unit = dt.attrs.get("coupling_unit", "")
-    paths["poi"] = plot_poi_posterior(dt.posterior["x"].values * scale, limit["limit"], cl=limit["cl"], unit=unit,
-                                      label=f"{label}: {dt.attrs.get('poi', 'POI')}", out=plots / f"{label}_poi.png",
-                                      profile=profile, freq_limit=freq_limit, overwrite=overwrite)
+    paths["poi"] = plot_poi_posterior(
+        dt.posterior["x"].values * scale,
+        limit["limit"],
+        cl=limit["cl"],
+        unit=unit,
+        label=f"{label}: {dt.attrs.get('poi', 'POI')}",
+        out=plots / f"{label}_poi.png",
+        profile=profile,
+        freq_limit=freq_limit,
+        overwrite=overwrite,
+    )
     ppc = dt.posterior_predictive
     counts = ppc["counts"].stack(sample=("chain", "draw")).transpose("sample", ...).values
     expected = ppc["expected"].stack(sample=("chain", "draw")).transpose("sample", ...).values
@@ -115,9 +144,17 @@ def write_fit_plots(dt, limit: dict, out_dir: Path, label: str, *, profile=None,
     sig_at_limit = signal_counts_at_limit(dt, limit)
     edges = _bin_edges(dt)
     exposure = float(dt.attrs.get("exposure_kg_day", 1.0))
-    paths["ppc"] = plot_ppc_spectrum(edges, dt.observed_data["counts"].values, counts, background, sig_at_limit,
-                                     label=f"{label}: data vs posterior predictive", out=plots / f"{label}_ppc.png",
-                                     exposure_kg_day=exposure, overwrite=overwrite)
+    paths["ppc"] = plot_ppc_spectrum(
+        edges,
+        dt.observed_data["counts"].values,
+        counts,
+        background,
+        sig_at_limit,
+        label=f"{label}: data vs posterior predictive",
+        out=plots / f"{label}_ppc.png",
+        exposure_kg_day=exposure,
+        overwrite=overwrite,
+    )
     return paths
 
 
@@ -137,25 +174,28 @@ def signal_counts_at_limit(dt, limit: dict) -> np.ndarray:
     return c @ tpl(s)
 
 
-def markdown_section(label: str, limit: dict, diag: Diagnostics, attrs: dict, plots: dict[str, Path],
-                     run_dir: Path) -> str:
+def markdown_section(
+    label: str, limit: dict, diag: Diagnostics, attrs: dict, plots: dict[str, Path], run_dir: Path
+) -> str:
     """A Markdown section for summary.md."""
     status = "PASSED" if diag.ok else "FAILED: " + "; ".join(diag.failures)
     rel = {k: Path(v).relative_to(run_dir).as_posix() for k, v in plots.items()}
-    return "\n".join([
-        f"### {label}",
-        "",
-        f"- {limit['cl']:.0%} credible upper limit on |{attrs.get('poi')}|: **{limit['limit']:.4g} "
-        f"{limit['coupling_unit']}** (MCSE {limit['mcse']:.2g}); POI prior {attrs.get('poi_prior')}",
-        f"- sampler {attrs.get('sampler')} {attrs.get('sampler_settings')}, seed {attrs.get('seed')}, "
-        f"{attrs.get('sampling_seconds')} s; likelihood {attrs.get('likelihood')}; atomic model "
-        f"{attrs.get('atomic_model')}",
-        f"- diagnostics {status}: max R-hat {diag.rhat_max:.4f}, min bulk ESS {diag.ess_bulk_min:.0f}, "
-        f"min tail ESS {diag.ess_tail_min:.0f}, POI bulk ESS {diag.poi_ess_bulk:.0f}, divergences "
-        f"{diag.divergences}, min BFMI {diag.bfmi_min:.2f}",
-        "",
-        f"![POI posterior]({rel['poi']}) ![spectrum]({rel['ppc']})",
-        "",
-        f"Trace: [{rel['trace']}]({rel['trace']}); rank: [{rel['rank']}]({rel['rank']})",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"### {label}",
+            "",
+            f"- {limit['cl']:.0%} credible upper limit on |{attrs.get('poi')}|: **{limit['limit']:.4g} "
+            f"{limit['coupling_unit']}** (MCSE {limit['mcse']:.2g}); POI prior {attrs.get('poi_prior')}",
+            f"- sampler {attrs.get('sampler')} {attrs.get('sampler_settings')}, seed {attrs.get('seed')}, "
+            f"{attrs.get('sampling_seconds')} s; likelihood {attrs.get('likelihood')}; atomic model "
+            f"{attrs.get('atomic_model')}",
+            f"- diagnostics {status}: max R-hat {diag.rhat_max:.4f}, min bulk ESS {diag.ess_bulk_min:.0f}, "
+            f"min tail ESS {diag.ess_tail_min:.0f}, POI bulk ESS {diag.poi_ess_bulk:.0f}, divergences "
+            f"{diag.divergences}, min BFMI {diag.bfmi_min:.2f}",
+            "",
+            f"![POI posterior]({rel['poi']}) ![spectrum]({rel['ppc']})",
+            "",
+            f"Trace: [{rel['trace']}]({rel['trace']}); rank: [{rel['rank']}]({rel['rank']})",
+            "",
+        ]
+    )

@@ -34,20 +34,23 @@ if TYPE_CHECKING:
     from bayes_xmass.physics.spectra import per_tonne_year as per_tonne_year
     from bayes_xmass.physics.spectra import sm_rate as sm_rate
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "ATOMIC_MODELS": "bayes_xmass.physics.atomic",
-    "AtomicModel": "bayes_xmass.physics.atomic",
-    "INTERACTIONS": "bayes_xmass.physics.interactions",
-    "Interaction": "bayes_xmass.physics.interactions",
-    "get_interaction": "bayes_xmass.physics.interactions",
-    "FLUX_SETS": "bayes_xmass.physics.solar",
-    "OscillationParameters": "bayes_xmass.physics.solar",
-    "flux_set": "bayes_xmass.physics.solar",
-    "survival_probability": "bayes_xmass.physics.solar",
-    "BasisSpectra": "bayes_xmass.physics.spectra",
-    "PhysicsConfig": "bayes_xmass.physics.spectra",
-    "basis_spectra": "bayes_xmass.physics.spectra",
-    "direct_rate": "bayes_xmass.physics.spectra",
-    "per_tonne_year": "bayes_xmass.physics.spectra",
-    "sm_rate": "bayes_xmass.physics.spectra",
-})
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "ATOMIC_MODELS": "bayes_xmass.physics.atomic",
+        "AtomicModel": "bayes_xmass.physics.atomic",
+        "INTERACTIONS": "bayes_xmass.physics.interactions",
+        "Interaction": "bayes_xmass.physics.interactions",
+        "get_interaction": "bayes_xmass.physics.interactions",
+        "FLUX_SETS": "bayes_xmass.physics.solar",
+        "OscillationParameters": "bayes_xmass.physics.solar",
+        "flux_set": "bayes_xmass.physics.solar",
+        "survival_probability": "bayes_xmass.physics.solar",
+        "BasisSpectra": "bayes_xmass.physics.spectra",
+        "PhysicsConfig": "bayes_xmass.physics.spectra",
+        "basis_spectra": "bayes_xmass.physics.spectra",
+        "direct_rate": "bayes_xmass.physics.spectra",
+        "per_tonne_year": "bayes_xmass.physics.spectra",
+        "sm_rate": "bayes_xmass.physics.spectra",
+    },
+)

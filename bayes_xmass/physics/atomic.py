@@ -32,8 +32,14 @@ from bayes_xmass.errors import InputError
 from bayes_xmass.physics.constants import ALPHA, XE_Z
 
 __all__ = [
-    "ATOMIC_MODELS", "AtomicModel", "DEFAULT_M_NU_EV", "XE_SHELLS", "epa_prefactor_per_kev",
-    "photoabsorption_cross_section", "photoabsorption_table", "z_eff_stepping",
+    "ATOMIC_MODELS",
+    "AtomicModel",
+    "DEFAULT_M_NU_EV",
+    "XE_SHELLS",
+    "epa_prefactor_per_kev",
+    "photoabsorption_cross_section",
+    "photoabsorption_table",
+    "z_eff_stepping",
 ]
 
 # Xenon shells: (name, binding energy in eV, occupancy); RRPA / Dirac-Fock binding energies

@@ -18,11 +18,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
-    "ALPHA", "AVOGADRO", "DAYS_PER_YEAR", "G_FERMI_MEV2", "HBARC2_MEV2_CM2", "KEV_PER_MEV", "KG_PER_TONNE",
-    "M_ELECTRON_MEV", "SECONDS_PER_DAY", "SIN2_THETA_W", "SIN2_THETA_W_ZPOLE", "XE_ATOMS_PER_KG",
-    "XE_MOLAR_MASS_G", "XE_Z", "kev_to_mev", "kg_day_to_tonne_year", "mev_to_kev",
-    "natural_xsec_to_cm2_per_kev", "per_kev_kg_day_to_per_kev_tonne_year",
-    "per_kev_tonne_year_to_per_kev_kg_day", "sqrt2_gf_ne_ev", "tonne_year_to_kg_day",
+    "ALPHA",
+    "AVOGADRO",
+    "DAYS_PER_YEAR",
+    "G_FERMI_MEV2",
+    "HBARC2_MEV2_CM2",
+    "KEV_PER_MEV",
+    "KG_PER_TONNE",
+    "M_ELECTRON_MEV",
+    "SECONDS_PER_DAY",
+    "SIN2_THETA_W",
+    "SIN2_THETA_W_ZPOLE",
+    "XE_ATOMS_PER_KG",
+    "XE_MOLAR_MASS_G",
+    "XE_Z",
+    "kev_to_mev",
+    "kg_day_to_tonne_year",
+    "mev_to_kev",
+    "natural_xsec_to_cm2_per_kev",
+    "per_kev_kg_day_to_per_kev_tonne_year",
+    "per_kev_tonne_year_to_per_kev_kg_day",
+    "sqrt2_gf_ne_ev",
+    "tonne_year_to_kg_day",
 ]
 
 # --- Fundamental constants (CODATA 2018 / PDG 2022 reviews; values as in PHYSICS.md §2) -------

@@ -33,23 +33,43 @@ class Interaction:
 
 INTERACTIONS: dict[str, Interaction] = {
     "magnetic_moment": Interaction(
-        "magnetic_moment", "magnetic-moment", "mu_nu", "mu_B", 1e-10, False,
+        "magnetic_moment",
+        "magnetic-moment",
+        "mu_nu",
+        "mu_B",
+        1e-10,
+        False,
         "effective neutrino magnetic moment (flavour-universal), rate = mu^2 T_mm",
         {"common": 1.8e-10},
     ),
     "millicharge": Interaction(
-        "millicharge", "millicharge", "q_nu", "e", 1e-12, True,
+        "millicharge",
+        "millicharge",
+        "q_nu",
+        "e",
+        1e-12,
+        True,
         "neutrino millicharge in units of the proton charge e > 0; rate = q T_int + q^2 T_pure",
         {"common": 5.4e-12, "e": 7.3e-12, "mu": 1.1e-11, "tau": 1.1e-11},
     ),
     "b_minus_l": Interaction(
-        "b_minus_l", "dark-photon", "g_BL", "dimensionless", 1e-6, False,
+        "b_minus_l",
+        "dark-photon",
+        "g_BL",
+        "dimensionless",
+        1e-6,
+        False,
         "U(1)_B-L gauge boson of mass M (MeV), coupling g; rate = g^2 T_int(M) + g^4 T_pure(M)",
         {1e-3: 1.3e-6, 10.0: 8.8e-5},
     ),
 }
-ALIASES = {"b-minus-l": "b_minus_l", "bl": "b_minus_l", "dark_photon": "b_minus_l",
-           "mm": "magnetic_moment", "mc": "millicharge"}
+ALIASES = {
+    "b-minus-l": "b_minus_l",
+    "bl": "b_minus_l",
+    "dark_photon": "b_minus_l",
+    "mm": "magnetic_moment",
+    "mc": "millicharge",
+}
 
 CHARGE_CONVENTION = (
     "q in units of the proton charge e > 0; for nu_e the SM-interference is constructive for q < 0 "

@@ -20,9 +20,22 @@ from numpy.typing import ArrayLike, NDArray
 from bayes_xmass.physics.constants import ALPHA, M_ELECTRON_MEV, sqrt2_gf_ne_ev
 
 __all__ = [
-    "BetaSource", "DEFAULT_FLUX_SET", "DEFAULT_OSCILLATION", "FLAVOURS", "FLUX_SETS", "FluxSet", "LineSource",
-    "OscillationParameters", "SOURCES", "beta_shape_unnormalised", "beta_spectrum", "endpoint_nodes",
-    "fermi_function_positron", "flavour_probabilities", "flux_set", "mean_survival_probability",
+    "BetaSource",
+    "DEFAULT_FLUX_SET",
+    "DEFAULT_OSCILLATION",
+    "FLAVOURS",
+    "FLUX_SETS",
+    "FluxSet",
+    "LineSource",
+    "OscillationParameters",
+    "SOURCES",
+    "beta_shape_unnormalised",
+    "beta_spectrum",
+    "endpoint_nodes",
+    "fermi_function_positron",
+    "flavour_probabilities",
+    "flux_set",
+    "mean_survival_probability",
     "survival_probability",
 ]
 
@@ -40,7 +53,13 @@ class FluxSet:
 
 
 _B16_GS98_UNC = {
-    "pp": 0.006, "pep": 0.01, "7Be": 0.06, "13N": 0.15, "15O": 0.17, "17F": 0.20, "8B": 0.12,
+    "pp": 0.006,
+    "pep": 0.01,
+    "7Be": 0.06,
+    "13N": 0.15,
+    "15O": 0.17,
+    "17F": 0.20,
+    "8B": 0.12,
     "hep": 0.30,
 }  # Vinyoles et al., ApJ 835 (2017) 202, Table 6 (PHYSICS.md §5)
 
@@ -48,16 +67,32 @@ FLUX_SETS: dict[str, FluxSet] = {
     "B16-GS98": FluxSet(
         "B16-GS98",
         "Vinyoles et al., ApJ 835 (2017) 202, Table 6 (B16-GS98); PHYSICS.md §5",
-        {"pp": 5.98e10, "pep": 1.44e8, "7Be": 4.93e9, "13N": 2.78e8, "15O": 2.05e8,
-         "17F": 5.29e6, "8B": 5.46e6, "hep": 7.98e3},
+        {
+            "pp": 5.98e10,
+            "pep": 1.44e8,
+            "7Be": 4.93e9,
+            "13N": 2.78e8,
+            "15O": 2.05e8,
+            "17F": 5.29e6,
+            "8B": 5.46e6,
+            "hep": 7.98e3,
+        },
         _B16_GS98_UNC,
     ),
     "B16-AGSS09met": FluxSet(
         "B16-AGSS09met",
         "Vinyoles et al., ApJ 835 (2017) 202, Table 6 (B16-AGSS09met; hep not quoted in "
         "PHYSICS.md, GS98 value kept); fractional uncertainties taken from B16-GS98",
-        {"pp": 6.03e10, "pep": 1.46e8, "7Be": 4.50e9, "13N": 2.04e8, "15O": 1.44e8,
-         "17F": 3.26e6, "8B": 4.50e6, "hep": 7.98e3},
+        {
+            "pp": 6.03e10,
+            "pep": 1.46e8,
+            "7Be": 4.50e9,
+            "13N": 2.04e8,
+            "15O": 1.44e8,
+            "17F": 3.26e6,
+            "8B": 4.50e6,
+            "hep": 7.98e3,
+        },
         _B16_GS98_UNC,
     ),
     "SHP11-GS98": FluxSet(
@@ -65,10 +100,17 @@ FLUX_SETS: dict[str, FluxSet] = {
         "Serenelli, Haxton, Pena-Garay, ApJ 743 (2011) 24, Table 6 (GS98), as used by XMASS "
         "(pp 5.98e10 and 7Be 5.00e9 quoted in PLB 809 (2020) 135741); CNO/8B/hep values "
         "[unverified: recalled from the table]",
-        {"pp": 5.98e10, "pep": 1.44e8, "7Be": 5.00e9, "13N": 2.96e8, "15O": 2.23e8,
-         "17F": 5.52e6, "8B": 5.58e6, "hep": 8.04e3},
-        {"pp": 0.006, "pep": 0.012, "7Be": 0.07, "13N": 0.14, "15O": 0.15, "17F": 0.17,
-         "8B": 0.14, "hep": 0.30},
+        {
+            "pp": 5.98e10,
+            "pep": 1.44e8,
+            "7Be": 5.00e9,
+            "13N": 2.96e8,
+            "15O": 2.23e8,
+            "17F": 5.52e6,
+            "8B": 5.58e6,
+            "hep": 8.04e3,
+        },
+        {"pp": 0.006, "pep": 0.012, "7Be": 0.07, "13N": 0.14, "15O": 0.15, "17F": 0.17, "8B": 0.14, "hep": 0.30},
     ),
 }
 DEFAULT_FLUX_SET = "B16-GS98"
@@ -217,8 +259,9 @@ def flavour_probabilities(e_nu_kev: ArrayLike, osc: OscillationParameters = DEFA
     return np.stack([pee, rest * (1.0 - osc.sin2_theta23), rest * osc.sin2_theta23])
 
 
-def mean_survival_probability(source: str, osc: OscillationParameters = DEFAULT_OSCILLATION,
-                              fermi: bool = True) -> float:
+def mean_survival_probability(
+    source: str, osc: OscillationParameters = DEFAULT_OSCILLATION, fermi: bool = True
+) -> float:
     """Spectrum-averaged P_ee for one source (e.g. ~0.54 for pp)."""
     src = SOURCES[source]
     if isinstance(src, LineSource):

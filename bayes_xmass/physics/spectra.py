@@ -50,8 +50,19 @@ from bayes_xmass.physics.constants import (
 from bayes_xmass.physics.xsec import M_E_KEV, MILLICHARGE_SHIFT_KEV, SM_PREFACTOR, couplings, e_min
 
 __all__ = [
-    "BasisSpectra", "CrossSection", "FLAVOUR_SETS", "FluxMoments", "INTERACTIONS", "N_QUAD", "PhysicsConfig",
-    "b_minus_l_mass_grid", "basis_spectra", "direct_rate", "flux_moments", "per_tonne_year", "sm_rate",
+    "BasisSpectra",
+    "CrossSection",
+    "FLAVOUR_SETS",
+    "FluxMoments",
+    "INTERACTIONS",
+    "N_QUAD",
+    "PhysicsConfig",
+    "b_minus_l_mass_grid",
+    "basis_spectra",
+    "direct_rate",
+    "flux_moments",
+    "per_tonne_year",
+    "sm_rate",
     "sm_rate_rel_uncertainty",
 ]
 
@@ -81,8 +92,10 @@ class PhysicsConfig:
             "flux_set": self.flux_set,
             "atomic_model": self.atomic.describe(),
             "oscillation": {
-                "sin2_theta12": osc.sin2_theta12, "sin2_theta13": osc.sin2_theta13,
-                "sin2_theta23": osc.sin2_theta23, "dm21_eV2": osc.dm21_ev2,
+                "sin2_theta12": osc.sin2_theta12,
+                "sin2_theta13": osc.sin2_theta13,
+                "sin2_theta23": osc.sin2_theta23,
+                "dm21_eV2": osc.dm21_ev2,
                 "n_e_production_NA_per_cm3": osc.n_e_production,
             },
             "sin2_theta_w": self.sin2w,
@@ -153,7 +166,9 @@ def _flux_moments_cached(cfg: PhysicsConfig, t_bytes: bytes) -> FluxMoments:
     return FluxMoments(t, tuple(cfg.sources), *stacked)
 
 
-def _per_electron_to_per_kg_day(rate_per_electron_s: NDArray[np.float64], electrons: NDArray[np.float64]) -> NDArray[np.float64]:
+def _per_electron_to_per_kg_day(
+    rate_per_electron_s: NDArray[np.float64], electrons: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """cm^2/keV x cm^-2 s^-1 per electron -> events/(keV kg day) for the target."""
     return rate_per_electron_s * electrons * XE_ATOMS_PER_KG * SECONDS_PER_DAY
 
@@ -219,8 +234,14 @@ class BasisSpectra:
         return total
 
 
-def basis_spectra(interaction: str, t_kev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig(), *,
-                  flavours: str = "common", mass_mev: float | None = None) -> BasisSpectra:
+def basis_spectra(
+    interaction: str,
+    t_kev: ArrayLike,
+    cfg: PhysicsConfig = PhysicsConfig(),
+    *,
+    flavours: str = "common",
+    mass_mev: float | None = None,
+) -> BasisSpectra:
     """Basis terms for ``magnetic_moment``, ``millicharge`` (``flavours``: common/e/mu/tau) or
     ``b_minus_l`` (``mass_mev``: mediator mass in MeV)."""
     mom = flux_moments(t_kev, cfg)

@@ -30,9 +30,21 @@ from bayes_xmass.physics.constants import (
 )
 
 __all__ = [
-    "MILLICHARGE_SHIFT_KEV", "M_E_KEV", "SM_PREFACTOR", "couplings", "dsigma_dt_b_minus_l",
-    "dsigma_dt_b_minus_l_pure", "dsigma_dt_magnetic", "dsigma_dt_millicharge", "dsigma_dt_millicharge_pure",
-    "dsigma_dt_sm", "dsigma_dt_vector", "e_min", "shift_b_minus_l", "shift_millicharge", "t_max",
+    "MILLICHARGE_SHIFT_KEV",
+    "M_E_KEV",
+    "SM_PREFACTOR",
+    "couplings",
+    "dsigma_dt_b_minus_l",
+    "dsigma_dt_b_minus_l_pure",
+    "dsigma_dt_magnetic",
+    "dsigma_dt_millicharge",
+    "dsigma_dt_millicharge_pure",
+    "dsigma_dt_sm",
+    "dsigma_dt_vector",
+    "e_min",
+    "shift_b_minus_l",
+    "shift_millicharge",
+    "t_max",
 ]
 
 M_E_KEV = M_ELECTRON_MEV * 1000.0
@@ -73,7 +85,9 @@ def shift_millicharge(t_kev: ArrayLike, q: ArrayLike) -> NDArray[np.float64]:
 def shift_b_minus_l(t_kev: ArrayLike, g: ArrayLike, mass_mev: ArrayLike) -> NDArray[np.float64]:
     """g_V shift x_BL(T) for a B-L boson (coupling g, mass in MeV), dimensionless."""
     t_mev = np.asarray(t_kev, dtype=np.float64) / 1000.0
-    denom: NDArray[np.float64] = math.sqrt(2.0) * G_FERMI_MEV2 * (2.0 * M_ELECTRON_MEV * t_mev + np.asarray(mass_mev) ** 2)
+    denom: NDArray[np.float64] = (
+        math.sqrt(2.0) * G_FERMI_MEV2 * (2.0 * M_ELECTRON_MEV * t_mev + np.asarray(mass_mev) ** 2)
+    )
     return np.asarray(g, dtype=np.float64) ** 2 / denom
 
 
@@ -98,7 +112,9 @@ def dsigma_dt_vector(
     return np.where(allowed, SM_PREFACTOR * bracket, 0.0)
 
 
-def dsigma_dt_sm(e_nu_kev: ArrayLike, t_kev: ArrayLike, flavour: str, sin2w: float = SIN2_THETA_W) -> NDArray[np.float64]:
+def dsigma_dt_sm(
+    e_nu_kev: ArrayLike, t_kev: ArrayLike, flavour: str, sin2w: float = SIN2_THETA_W
+) -> NDArray[np.float64]:
     """Standard-model dsigma/dT per electron, cm^2/keV."""
     return dsigma_dt_vector(e_nu_kev, t_kev, flavour, 0.0, sin2w)
 
@@ -134,7 +150,9 @@ def dsigma_dt_millicharge_pure(e_nu_kev: ArrayLike, t_kev: ArrayLike, q: ArrayLi
     return np.where(allowed, natural_xsec_to_cm2_per_kev(value), 0.0)
 
 
-def dsigma_dt_b_minus_l_pure(e_nu_kev: ArrayLike, t_kev: ArrayLike, g: ArrayLike, mass_mev: ArrayLike) -> NDArray[np.float64]:
+def dsigma_dt_b_minus_l_pure(
+    e_nu_kev: ArrayLike, t_kev: ArrayLike, g: ArrayLike, mass_mev: ArrayLike
+) -> NDArray[np.float64]:
     """Pure B-L term g^4 m_e (2E^2 - 2ET + T^2 - m_e T) / (4 pi E^2 (2 m_e T + M^2)^2)
     (Bilmis et al., PRD 92 (2015) 033009)."""
     e, t, allowed = _kinematic(e_nu_kev, t_kev)

@@ -25,13 +25,16 @@ if TYPE_CHECKING:
     from bayes_xmass.response.templates import build_templates_cached as build_templates_cached
     from bayes_xmass.response.templates import response_for as response_for
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "MorphingTemplates": "bayes_xmass.response.detector",
-    "Response": "bayes_xmass.response.detector",
-    "integrate_folded": "bayes_xmass.response.detector",
-    "TemplateSet": "bayes_xmass.response.templates",
-    "b_minus_l_templates": "bayes_xmass.response.templates",
-    "build_templates": "bayes_xmass.response.templates",
-    "build_templates_cached": "bayes_xmass.response.templates",
-    "response_for": "bayes_xmass.response.templates",
-})
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "MorphingTemplates": "bayes_xmass.response.detector",
+        "Response": "bayes_xmass.response.detector",
+        "integrate_folded": "bayes_xmass.response.detector",
+        "TemplateSet": "bayes_xmass.response.templates",
+        "b_minus_l_templates": "bayes_xmass.response.templates",
+        "build_templates": "bayes_xmass.response.templates",
+        "build_templates_cached": "bayes_xmass.response.templates",
+        "response_for": "bayes_xmass.response.templates",
+    },
+)

@@ -21,8 +21,14 @@ from scipy.interpolate import CubicSpline
 from scipy.special import ndtr
 
 __all__ = [
-    "EnergyFunction", "MorphingTemplates", "N_SIGMA", "N_SUB", "Response", "integrate_folded",
-    "scale_grid_for_prior", "true_energy_grid",
+    "EnergyFunction",
+    "MorphingTemplates",
+    "N_SIGMA",
+    "N_SUB",
+    "Response",
+    "integrate_folded",
+    "scale_grid_for_prior",
+    "true_energy_grid",
 ]
 
 N_SUB = 8  # sub-intervals per analysis bin for the efficiency x Gaussian integral
@@ -32,7 +38,9 @@ type EnergyFunction = Callable[[NDArray[np.float64]], ArrayLike]
 """A curve of energy in keV, e.g. resolution sigma(E) in keV or efficiency(E) in [0, 1]."""
 
 
-def true_energy_grid(e_low_kev: float, e_high_kev: float, rel_step: float = 0.002) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def true_energy_grid(
+    e_low_kev: float, e_high_kev: float, rel_step: float = 0.002
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Geometric true-energy grid: (centres, widths) in keV with constant relative spacing."""
     n = int(np.ceil(np.log(e_high_kev / e_low_kev) / np.log1p(rel_step)))
     edges = np.geomspace(e_low_kev, e_high_kev, n + 1)
@@ -48,7 +56,9 @@ class Response:
     efficiency: EnergyFunction  # callable E_keV -> efficiency in [0, 1]
     threshold_kev: float = 0.0
 
-    def true_grid(self, s_max: float = 1.0, s_min: float = 1.0, rel_step: float = 0.002) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    def true_grid(
+        self, s_max: float = 1.0, s_min: float = 1.0, rel_step: float = 0.002
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """True-energy grid covering the bins for scale factors in [s_min, s_max]."""
         lo, hi = float(self.bin_edges_kev[0]), float(self.bin_edges_kev[-1])
         sig_lo = float(np.asarray(self.sigma(np.array([lo])))[0])
@@ -83,7 +93,9 @@ class Response:
         return counts
 
 
-def integrate_folded(energy_kev: ArrayLike, rate: ArrayLike, bin_edges_kev: ArrayLike, exposure_kg_day: float) -> NDArray[np.float64]:
+def integrate_folded(
+    energy_kev: ArrayLike, rate: ArrayLike, bin_edges_kev: ArrayLike, exposure_kg_day: float
+) -> NDArray[np.float64]:
     """Counts per bin of a reconstructed-energy rate curve (piecewise linear), exact integral."""
     e = np.asarray(energy_kev, dtype=np.float64)
     r = np.asarray(rate, dtype=np.float64)
@@ -161,7 +173,9 @@ class MorphingTemplates:
         return values
 
 
-def scale_grid_for_prior(mu: float, sigma: float, n_sigma: float = 5.0, step: float | None = None) -> NDArray[np.float64]:
+def scale_grid_for_prior(
+    mu: float, sigma: float, n_sigma: float = 5.0, step: float | None = None
+) -> NDArray[np.float64]:
     """Energy-scale grid covering mu +- n_sigma*sigma (clipped to s > 0.3); one point if sigma == 0."""
     if sigma <= 0:
         return np.array([mu])

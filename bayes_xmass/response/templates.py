@@ -22,8 +22,13 @@ from bayes_xmass.response.detector import MorphingTemplates, Response, integrate
 from bayes_xmass.runtime.cache import Arrays, cached_arrays, dataset_fingerprint
 
 __all__ = [
-    "TemplateSet", "b_minus_l_templates", "b_minus_l_templates_cached", "build_templates",
-    "build_templates_cached", "energy_scale_grid", "response_for",
+    "TemplateSet",
+    "b_minus_l_templates",
+    "b_minus_l_templates_cached",
+    "build_templates",
+    "build_templates_cached",
+    "energy_scale_grid",
+    "response_for",
 ]
 
 
@@ -104,13 +109,20 @@ def _true_rates_on_grid(dataset: Dataset, t: NDArray[np.float64], cfg: PhysicsCo
     return rows
 
 
-def _fold_on_grid(response: Response, grid: NDArray[np.float64], t: NDArray[np.float64], dt: NDArray[np.float64],
-                  rates: NDArray[np.float64], exposure: float) -> NDArray[np.float64]:
+def _fold_on_grid(
+    response: Response,
+    grid: NDArray[np.float64],
+    t: NDArray[np.float64],
+    dt: NDArray[np.float64],
+    rates: NDArray[np.float64],
+    exposure: float,
+) -> NDArray[np.float64]:
     return np.stack([response.fold(t, dt, rates, exposure, scale=s) for s in grid])
 
 
-def _signal_rates(interaction: str, t: NDArray[np.float64], cfg: PhysicsConfig, options: dict[str, Any],
-                  coupling_scale: float) -> tuple[tuple[str, ...], tuple[int, ...], NDArray[np.float64]]:
+def _signal_rates(
+    interaction: str, t: NDArray[np.float64], cfg: PhysicsConfig, options: dict[str, Any], coupling_scale: float
+) -> tuple[tuple[str, ...], tuple[int, ...], NDArray[np.float64]]:
     basis = basis_spectra(interaction, t, cfg, **options)
     terms = tuple(basis.terms)
     powers = tuple(basis.powers[k] for k in terms)
@@ -119,9 +131,15 @@ def _signal_rates(interaction: str, t: NDArray[np.float64], cfg: PhysicsConfig, 
     return terms, powers, rates
 
 
-def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = PhysicsConfig(), *,
-                    options: dict[str, Any] | None = None, coupling_scale: float = 1.0,
-                    scale_grid: ArrayLike | None = None) -> TemplateSet:
+def build_templates(
+    dataset: Dataset,
+    interaction: str,
+    cfg: PhysicsConfig = PhysicsConfig(),
+    *,
+    options: dict[str, Any] | None = None,
+    coupling_scale: float = 1.0,
+    scale_grid: ArrayLike | None = None,
+) -> TemplateSet:
     """Fold backgrounds and the interaction's basis terms through the dataset's response."""
     options = dict(options or {})
     if not dataset.backgrounds:
@@ -145,8 +163,11 @@ def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = Phy
             assert b.energy_keV is not None and b.rate is not None  # tabulated sources carry arrays
             counts = integrate_folded(b.energy_keV, b.rate, dataset.bin_edges_keV, exposure)
             bkg.append(np.broadcast_to(counts, (grid.size, counts.size)))
-            err.append(integrate_folded(b.energy_keV, b.rate_err, dataset.bin_edges_keV, exposure)
-                       if b.rate_err is not None else np.zeros_like(counts))
+            err.append(
+                integrate_folded(b.energy_keV, b.rate_err, dataset.bin_edges_keV, exposure)
+                if b.rate_err is not None
+                else np.zeros_like(counts)
+            )
         else:
             bkg.append(folded_true[b.name])
             if b.source == "true" and b.energy_keV is not None and b.rate_err is not None:
@@ -159,17 +180,32 @@ def build_templates(dataset: Dataset, interaction: str, cfg: PhysicsConfig = Phy
     terms, powers, sig_rates = _signal_rates(interaction, t, cfg, options, coupling_scale)
     signal = MorphingTemplates.from_grid(grid, _fold_on_grid(response, grid, t, dt, sig_rates, exposure))
     return TemplateSet(
-        dataset=dataset, physics=cfg, interaction=interaction, options=options,
-        coupling_scale=coupling_scale, bin_edges_kev=np.asarray(dataset.bin_edges_keV),
-        observed=np.asarray(dataset.counts), background_names=dataset.background_names,
-        background_priors=tuple(b.prior for b in dataset.backgrounds), backgrounds=backgrounds,
+        dataset=dataset,
+        physics=cfg,
+        interaction=interaction,
+        options=options,
+        coupling_scale=coupling_scale,
+        bin_edges_kev=np.asarray(dataset.bin_edges_keV),
+        observed=np.asarray(dataset.counts),
+        background_names=dataset.background_names,
+        background_priors=tuple(b.prior for b in dataset.backgrounds),
+        backgrounds=backgrounds,
         background_errors=np.stack(err) if err else np.zeros((0, dataset.n_bins)),
-        signal_terms=terms, signal_powers=powers, signal=signal, scale_prior=prior,
+        signal_terms=terms,
+        signal_powers=powers,
+        signal=signal,
+        scale_prior=prior,
     )
 
 
-def b_minus_l_templates(dataset: Dataset, masses_mev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig(), *,
-                        coupling_scale: float = 1.0, scale_grid: ArrayLike | None = None) -> NDArray[np.float64]:
+def b_minus_l_templates(
+    dataset: Dataset,
+    masses_mev: ArrayLike,
+    cfg: PhysicsConfig = PhysicsConfig(),
+    *,
+    coupling_scale: float = 1.0,
+    scale_grid: ArrayLike | None = None,
+) -> NDArray[np.float64]:
     """Signal templates for many B-L masses in one pass: array (mass, scale, term, energy_bin)."""
     response = response_for(dataset)
     grid = energy_scale_grid(dataset, scale_grid)
@@ -182,57 +218,94 @@ def b_minus_l_templates(dataset: Dataset, masses_mev: ArrayLike, cfg: PhysicsCon
 
 # -- on-disk cache (bayes_xmass.runtime.cache) ---------------------------------------------------------
 def _cache_parts(dataset: Dataset, cfg: PhysicsConfig, grid: NDArray[np.float64], **extra: Any) -> dict[str, Any]:
-    return {"physics": cfg.describe(), "dataset": dataset_fingerprint(dataset),
-            "scale_grid": [float(v) for v in grid], **extra}
+    return {
+        "physics": cfg.describe(),
+        "dataset": dataset_fingerprint(dataset),
+        "scale_grid": [float(v) for v in grid],
+        **extra,
+    }
 
 
-def build_templates_cached(dataset: Dataset, interaction: str, cfg: PhysicsConfig = PhysicsConfig(), *,
-                           options: dict[str, Any] | None = None, coupling_scale: float = 1.0,
-                           scale_grid: ArrayLike | None = None) -> TemplateSet:
+def build_templates_cached(
+    dataset: Dataset,
+    interaction: str,
+    cfg: PhysicsConfig = PhysicsConfig(),
+    *,
+    options: dict[str, Any] | None = None,
+    coupling_scale: float = 1.0,
+    scale_grid: ArrayLike | None = None,
+) -> TemplateSet:
     """:func:`build_templates` through the on-disk template cache (identical arrays on a hit)."""
     options = dict(options or {})
     grid = energy_scale_grid(dataset, scale_grid)
     built: list[TemplateSet] = []
 
     def compute() -> Arrays:
-        tpl = build_templates(dataset, interaction, cfg, options=options, coupling_scale=coupling_scale,
-                              scale_grid=grid)
+        tpl = build_templates(
+            dataset, interaction, cfg, options=options, coupling_scale=coupling_scale, scale_grid=grid
+        )
         built.append(tpl)
-        return {"backgrounds": tpl.backgrounds.values, "background_errors": tpl.background_errors,
-                "signal": tpl.signal.values, "signal_terms": np.array(tpl.signal_terms),
-                "signal_powers": np.array(tpl.signal_powers, dtype=np.int64)}
+        return {
+            "backgrounds": tpl.backgrounds.values,
+            "background_errors": tpl.background_errors,
+            "signal": tpl.signal.values,
+            "signal_terms": np.array(tpl.signal_terms),
+            "signal_powers": np.array(tpl.signal_powers, dtype=np.int64),
+        }
 
     def check(a: Arrays) -> bool:
         nb, n = len(dataset.backgrounds), dataset.n_bins
-        return (a["backgrounds"].shape == (grid.size, nb, n) and a["background_errors"].shape == (nb, n)
-                and a["signal"].shape == (grid.size, a["signal_terms"].size, n)
-                and a["signal_powers"].shape == a["signal_terms"].shape)
+        return (
+            a["backgrounds"].shape == (grid.size, nb, n)
+            and a["background_errors"].shape == (nb, n)
+            and a["signal"].shape == (grid.size, a["signal_terms"].size, n)
+            and a["signal_powers"].shape == a["signal_terms"].shape
+        )
 
-    parts = _cache_parts(dataset, cfg, grid, interaction=interaction, options=options,
-                         coupling_scale=float(coupling_scale))
+    parts = _cache_parts(
+        dataset, cfg, grid, interaction=interaction, options=options, coupling_scale=float(coupling_scale)
+    )
     arrays = cached_arrays("templates", parts, compute, check)
     if built:
         return built[0]
     return TemplateSet(
-        dataset=dataset, physics=cfg, interaction=interaction, options=options,
-        coupling_scale=coupling_scale, bin_edges_kev=np.asarray(dataset.bin_edges_keV),
-        observed=np.asarray(dataset.counts), background_names=dataset.background_names,
+        dataset=dataset,
+        physics=cfg,
+        interaction=interaction,
+        options=options,
+        coupling_scale=coupling_scale,
+        bin_edges_kev=np.asarray(dataset.bin_edges_keV),
+        observed=np.asarray(dataset.counts),
+        background_names=dataset.background_names,
         background_priors=tuple(b.prior for b in dataset.backgrounds),
         backgrounds=MorphingTemplates.from_grid(grid, arrays["backgrounds"]),
         background_errors=arrays["background_errors"],
         signal_terms=tuple(str(t) for t in arrays["signal_terms"]),
         signal_powers=tuple(int(p) for p in arrays["signal_powers"]),
-        signal=MorphingTemplates.from_grid(grid, arrays["signal"]), scale_prior=dataset.energy_scale_prior,
+        signal=MorphingTemplates.from_grid(grid, arrays["signal"]),
+        scale_prior=dataset.energy_scale_prior,
     )
 
 
-def b_minus_l_templates_cached(dataset: Dataset, masses_mev: ArrayLike, cfg: PhysicsConfig = PhysicsConfig(), *,
-                               coupling_scale: float = 1.0, scale_grid: ArrayLike | None = None) -> NDArray[np.float64]:
+def b_minus_l_templates_cached(
+    dataset: Dataset,
+    masses_mev: ArrayLike,
+    cfg: PhysicsConfig = PhysicsConfig(),
+    *,
+    coupling_scale: float = 1.0,
+    scale_grid: ArrayLike | None = None,
+) -> NDArray[np.float64]:
     """:func:`b_minus_l_templates` through the on-disk template cache: (mass, scale, term, bin)."""
     masses = np.asarray(masses_mev, dtype=np.float64).ravel()
     grid = energy_scale_grid(dataset, scale_grid)
-    parts = _cache_parts(dataset, cfg, grid, interaction="b_minus_l_grid",
-                         masses_MeV=[repr(float(m)) for m in masses], coupling_scale=float(coupling_scale))
+    parts = _cache_parts(
+        dataset,
+        cfg,
+        grid,
+        interaction="b_minus_l_grid",
+        masses_MeV=[repr(float(m)) for m in masses],
+        coupling_scale=float(coupling_scale),
+    )
 
     def compute() -> Arrays:
         return {"signal": b_minus_l_templates(dataset, masses, cfg, coupling_scale=coupling_scale, scale_grid=grid)}

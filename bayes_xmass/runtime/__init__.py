@@ -25,13 +25,16 @@ if TYPE_CHECKING:
     from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie as compile_for_nutpie
     from bayes_xmass.runtime.seeds import step_seed as step_seed
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "cache_dir": "bayes_xmass.runtime.cache",
-    "cached_arrays": "bayes_xmass.runtime.cache",
-    "run_tasks": "bayes_xmass.runtime.executor",
-    "atomic_path": "bayes_xmass.runtime.io",
-    "write_json": "bayes_xmass.runtime.io",
-    "write_text": "bayes_xmass.runtime.io",
-    "compile_for_nutpie": "bayes_xmass.runtime.nutpie_compile",
-    "step_seed": "bayes_xmass.runtime.seeds",
-})
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "cache_dir": "bayes_xmass.runtime.cache",
+        "cached_arrays": "bayes_xmass.runtime.cache",
+        "run_tasks": "bayes_xmass.runtime.executor",
+        "atomic_path": "bayes_xmass.runtime.io",
+        "write_json": "bayes_xmass.runtime.io",
+        "write_text": "bayes_xmass.runtime.io",
+        "compile_for_nutpie": "bayes_xmass.runtime.nutpie_compile",
+        "step_seed": "bayes_xmass.runtime.seeds",
+    },
+)

@@ -36,8 +36,9 @@ def start_background_worker(modules: Sequence[str] = ()) -> ProcessPoolExecutor:
     """A one-process spawn pool whose worker starts now and imports ``modules``, for a later
     :func:`background_task` (``worker=``): the worker's imports (~2 s) then overlap the caller's own.
     The worker uses one BLAS/OpenMP thread."""
-    pool = ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"), initializer=init_worker_process,
-                               initargs=(None, ()))
+    pool = ProcessPoolExecutor(
+        1, mp_context=mp.get_context("spawn"), initializer=init_worker_process, initargs=(None, ())
+    )
     with environment({k: "1" for k in BLAS_THREAD_VARS}):  # inherited by the worker, spawned by this submit
         pool.submit(_import_modules, tuple(modules))
     return pool
@@ -67,8 +68,12 @@ def stop_background_worker(pool: ProcessPoolExecutor) -> None:
 
 
 @contextmanager
-def background_task(fn: Callable[..., Any] | None, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
-                    worker: ProcessPoolExecutor | None = None) -> Iterator[Future[Any] | None]:
+def background_task(
+    fn: Callable[..., Any] | None,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    worker: ProcessPoolExecutor | None = None,
+) -> Iterator[Future[Any] | None]:
     """Run ``fn(*args, **kwargs)`` in one spawned worker process while the ``with`` block runs.
 
     Yields a ``concurrent.futures.Future`` (``None`` if ``fn`` is None: nothing to do). The worker

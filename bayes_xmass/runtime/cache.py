@@ -29,19 +29,46 @@ from numpy.typing import ArrayLike, NDArray
 from bayes_xmass.runtime.io import atomic_path
 
 __all__ = [
-    "ArrayCheck", "Arrays", "CACHE_ENV", "FORMAT_VERSION", "NO_CACHE_ENV", "TEMPLATE_MODULES", "cache_dir",
-    "cache_key", "cached_arrays", "code_version", "dataset_fingerprint", "enabled", "entry_path",
-    "load_entry", "stats", "store_entry",
+    "ArrayCheck",
+    "Arrays",
+    "CACHE_ENV",
+    "FORMAT_VERSION",
+    "NO_CACHE_ENV",
+    "TEMPLATE_MODULES",
+    "cache_dir",
+    "cache_key",
+    "cached_arrays",
+    "code_version",
+    "dataset_fingerprint",
+    "enabled",
+    "entry_path",
+    "load_entry",
+    "stats",
+    "store_entry",
 ]
 
 CACHE_ENV = "BAYES_XMASS_CACHE"
 NO_CACHE_ENV = "BAYES_XMASS_NO_CACHE"
 FORMAT_VERSION = 1
 # modules whose source determines template values (physics -> response -> templates)
-TEMPLATE_MODULES = ("physics/constants", "physics/solar", "physics/xsec", "physics/atomic", "physics/spectra",
-                    "response/detector", "response/templates", "datasets/types", "datasets/loader",
-                    "datasets/csv_tables", "datasets/priors", "datasets/prior_kind_base", "datasets/prior_kinds",
-                    "model/targets", "physics/radioactivity", "runtime/cache")
+TEMPLATE_MODULES = (
+    "physics/constants",
+    "physics/solar",
+    "physics/xsec",
+    "physics/atomic",
+    "physics/spectra",
+    "response/detector",
+    "response/templates",
+    "datasets/types",
+    "datasets/loader",
+    "datasets/csv_tables",
+    "datasets/priors",
+    "datasets/prior_kind_base",
+    "datasets/prior_kinds",
+    "model/targets",
+    "physics/radioactivity",
+    "runtime/cache",
+)
 _PROBE_KEV = np.geomspace(0.01, 5000.0, 400)  # where resolution/efficiency are sampled for the key
 
 # A cache entry: named numpy arrays (what np.savez stores), and a validity check on one.
@@ -97,8 +124,9 @@ def dataset_fingerprint(dataset: Any) -> dict[str, Any]:
         "exposure_kg_day": float(dataset.exposure_kg_day),
         "threshold_keV": float(dataset.threshold_keV),
         "response": _digest(dataset.resolution.sigma(_PROBE_KEV), dataset.efficiency(_PROBE_KEV)),
-        "backgrounds": [[b.name, b.source, b.builtin, _digest(b.energy_keV, b.rate, b.rate_err)]
-                        for b in dataset.backgrounds],
+        "backgrounds": [
+            [b.name, b.source, b.builtin, _digest(b.energy_keV, b.rate, b.rate_err)] for b in dataset.backgrounds
+        ],
     }
 
 
@@ -125,8 +153,7 @@ def load_entry(key: str, check: ArrayCheck | None = None) -> Arrays | None:
         return arrays
     except Exception as exc:  # noqa: BLE001 - any damage means: recompute
         stats["recovered"] += 1
-        warnings.warn(f"template cache entry {path.name} unreadable ({type(exc).__name__}); recomputing",
-                      stacklevel=2)
+        warnings.warn(f"template cache entry {path.name} unreadable ({type(exc).__name__}); recomputing", stacklevel=2)
         return None
 
 
@@ -143,8 +170,9 @@ def store_entry(key: str, arrays: Arrays) -> Path | None:
         return None
 
 
-def cached_arrays(kind: str, parts: dict[str, Any], compute: Callable[[], Arrays],
-                  check: ArrayCheck | None = None) -> Arrays:
+def cached_arrays(
+    kind: str, parts: dict[str, Any], compute: Callable[[], Arrays], check: ArrayCheck | None = None
+) -> Arrays:
     """``compute()`` (a dict of numpy arrays), through the cache when :func:`enabled`."""
     if not enabled():
         return compute()

@@ -92,8 +92,9 @@ def check_scheduler(scheduler) -> None:
     try:
         from distributed import Client
     except ImportError:
-        raise InputError("command line", "--scheduler",
-                         "dask.distributed is not installed (pip install 'bayes_xmass[dask]')") from None
+        raise InputError(
+            "command line", "--scheduler", "dask.distributed is not installed (pip install 'bayes_xmass[dask]')"
+        ) from None
     if s == "local-cluster":
         return
     try:
@@ -102,9 +103,16 @@ def check_scheduler(scheduler) -> None:
         raise InputError("command line", "--scheduler", f"cannot connect to dask scheduler {s!r}: {exc}") from None
 
 
-def run_tasks(fn: Callable, tasks: Sequence, *, scheduler=None, processes: int | None = None,
-              init: Callable | None = None, init_args: tuple = (),
-              on_result: Callable[[int, Any], None] | None = None) -> list:
+def run_tasks(
+    fn: Callable,
+    tasks: Sequence,
+    *,
+    scheduler=None,
+    processes: int | None = None,
+    init: Callable | None = None,
+    init_args: tuple = (),
+    on_result: Callable[[int, Any], None] | None = None,
+) -> list:
     """``[fn(t) for t in tasks]`` on the chosen backend (see the module docstring); task order kept."""
     tasks = list(tasks)
     if not tasks:
@@ -135,8 +143,9 @@ def _run_pool(fn, tasks, n, init, init_args, on_result):
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with environment({k: "1" for k in BLAS_THREAD_VARS}):  # one BLAS thread per worker process
-        with ProcessPoolExecutor(n, mp_context=mp.get_context("spawn"), initializer=init_worker_process,
-                                 initargs=(init, init_args)) as pool:
+        with ProcessPoolExecutor(
+            n, mp_context=mp.get_context("spawn"), initializer=init_worker_process, initargs=(init, init_args)
+        ) as pool:
             futures = {pool.submit(_call, fn, t): i for i, t in enumerate(tasks)}
             out: list = [None] * len(tasks)
             try:
@@ -173,20 +182,23 @@ def _run_dask(fn, tasks, scheduler, processes, init, init_args, on_result):
     try:
         from distributed import Client, LocalCluster, as_completed
     except ImportError:  # pragma: no cover - optional dependency
-        raise InputError("command line", "--scheduler",
-                         "dask.distributed is not installed (pip install 'bayes_xmass[dask]')") from None
+        raise InputError(
+            "command line", "--scheduler", "dask.distributed is not installed (pip install 'bayes_xmass[dask]')"
+        ) from None
     cluster = None
     if isinstance(scheduler, str):
         if scheduler == "local-cluster":
-            cluster = LocalCluster(n_workers=processes or os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+            cluster = LocalCluster(
+                n_workers=processes or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None
+            )
             client = Client(cluster)
         else:
             try:
                 client = Client(scheduler, timeout="20s")
             except (OSError, TimeoutError, ValueError) as exc:
-                raise InputError("command line", "--scheduler",
-                                 f"cannot connect to dask scheduler {scheduler!r}: {exc}") from None
+                raise InputError(
+                    "command line", "--scheduler", f"cannot connect to dask scheduler {scheduler!r}: {exc}"
+                ) from None
         owned = True
     else:
         client, owned = scheduler, False

@@ -45,8 +45,15 @@ if TYPE_CHECKING:
     from pytensor.graph.fg import FunctionGraph
 
 __all__ = [
-    "FORMAT_VERSION", "REWRITE_CONFIG", "Uncachable", "disable", "enable", "graph_dir", "graph_key",
-    "reasons", "stats",
+    "FORMAT_VERSION",
+    "REWRITE_CONFIG",
+    "Uncachable",
+    "disable",
+    "enable",
+    "graph_dir",
+    "graph_key",
+    "reasons",
+    "stats",
 ]
 
 FORMAT_VERSION = 1
@@ -54,9 +61,20 @@ stats = {"hits": 0, "misses": 0, "uncachable": 0, "rejected": 0}  # per process,
 reasons: dict[str, int] = {}  # why graphs were uncachable / rejected (per process)
 _LOCK = threading.Lock()
 # PyTensor config options that change what the rewrites do (the rest is about linking and running)
-REWRITE_CONFIG = ("floatX", "cast_policy", "optimizer", "optimizer_excluding", "optimizer_including",
-                  "optimizer_requiring", "optdb__position_cutoff", "optdb__max_use_ratio", "check_stack_trace",
-                  "on_opt_error", "tensor__insert_inplace_optimizer_validate_nb", "numba__fastmath")
+REWRITE_CONFIG = (
+    "floatX",
+    "cast_policy",
+    "optimizer",
+    "optimizer_excluding",
+    "optimizer_including",
+    "optimizer_requiring",
+    "optdb__position_cutoff",
+    "optdb__max_use_ratio",
+    "check_stack_trace",
+    "on_opt_error",
+    "tensor__insert_inplace_optimizer_validate_nb",
+    "numba__fastmath",
+)
 _STATE: dict[str, Any] = {"original": None}  # PyTensor's own prepare_fgraph while enabled
 
 
@@ -74,8 +92,10 @@ def _environment_key() -> bytes:
     import pymc
     import pytensor
 
-    versions = f"{FORMAT_VERSION}|pytensor {pytensor.__version__}|pymc {pymc.__version__}|numba " \
-               f"{numba.__version__}|numpy {np.__version__}"
+    versions = (
+        f"{FORMAT_VERSION}|pytensor {pytensor.__version__}|pymc {pymc.__version__}|numba "
+        f"{numba.__version__}|numpy {np.__version__}"
+    )
     return hashlib.sha256(versions.encode()).digest()
 
 
@@ -92,15 +112,20 @@ def _value_sig(value: object, depth: int = 0) -> str:
     if isinstance(value, np.generic):
         return f"{value.dtype}:{value!r}"
     if isinstance(value, np.ndarray):
-        return f"array:{value.dtype.str}:{value.shape}:{hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}"
+        return (
+            f"array:{value.dtype.str}:{value.shape}:{hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()}"
+        )
     if isinstance(value, (tuple, list, frozenset, set)):
         items = [_value_sig(v, depth + 1) for v in value]
         if isinstance(value, (set, frozenset)):
             items.sort()
         return f"{type(value).__name__}({','.join(items)})"
     if isinstance(value, dict):
-        return "dict(" + ",".join(sorted(f"{_value_sig(k, depth + 1)}={_value_sig(v, depth + 1)}"
-                                         for k, v in value.items())) + ")"
+        return (
+            "dict("
+            + ",".join(sorted(f"{_value_sig(k, depth + 1)}={_value_sig(v, depth + 1)}" for k, v in value.items()))
+            + ")"
+        )
     if isinstance(value, slice):
         return f"slice({_value_sig((value.start, value.stop, value.step), depth + 1)})"
     if isinstance(value, Type):
@@ -109,8 +134,11 @@ def _value_sig(value: object, depth: int = 0) -> str:
         return _op_sig(value, depth + 1)
     if isinstance(value, Variable):
         raise Uncachable("a Variable inside an Op")
-    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")
-                                   and type(value).__name__ in ("function", "builtin_function_or_method")):
+    if isinstance(value, type) or (
+        callable(value)
+        and hasattr(value, "__qualname__")
+        and type(value).__name__ in ("function", "builtin_function_or_method")
+    ):
         if "<" in value.__qualname__:  # a lambda or a local function: no stable name
             raise Uncachable(f"local function {value.__qualname__}")
         return f"named:{value.__module__}.{value.__qualname__}"
@@ -181,8 +209,10 @@ def graph_key(fgraph: FunctionGraph, inputs: Sequence[Any], outputs: Sequence[An
     if query.extra_rewrites or query.subquery:
         raise Uncachable("rewrite query with extra rewrites")
     h = _Hasher(_environment_key())
-    h.update(f"linker={type(mode.linker).__module__}.{type(mode.linker).__qualname__}|inc={sorted(query.include)}"
-             f"|ex={sorted(query.exclude)}|req={sorted(query.require)}|cut={query.position_cutoff}".encode())
+    h.update(
+        f"linker={type(mode.linker).__module__}.{type(mode.linker).__qualname__}|inc={sorted(query.include)}"
+        f"|ex={sorted(query.exclude)}|req={sorted(query.require)}|cut={query.position_cutoff}".encode()
+    )
     h.update(repr([(name, getattr(pytensor.config, name, None)) for name in REWRITE_CONFIG]).encode())
     names: dict[Variable[Any, Any], str] = {}
     for i, (wrapped, var) in enumerate(zip(inputs, fgraph.inputs, strict=True)):
@@ -217,8 +247,13 @@ def _store(key: str, fgraph: FunctionGraph) -> None:
     from pytensor.graph.basic import clone_get_equiv
 
     placeholders = [v.type() for v in fgraph.inputs]
-    equiv = clone_get_equiv(fgraph.inputs, fgraph.outputs, copy_inputs=False, copy_orphans=False,
-                            memo=dict(zip(fgraph.inputs, placeholders)))
+    equiv = clone_get_equiv(
+        fgraph.inputs,
+        fgraph.outputs,
+        copy_inputs=False,
+        copy_orphans=False,
+        memo=dict(zip(fgraph.inputs, placeholders)),
+    )
     outs = [equiv[o] for o in fgraph.outputs]
     for var in equiv.values():  # stack traces: large and not needed to link
         tag = getattr(var, "tag", None)
@@ -265,12 +300,16 @@ def _load_into(key: str, fgraph: FunctionGraph, rewriter: Any) -> bool:
         return False
     try:
         placeholders, outs = pickle.loads(path.read_bytes())
-        if len(placeholders) != len(fgraph.inputs) or len(outs) != len(fgraph.outputs) or any(
-                p.type != v.type for p, v in zip(placeholders, fgraph.inputs)) or any(
-                o.type != v.type for o, v in zip(outs, fgraph.outputs)):
+        if (
+            len(placeholders) != len(fgraph.inputs)
+            or len(outs) != len(fgraph.outputs)
+            or any(p.type != v.type for p, v in zip(placeholders, fgraph.inputs))
+            or any(o.type != v.type for o, v in zip(outs, fgraph.outputs))
+        ):
             raise ValueError("entry does not match the graph")
-        equiv = clone_get_equiv(placeholders, outs, copy_inputs=False, copy_orphans=False,
-                                memo=dict(zip(placeholders, fgraph.inputs)))
+        equiv = clone_get_equiv(
+            placeholders, outs, copy_inputs=False, copy_orphans=False, memo=dict(zip(placeholders, fgraph.inputs))
+        )
         new_outs = [equiv[o] for o in outs]
     except Exception:  # noqa: BLE001 - unreadable or stale entry: rewrite as usual (and overwrite it)
         stats["rejected"] += 1
@@ -287,8 +326,14 @@ def _load_into(key: str, fgraph: FunctionGraph, rewriter: Any) -> bool:
     return True
 
 
-def _prepare_fgraph(inputs: Sequence[Any], outputs: Sequence[Any], additional_outputs: Any, fgraph: FunctionGraph,
-                    mode: Any, profile: Any) -> None:
+def _prepare_fgraph(
+    inputs: Sequence[Any],
+    outputs: Sequence[Any],
+    additional_outputs: Any,
+    fgraph: FunctionGraph,
+    mode: Any,
+    profile: Any,
+) -> None:
     """``FunctionMaker.prepare_fgraph`` with the rewritten graph taken from / put in the cache."""
     from pytensor.compile.aliasing import insert_deepcopy
     from pytensor.configdefaults import config

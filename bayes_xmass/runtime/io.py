@@ -16,8 +16,15 @@ from pathlib import Path
 from bayes_xmass.errors import InputError
 
 __all__ = [
-    "atomic_path", "check_out_dir", "finite_for_json", "package_versions", "prepare_run_dir", "write_error",
-    "write_json", "write_text", "write_with",
+    "atomic_path",
+    "check_out_dir",
+    "finite_for_json",
+    "package_versions",
+    "prepare_run_dir",
+    "write_error",
+    "write_json",
+    "write_text",
+    "write_with",
 ]
 
 
@@ -117,8 +124,21 @@ def package_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}
-    for name in ("bayes_xmass", "numpy", "scipy", "pymc", "pytensor", "arviz", "arviz-stats",
-                 "arviz-base", "nutpie", "xarray", "netCDF4", "h5netcdf", "matplotlib"):
+    for name in (
+        "bayes_xmass",
+        "numpy",
+        "scipy",
+        "pymc",
+        "pytensor",
+        "arviz",
+        "arviz-stats",
+        "arviz-base",
+        "nutpie",
+        "xarray",
+        "netCDF4",
+        "h5netcdf",
+        "matplotlib",
+    ):
         try:
             out[name] = version(name)
         except PackageNotFoundError:

@@ -60,13 +60,14 @@ def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list[tuple[
         if not (isinstance(key, str) and re.fullmatch("[0-9a-f]{32}", key) and isinstance(ndim, int) and ndim >= 0):
             raise ValueError(f"shared-array key {key!r} / ndim {ndim!r}: expected 32 hex digits and an integer")
     if kind == "logp":
-        head = ["def logp_callback(dim, x_, out_, logp_, user_data_):",
-                f"    if dim != {n_dim}:", "        return -1"]
+        head = ["def logp_callback(dim, x_, out_, logp_, user_data_):", f"    if dim != {n_dim}:", "        return -1"]
     else:
-        head = ["def expand_callback(dim, expanded, x_, out_, user_data_):",
-                f"    if dim != {n_dim} or expanded != {n_expanded}:", "        return -1"]
-    body = [f"x = numba.carray(x_, ({n_dim},))",
-            "shared = numba.carray(user_data_, (), RECORD)[()]['shared']"]
+        head = [
+            "def expand_callback(dim, expanded, x_, out_, user_data_):",
+            f"    if dim != {n_dim} or expanded != {n_expanded}:",
+            "        return -1",
+        ]
+    body = [f"x = numba.carray(x_, ({n_dim},))", "shared = numba.carray(user_data_, (), RECORD)[()]['shared']"]
     args = ["x"]
     for i, (key, ndim) in enumerate(arrays):
         dims = ", ".join(f"shared['shape']['{key}'][{j}]" for j in range(ndim))
@@ -75,27 +76,44 @@ def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list[tuple[
         args.append(f"a{i}")
     call = ", ".join(args)
     if kind == "logp":
-        body += [f"value, grad = INNER({call})", f"out = numba.carray(out_, ({n_dim},))",
-                 "logp = numba.carray(logp_, (1,))", "v = value.item()", "logp[0] = v",
-                 f"for i in range({n_dim}):", "    g = grad[i]", "    out[i] = g",
-                 "    if not math.isfinite(g):", "        return 3",
-                 "if not math.isfinite(v):", "    return 4"]
+        body += [
+            f"value, grad = INNER({call})",
+            f"out = numba.carray(out_, ({n_dim},))",
+            "logp = numba.carray(logp_, (1,))",
+            "v = value.item()",
+            "logp[0] = v",
+            f"for i in range({n_dim}):",
+            "    g = grad[i]",
+            "    out[i] = g",
+            "    if not math.isfinite(g):",
+            "        return 3",
+            "if not math.isfinite(v):",
+            "    return 4",
+        ]
         error = 1
     else:
-        body += [f"(values,) = INNER({call})", f"out = numba.carray(out_, ({n_expanded},))",
-                 f"for i in range({n_expanded}):", "    out[i] = values[i]"]
+        body += [
+            f"(values,) = INNER({call})",
+            f"out = numba.carray(out_, ({n_expanded},))",
+            f"for i in range({n_expanded}):",
+            "    out[i] = values[i]",
+        ]
         error = -2
     lines = head + ["    try:"] + ["        " + line for line in body]
-    lines += ["    except Exception:  # noqa: BLE001 - nutpie's convention: an error code", f"        return {error}",
-              "    return 0"]
+    lines += [
+        "    except Exception:  # noqa: BLE001 - nutpie's convention: an error code",
+        f"        return {error}",
+        "    return 0",
+    ]
     return "\n".join(lines) + "\n"
 
 
 CALLBACK_CACHE_VERSION = "1"  # bump when the callback source or its namespace changes meaning
 
 
-def _callback_cache_key(source: str, inner: object, record_dtype: np.dtype[Any],
-                        dtypes: list[np.dtype[Any]]) -> str | None:
+def _callback_cache_key(
+    source: str, inner: object, record_dtype: np.dtype[Any], dtypes: list[np.dtype[Any]]
+) -> str | None:
     """Disk-cache key of a callback, or None when it must not be cached (caching disabled, or the
     inner PyTensor function is not in PyTensor's numba cache, so nothing identifies its code)."""
     import hashlib
@@ -109,13 +127,27 @@ def _callback_cache_key(source: str, inner: object, record_dtype: np.dtype[Any],
     inner_key = CACHED_SRC_FUNCTIONS.get(py_func) if py_func is not None else None
     if inner_key is None or not enabled() or not config.numba__cache:
         return None
-    parts = (CALLBACK_CACHE_VERSION, source, inner_key, repr(record_dtype), [repr(d) for d in dtypes],
-             numba.__version__, nutpie.__version__)
+    parts = (
+        CALLBACK_CACHE_VERSION,
+        source,
+        inner_key,
+        repr(record_dtype),
+        [repr(d) for d in dtypes],
+        numba.__version__,
+        nutpie.__version__,
+    )
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
-def _callback(kind: str, fn_pt: Any, keys: dict[Any, str], shared_data: dict[str, NDArray[Any]],
-              record_dtype: np.dtype[Any], n_dim: int, n_expanded: int) -> Any:
+def _callback(
+    kind: str,
+    fn_pt: Any,
+    keys: dict[Any, str],
+    shared_data: dict[str, NDArray[Any]],
+    record_dtype: np.dtype[Any],
+    n_dim: int,
+    n_expanded: int,
+) -> Any:
     """The numba C callback ``kind`` for the PyTensor function ``fn_pt`` (from the disk cache when possible)."""
     import numba
     from nutpie.compile_pymc import address_as_void_pointer
@@ -124,17 +156,24 @@ def _callback(kind: str, fn_pt: Any, keys: dict[Any, str], shared_data: dict[str
     source = _callback_source(kind, int(n_dim), int(n_expanded), [(k, int(shared_data[k].ndim)) for k in order])
     dtypes = [shared_data[k].dtype for k in order]
     # __name__: numba's cache rebuilds the function's environment from this module on loading
-    namespace = {"__name__": __name__, "numba": numba, "math": math, "RECORD": record_dtype,
-                 "as_pointer": address_as_void_pointer, "INNER": fn_pt.vm.jit_fn,
-                 **{f"DTYPE{i}": dtype for i, dtype in enumerate(dtypes)}}
+    namespace = {
+        "__name__": __name__,
+        "numba": numba,
+        "math": math,
+        "RECORD": record_dtype,
+        "as_pointer": address_as_void_pointer,
+        "INNER": fn_pt.vm.jit_fn,
+        **{f"DTYPE{i}": dtype for i, dtype in enumerate(dtypes)},
+    }
     exec(compile(source, f"bayes_xmass_nutpie_{kind}_callback", "exec"), namespace)  # noqa: S102 - our source
     pyfunc = namespace[f"{kind}_callback"]
     double_ptr = numba.types.CPointer(numba.types.double)  # type: ignore[no-untyped-call]
     if kind == "logp":
         signature = numba.types.int64(numba.types.uint64, double_ptr, double_ptr, double_ptr, numba.types.voidptr)
     else:
-        signature = numba.types.int64(numba.types.uint64, numba.types.uint64, double_ptr, double_ptr,
-                                      numba.types.voidptr)
+        signature = numba.types.int64(
+            numba.types.uint64, numba.types.uint64, double_ptr, double_ptr, numba.types.voidptr
+        )
     key = _callback_cache_key(source, fn_pt.vm.jit_fn, record_dtype, dtypes)
     if key is not None:
         from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS
@@ -147,13 +186,19 @@ def _callback(kind: str, fn_pt: Any, keys: dict[Any, str], shared_data: dict[str
     return numba.cfunc(signature)(pyfunc)
 
 
-def _compile_fast(model: Model, var_names: Sequence[str] | None,
-                  initial_point_fn: Callable[[int], dict[str, NDArray[Any]]]) -> Any:
+def _compile_fast(
+    model: Model, var_names: Sequence[str] | None, initial_point_fn: Callable[[int], dict[str, NDArray[Any]]]
+) -> Any:
     from nutpie import compile_pymc as ncp
 
     n_dim, n_expanded, logp_pt, expand_pt, initial_point, shape_info, reparameterized = ncp._make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
-        var_names=var_names)
+        model,
+        mode="NUMBA",
+        compute_grad=True,
+        join_expanded=True,
+        pymc_initial_point_fn=initial_point_fn,
+        var_names=var_names,
+    )
     shared_data: dict[str, np.ndarray] = {}
     keys: dict[Any, str] = {}  # shared variable -> key
     for var in [*logp_pt.get_shared(), *expand_pt.get_shared()]:
@@ -167,11 +212,22 @@ def _compile_fast(model: Model, var_names: Sequence[str] | None,
     expand_cb = _callback("expand", expand_pt, keys, shared_data, user_data.dtype, n_dim, n_expanded)
     dims, coords = ncp._prepare_dims_and_coords(model, shape_info, reparameterized)
     return ncp.CompiledPyMCModel(
-        _n_dim=n_dim, dims=dims, _coords=coords,
+        _n_dim=n_dim,
+        dims=dims,
+        _coords=coords,
         _shapes={name: tuple(shape) for name, _, shape in zip(*shape_info)},
-        compiled_logp_func=logp_cb, compiled_expand_func=expand_cb, initial_point_func=initial_point,
-        shared_data=shared_data, shared_var_keys=keys, user_data=user_data, n_expanded=n_expanded,
-        shape_info=shape_info, logp_func=logp_pt, expand_func=expand_pt, reparameterized_names=reparameterized)
+        compiled_logp_func=logp_cb,
+        compiled_expand_func=expand_cb,
+        initial_point_func=initial_point,
+        shared_data=shared_data,
+        shared_var_keys=keys,
+        user_data=user_data,
+        n_expanded=n_expanded,
+        shape_info=shape_info,
+        logp_func=logp_pt,
+        expand_func=expand_pt,
+        reparameterized_names=reparameterized,
+    )
 
 
 def compile_for_nutpie(model: Model, var_names: Sequence[str] | None = None) -> Any:
@@ -192,8 +248,13 @@ def compile_for_nutpie(model: Model, var_names: Sequence[str] | None = None) -> 
     try:
         from nutpie import compile_pymc as ncp
 
-        needed = ("_make_functions", "make_user_data", "_prepare_dims_and_coords", "CompiledPyMCModel",
-                  "address_as_void_pointer")
+        needed = (
+            "_make_functions",
+            "make_user_data",
+            "_prepare_dims_and_coords",
+            "CompiledPyMCModel",
+            "address_as_void_pointer",
+        )
         missing = [name for name in needed if not hasattr(ncp, name)]
         if not missing:
             return _compile_fast(model, var_names, initial_point_fn)
@@ -201,7 +262,11 @@ def compile_for_nutpie(model: Model, var_names: Sequence[str] | None = None) -> 
     except Exception as exc:  # noqa: BLE001 - changed internals; a bad model fails again in nutpie's own compile
         reason = f"{type(exc).__name__}: {str(exc)[:200]}"
     if not _FALLBACK_WARNED:
-        warnings.warn(f"nutpie {nutpie.__version__}: fast compilation unavailable ({reason}); using "
-                      "nutpie.compile_pymc_model (slower compilation, same sampler)", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"nutpie {nutpie.__version__}: fast compilation unavailable ({reason}); using "
+            "nutpie.compile_pymc_model (slower compilation, same sampler)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         _FALLBACK_WARNED = True
     return nutpie.compile_pymc_model(model, var_names=var_names)

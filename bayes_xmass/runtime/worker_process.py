@@ -10,8 +10,14 @@ from typing import Any
 
 from bayes_xmass.runtime.graph_cache import enable as enable_graph_cache
 
-__all__ = ["BLAS_THREAD_VARS", "GC_THRESHOLDS", "environment", "init_worker_process", "settle_garbage_collector",
-           "single_threaded_blas"]
+__all__ = [
+    "BLAS_THREAD_VARS",
+    "GC_THRESHOLDS",
+    "environment",
+    "init_worker_process",
+    "settle_garbage_collector",
+    "single_threaded_blas",
+]
 
 # environment variables that set the thread count of BLAS/OpenMP in a process started after they are set
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

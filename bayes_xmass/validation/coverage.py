@@ -1,5 +1,5 @@
 """Coverage of the credible limit and of the frequentist limits over toys at several true signal
-values (built on :func:`bayes_xmass.infer.toys.coverage_study`).
+values (built on :func:`bayes_xmass.infer.toy_studies.coverage_study`).
 
 True values are in units of the coupling scale (``TemplateSet.coupling_scale``); the natural unit
 is the Delta chi2 = 2.71 limit on background-only Asimov data (:func:`reference_limit`). Coverage =
@@ -13,7 +13,7 @@ import time
 
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.frequentist import ProfileLikelihood, asimov_counts, delta_chi2_threshold
-from bayes_xmass.infer.toys import coverage_study
+from bayes_xmass.infer.toy_studies import coverage_study
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.physics.interactions import INTERACTIONS
@@ -22,13 +22,16 @@ from bayes_xmass.validation.setup import posterior_sampler_for
 
 __all__ = ["COVERAGE_NOTE", "reference_limit", "run_coverage"]
 
-COVERAGE_NOTE = ("coverage = fraction of toys whose limit >= true value; [..] = 68.27% Clopper-Pearson binomial "
-                 "interval (the CSV also has the binomial standard error). At x = 0 every upper limit covers. "
-                 "Credible limits are not built to have frequentist coverage.")
+COVERAGE_NOTE = (
+    "coverage = fraction of toys whose limit >= true value; [..] = 68.27% Clopper-Pearson binomial "
+    "interval (the CSV also has the binomial standard error). At x = 0 every upper limit covers. "
+    "Credible limits are not built to have frequentist coverage."
+)
 
 
-def reference_limit(tpl: TemplateSet, target: FitTarget, likelihood: str, cl: float,
-                    pl: ProfileLikelihood | None = None) -> float:
+def reference_limit(
+    tpl: TemplateSet, target: FitTarget, likelihood: str, cl: float, pl: ProfileLikelihood | None = None
+) -> float:
     """Delta chi2 = 2.71 limit (scaled) on background-only Asimov data: the natural unit of true values."""
     pl = pl or ProfileLikelihood(tpl, sign=target.sign, likelihood=likelihood)
     saved = pl.observed.copy()
@@ -39,8 +42,18 @@ def reference_limit(tpl: TemplateSet, target: FitTarget, likelihood: str, cl: fl
         pl.set_observed(saved)
 
 
-def run_coverage(tpl: TemplateSet, target: FitTarget, spec: ModelSpec, *, x_values=None, n_toys: int = 200,
-                 n_bayes_toys: int = 50, seed: int = 11, provenance: dict | None = None, log=None) -> dict:
+def run_coverage(
+    tpl: TemplateSet,
+    target: FitTarget,
+    spec: ModelSpec,
+    *,
+    x_values=None,
+    n_toys: int = 200,
+    n_bayes_toys: int = 50,
+    seed: int = 11,
+    provenance: dict | None = None,
+    log=None,
+) -> dict:
     """Coverage of the credible limit and of the Delta chi2 = 2.71 / one-sided limits at each true x.
 
     ``x_values`` in units of the coupling scale; default 0, 0.5, 1, 1.5, 2 x the background-only
@@ -61,15 +74,30 @@ def run_coverage(tpl: TemplateSet, target: FitTarget, spec: ModelSpec, *, x_valu
     if any(not (math.isfinite(x) and x >= 0) for x in x_values):
         raise InputError("command line", "--true-values", "true values must be finite and >= 0")
     if log:
-        log(f"[coverage {target.label}] true x = {', '.join(f'{x:.3g}' for x in x_values)} (units of "
-            f"{tpl.coupling_scale:g}); {n_toys} frequentist / {n_bayes_toys} Bayesian toys each")
+        log(
+            f"[coverage {target.label}] true x = {', '.join(f'{x:.3g}' for x in x_values)} (units of "
+            f"{tpl.coupling_scale:g}); {n_toys} frequentist / {n_bayes_toys} Bayesian toys each"
+        )
     sampler = posterior_sampler_for(tpl, spec.poi_prior, spec.likelihood) if n_bayes_toys else None
-    rows = coverage_study(tpl, x_values, poi_prior=spec.poi_prior, sign=target.sign, likelihood=spec.likelihood,
-                          n_toys=n_toys, n_bayes_toys=n_bayes_toys, seed=seed, cl=spec.cl, pl=pl,
-                          posterior_sampler=sampler)
-    nominal = {"bayes": spec.cl, "one_sided": spec.cl,
-               # Delta chi2 = 2.71 is two-sided 90% = one-sided 95% (asymptotically, away from x = 0)
-               "xmass": float(stats.chi2.cdf(delta_chi2_threshold(spec.cl, "xmass"), 1) / 2 + 0.5)}
+    rows = coverage_study(
+        tpl,
+        x_values,
+        poi_prior=spec.poi_prior,
+        sign=target.sign,
+        likelihood=spec.likelihood,
+        n_toys=n_toys,
+        n_bayes_toys=n_bayes_toys,
+        seed=seed,
+        cl=spec.cl,
+        pl=pl,
+        posterior_sampler=sampler,
+    )
+    nominal = {
+        "bayes": spec.cl,
+        "one_sided": spec.cl,
+        # Delta chi2 = 2.71 is two-sided 90% = one-sided 95% (asymptotically, away from x = 0)
+        "xmass": float(stats.chi2.cdf(delta_chi2_threshold(spec.cl, "xmass"), 1) / 2 + 0.5),
+    }
     for r in rows:
         for key, n in (("xmass", r["n_toys"]), ("one_sided", r["n_toys"]), ("bayes", r.get("n_bayes_toys", 0))):
             if r.get(f"coverage_{key}") is not None and n:
@@ -77,7 +105,16 @@ def run_coverage(tpl: TemplateSet, target: FitTarget, spec: ModelSpec, *, x_valu
                 r[f"coverage_{key}_lo"], r[f"coverage_{key}_hi"] = float(ci.low), float(ci.high)
         r["true_coupling"] = r["x_true"] * tpl.coupling_scale * target.sign
         r["x_over_reference"] = r["x_true"] / ref if ref > 0 else float("nan")
-    return {"fit": target.label, "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
-            "coupling_scale": tpl.coupling_scale, "reference_limit_scaled": ref, "cl": spec.cl,
-            "nominal": nominal, "poi_prior": spec.poi_prior.describe(), "rows": rows, "note": COVERAGE_NOTE,
-            "provenance": provenance or {}, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "fit": target.label,
+        "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
+        "coupling_scale": tpl.coupling_scale,
+        "reference_limit_scaled": ref,
+        "cl": spec.cl,
+        "nominal": nominal,
+        "poi_prior": spec.poi_prior.describe(),
+        "rows": rows,
+        "note": COVERAGE_NOTE,
+        "provenance": provenance or {},
+        "seconds": round(time.perf_counter() - started, 1),
+    }

@@ -22,10 +22,10 @@ import numpy as np
 
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.forward_sampling import forward_sampling_mode
-from bayes_xmass.model.poi_prior import POI_VALUE, PoiPrior
 from bayes_xmass.model.build import build_model
 from bayes_xmass.model.data import model_data, template_rel_error
 from bayes_xmass.model.likelihood import chi2_sigma
+from bayes_xmass.model.poi_prior import POI_VALUE, PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.response.templates import TemplateSet
@@ -33,8 +33,16 @@ from bayes_xmass.runtime.executor import describe_scheduler, run_tasks
 from bayes_xmass.runtime.io import finite_for_json
 from bayes_xmass.validation.setup import posterior_sampler_for
 
-__all__ = ["SBC_ALPHA", "SBC_SEED", "SbcResult", "SbcSettings", "rank_uniformity", "run_sbc", "sbc_parameters",
-           "simulate_prior"]
+__all__ = [
+    "SBC_ALPHA",
+    "SBC_SEED",
+    "SbcResult",
+    "SbcSettings",
+    "rank_uniformity",
+    "run_sbc",
+    "sbc_parameters",
+    "simulate_prior",
+]
 
 SBC_SEED = 8128
 SBC_ALPHA = 0.01
@@ -58,13 +66,21 @@ class SbcSettings:
         for name, lo in (("replicas", 10), ("chains", 1), ("draws", 10), ("tune", 0), ("rank_draws", 9)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-                raise InputError("command line", f"--{name.replace('_', '-')}", f"must be an integer >= {lo}, got {v!r}")
+                raise InputError(
+                    "command line", f"--{name.replace('_', '-')}", f"must be an integer >= {lo}, got {v!r}"
+                )
         if (self.rank_draws + 1) % 2:
-            raise InputError("command line", "--rank-draws", f"L + 1 must be even (ranks 0..L are binned), got "
-                             f"L = {self.rank_draws}; e.g. 49 or 99")
+            raise InputError(
+                "command line",
+                "--rank-draws",
+                f"L + 1 must be even (ranks 0..L are binned), got L = {self.rank_draws}; e.g. 49 or 99",
+            )
         if self.chains * self.draws < self.rank_draws:
-            raise InputError("command line", "--draws", f"chains x draws ({self.chains * self.draws}) must be >= "
-                             f"--rank-draws ({self.rank_draws})")
+            raise InputError(
+                "command line",
+                "--draws",
+                f"chains x draws ({self.chains * self.draws}) must be >= --rank-draws ({self.rank_draws})",
+            )
         if not 0 < self.alpha < 0.5:
             raise InputError("command line", "--alpha", f"must be in (0, 0.5), got {self.alpha}")
 
@@ -90,27 +106,43 @@ class SbcResult:
         return bool(self.tests["passed"])
 
     def summary(self) -> dict:
-        return {"fit": self.label, "passed": self.passed, "replicas": int(self.ranks.shape[0]),
-                "rank_draws": self.settings.rank_draws, "alpha_familywise": self.settings.alpha,
-                "tests": self.tests, "misspecification": self.misspecification,
-                "poi_ess_bulk_min": float(np.nanmin(self.poi_ess)), "poi_ess_bulk_median": float(np.nanmedian(self.poi_ess)),
-                "replicas_with_divergences": int(np.sum(self.divergences > 0)),
-                "settings": dataclasses.asdict(self.settings), "seconds": round(self.seconds, 1)}
+        return {
+            "fit": self.label,
+            "passed": self.passed,
+            "replicas": int(self.ranks.shape[0]),
+            "rank_draws": self.settings.rank_draws,
+            "alpha_familywise": self.settings.alpha,
+            "tests": self.tests,
+            "misspecification": self.misspecification,
+            "poi_ess_bulk_min": float(np.nanmin(self.poi_ess)),
+            "poi_ess_bulk_median": float(np.nanmedian(self.poi_ess)),
+            "replicas_with_divergences": int(np.sum(self.divergences > 0)),
+            "settings": dataclasses.asdict(self.settings),
+            "seconds": round(self.seconds, 1),
+        }
 
     def to_dataset(self):
         """The ranks, truths, POI ESS and divergences per replica as an xarray Dataset (summary and
         provenance as JSON attributes)."""
         import xarray as xr
 
-        attrs = {"sbc_summary": json.dumps(finite_for_json(self.summary()), default=str),
-                 "provenance": json.dumps(self.provenance, default=str), "fit": self.label,
-                 "rank_max": self.settings.rank_draws, "seed": self.settings.seed}
-        return xr.Dataset({"rank": (("replica", "parameter"), self.ranks.astype("int64")),
-                           "true_value": (("replica", "parameter"), self.truths),
-                           "poi_ess_bulk": ("replica", self.poi_ess),
-                           "divergences": ("replica", self.divergences.astype("int64"))},
-                          coords={"replica": np.arange(self.ranks.shape[0]), "parameter": self.parameters},
-                          attrs=attrs)
+        attrs = {
+            "sbc_summary": json.dumps(finite_for_json(self.summary()), default=str),
+            "provenance": json.dumps(self.provenance, default=str),
+            "fit": self.label,
+            "rank_max": self.settings.rank_draws,
+            "seed": self.settings.seed,
+        }
+        return xr.Dataset(
+            {
+                "rank": (("replica", "parameter"), self.ranks.astype("int64")),
+                "true_value": (("replica", "parameter"), self.truths),
+                "poi_ess_bulk": ("replica", self.poi_ess),
+                "divergences": ("replica", self.divergences.astype("int64")),
+            },
+            coords={"replica": np.arange(self.ranks.shape[0]), "parameter": self.parameters},
+            attrs=attrs,
+        )
 
 
 def sbc_parameters(tpl: TemplateSet) -> list[str]:
@@ -150,8 +182,9 @@ def simulate_prior(tpl: TemplateSet, prior: PoiPrior, likelihood: str, n: int, s
         model = build_model(tpl, prior, sign=sign, likelihood=likelihood)  # PyMC only: no NUTS compile
     with model, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        draws = pm.sample_prior_predictive(draws=n, random_seed=np.random.default_rng([seed, 1]),
-                                           compile_kwargs={"mode": forward_sampling_mode()})["prior"].to_dataset()
+        draws = pm.sample_prior_predictive(
+            draws=n, random_seed=np.random.default_rng([seed, 1]), compile_kwargs={"mode": forward_sampling_mode()}
+        )["prior"].to_dataset()
     draws = draws.isel(chain=0).rename({"draw": "replica"})
     children = np.random.SeedSequence([seed, 2]).spawn(n)
     counts = np.stack([np.random.default_rng(c).poisson(draws["expected"].values[i]) for i, c in enumerate(children)])
@@ -180,7 +213,7 @@ def _sbc_replica(task: dict) -> dict:
         # - term k x c^p_k and ranks against c * x: exactly the same model with the POI prior's range
         #   (upper, and floor) c times wider, since x' = c x is then the coupling in the old units
         powers = np.asarray(tpl.signal_powers, dtype=float)
-        factor = task["signal_factor"] * c ** powers
+        factor = task["signal_factor"] * c**powers
         data["signal_coefficients"] = data["signal_coefficients"] * factor[None, None, :, None]
     if task["likelihood"] == "chi2":
         data["chi2_sigma"] = chi2_sigma(task["counts"], tpl.background_errors)
@@ -202,8 +235,9 @@ def _sbc_replica(task: dict) -> dict:
     return {"ranks": ranks, "ess": ess, "divergences": div}
 
 
-def rank_uniformity(ranks: np.ndarray, rank_max: int, *, alpha: float = SBC_ALPHA, seed: int = SBC_SEED,
-                    n_bins: int | None = None) -> dict:
+def rank_uniformity(
+    ranks: np.ndarray, rank_max: int, *, alpha: float = SBC_ALPHA, seed: int = SBC_SEED, n_bins: int | None = None
+) -> dict:
     """Uniformity tests of SBC ranks in 0..rank_max, one column per parameter.
 
     - chi-square on ``n_bins`` equal-width bins of the rank (n_bins divides rank_max + 1; default:
@@ -236,19 +270,36 @@ def rank_uniformity(ranks: np.ndarray, rank_max: int, *, alpha: float = SBC_ALPH
         ks = stats.kstest(u, "uniform")
         passed = bool(p_chi2 >= per_test and ks.pvalue >= per_test)
         ok &= passed
-        out["parameters"][j] = {"chi2": float(chi2), "chi2_dof": n_bins - 1, "chi2_p": float(p_chi2),
-                                "ks_stat": float(ks.statistic), "ks_p": float(ks.pvalue), "histogram": hist.tolist(),
-                                "passed": passed}
+        out["parameters"][j] = {
+            "chi2": float(chi2),
+            "chi2_dof": n_bins - 1,
+            "chi2_p": float(p_chi2),
+            "ks_stat": float(ks.statistic),
+            "ks_p": float(ks.pvalue),
+            "histogram": hist.tolist(),
+            "passed": passed,
+        }
     out["passed"] = bool(ok)
     out["min_p"] = float(min(min(v["chi2_p"], v["ks_p"]) for v in out["parameters"].values()))
     return out
 
 
-def run_sbc(tpl: TemplateSet, target: FitTarget, prior: PoiPrior, settings: SbcSettings = SbcSettings(), *,
-            likelihood: str = "poisson", fit_prior: PoiPrior | None = None, fit_signal_factor: float = 1.0,
-            compiled_prior: PoiPrior | None = None,
-            parameters: list[str] | None = None, scheduler=None, processes: int | None = 1,
-            provenance: dict | None = None, log=None) -> SbcResult:
+def run_sbc(
+    tpl: TemplateSet,
+    target: FitTarget,
+    prior: PoiPrior,
+    settings: SbcSettings = SbcSettings(),
+    *,
+    likelihood: str = "poisson",
+    fit_prior: PoiPrior | None = None,
+    fit_signal_factor: float = 1.0,
+    compiled_prior: PoiPrior | None = None,
+    parameters: list[str] | None = None,
+    scheduler=None,
+    processes: int | None = 1,
+    provenance: dict | None = None,
+    log=None,
+) -> SbcResult:
     """Simulation-based calibration of one fit.
 
     Truths are drawn from ``prior`` (and the dataset's nuisance priors); the fit uses ``fit_prior``
@@ -265,8 +316,11 @@ def run_sbc(tpl: TemplateSet, target: FitTarget, prior: PoiPrior, settings: SbcS
     compiled_prior = compiled_prior or fit_prior
     c = fit_prior.upper / compiled_prior.upper
     same_shape = dataclasses.replace(compiled_prior, upper=fit_prior.upper, floor=compiled_prior.floor * c)
-    if not (same_shape.kind == fit_prior.kind and same_shape.power == fit_prior.power
-            and (fit_prior.kind != "log_uniform" or math.isclose(same_shape.floor, fit_prior.floor))):
+    if not (
+        same_shape.kind == fit_prior.kind
+        and same_shape.power == fit_prior.power
+        and (fit_prior.kind != "log_uniform" or math.isclose(same_shape.floor, fit_prior.floor))
+    ):
         raise ValueError("compiled_prior may differ from fit_prior by its range only")
     if c != 1.0 and fit_prior.kind not in ("flat", "flat_power", "log_uniform"):
         raise InputError("command line", "--fit-prior-upper-factor", "needs a flat, flat_power or log_uniform prior")
@@ -275,33 +329,76 @@ def run_sbc(tpl: TemplateSet, target: FitTarget, prior: PoiPrior, settings: SbcS
     params = parameters or sbc_parameters(tpl)
     draws, counts = simulate_prior(tpl, prior, likelihood, settings.replicas, settings.seed, target.sign)
     truths = np.column_stack([_values(draws, p) for p in params])
-    sampler = SamplerSettings("nutpie", settings.chains, settings.draws, settings.tune, settings.target_accept,
-                              adaptation=settings.adaptation)
+    sampler = SamplerSettings(
+        "nutpie", settings.chains, settings.draws, settings.tune, settings.target_accept, adaptation=settings.adaptation
+    )
     seeds = np.random.SeedSequence([settings.seed, 4]).generate_state(settings.replicas)
-    tasks = [{"prior": compiled_prior, "likelihood": likelihood, "sign": target.sign, "counts": counts[i],
-              "signal_factor": float(fit_signal_factor), "upper_factor": float(c),
-              "sampler": sampler, "seed": int(seeds[i]),
-              "rank_draws": settings.rank_draws, "parameters": params, "truths": truths[i].tolist()}
-             for i in range(settings.replicas)]
+    tasks = [
+        {
+            "prior": compiled_prior,
+            "likelihood": likelihood,
+            "sign": target.sign,
+            "counts": counts[i],
+            "signal_factor": float(fit_signal_factor),
+            "upper_factor": float(c),
+            "sampler": sampler,
+            "seed": int(seeds[i]),
+            "rank_draws": settings.rank_draws,
+            "parameters": params,
+            "truths": truths[i].tolist(),
+        }
+        for i in range(settings.replicas)
+    ]
     if log:
-        log(f"[sbc {target.label}] {settings.replicas} replicas x {settings.chains} chains x {settings.draws} draws, "
-            f"ranks among {settings.rank_draws} thinned draws; parameters {', '.join(params)}")
-    rows = run_tasks(_sbc_replica, tasks, scheduler=scheduler, processes=processes, init=_init_replicas,
-                     init_args=(tpl, compiled_prior, likelihood))
-    provenance = {**(provenance or {}), "execution": describe_scheduler(scheduler, processes),
-                  "replica_seeds": "numpy SeedSequence([seed, 2]) spawn (Poisson) and ([seed, 4]) (NUTS), one per replica"}
+        log(
+            f"[sbc {target.label}] {settings.replicas} replicas x {settings.chains} chains x {settings.draws} draws, "
+            f"ranks among {settings.rank_draws} thinned draws; parameters {', '.join(params)}"
+        )
+    rows = run_tasks(
+        _sbc_replica,
+        tasks,
+        scheduler=scheduler,
+        processes=processes,
+        init=_init_replicas,
+        init_args=(tpl, compiled_prior, likelihood),
+    )
+    provenance = {
+        **(provenance or {}),
+        "execution": describe_scheduler(scheduler, processes),
+        "replica_seeds": "numpy SeedSequence([seed, 2]) spawn (Poisson) and ([seed, 4]) (NUTS), one per replica",
+    }
     ranks = np.array([r["ranks"] for r in rows], dtype="int64")
     tests = rank_uniformity(ranks, settings.rank_draws, alpha=settings.alpha, seed=settings.seed)
     tests["parameters"] = {params[j]: v for j, v in tests["parameters"].items()}
-    same = (fit_prior.kind == prior.kind and math.isclose(fit_prior.upper, prior.upper)
-            and fit_prior.power == prior.power and math.isclose(fit_prior.floor, prior.floor))
-    mis = {"fit_prior": fit_prior.describe(), "simulation_prior": prior.describe(),
-           "compiled_prior": compiled_prior.describe(), "fit_signal_factor": float(fit_signal_factor),
-           "wrong_model": not same or fit_signal_factor != 1.0}
-    result = SbcResult(target.label, params, ranks, truths, np.array([r["ess"] for r in rows]),
-                       np.array([r["divergences"] for r in rows]), settings, tests, mis, provenance,
-                       time.perf_counter() - started)
+    same = (
+        fit_prior.kind == prior.kind
+        and math.isclose(fit_prior.upper, prior.upper)
+        and fit_prior.power == prior.power
+        and math.isclose(fit_prior.floor, prior.floor)
+    )
+    mis = {
+        "fit_prior": fit_prior.describe(),
+        "simulation_prior": prior.describe(),
+        "compiled_prior": compiled_prior.describe(),
+        "fit_signal_factor": float(fit_signal_factor),
+        "wrong_model": not same or fit_signal_factor != 1.0,
+    }
+    result = SbcResult(
+        target.label,
+        params,
+        ranks,
+        truths,
+        np.array([r["ess"] for r in rows]),
+        np.array([r["divergences"] for r in rows]),
+        settings,
+        tests,
+        mis,
+        provenance,
+        time.perf_counter() - started,
+    )
     if log:
-        log(f"[sbc {target.label}] {'PASSED' if result.passed else 'FAILED'}: " + "; ".join(
-            f"{p} chi2 p={v['chi2_p']:.3g} KS p={v['ks_p']:.3g}" for p, v in tests["parameters"].items()))
+        log(
+            f"[sbc {target.label}] {'PASSED' if result.passed else 'FAILED'}: "
+            + "; ".join(f"{p} chi2 p={v['chi2_p']:.3g} KS p={v['ks_p']:.3g}" for p, v in tests["parameters"].items())
+        )
     return result

@@ -16,10 +16,10 @@ import warnings
 import numpy as np
 
 from bayes_xmass.datasets.priors import Prior
-from bayes_xmass.infer.posterior_summary import credible_limit
 from bayes_xmass.infer.posterior_sampler import posterior_only, sample_posterior
-from bayes_xmass.model.poi_prior import POI_VALUE, PoiPrior
+from bayes_xmass.infer.posterior_summary import credible_limit
 from bayes_xmass.model.data import template_rel_error
+from bayes_xmass.model.poi_prior import POI_VALUE, PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.physics.interactions import INTERACTIONS
@@ -27,8 +27,15 @@ from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.validation.sbc import sbc_parameters
 
-__all__ = ["NUISANCE_FACTORS", "PSENSE_THRESHOLD", "poi_prior_variants", "power_scaling", "prior_sensitivity",
-           "scale_nuisance_priors", "scale_prior_width"]
+__all__ = [
+    "NUISANCE_FACTORS",
+    "PSENSE_THRESHOLD",
+    "poi_prior_variants",
+    "power_scaling",
+    "prior_sensitivity",
+    "scale_nuisance_priors",
+    "scale_prior_width",
+]
 
 NUISANCE_FACTORS = (2.0, 0.5)  # nuisance-prior width factors of the sensitivity variants
 
@@ -36,11 +43,13 @@ NUISANCE_FACTORS = (2.0, 0.5)  # nuisance-prior width factors of the sensitivity
 def poi_prior_variants(base: PoiPrior) -> list[tuple[str, PoiPrior]]:
     """Each POI prior kind on the same range [0, upper]; log-uniform cut at 1e-3 x upper."""
     u = base.upper
-    return [("flat in coupling", PoiPrior("flat", u)),
-            ("flat in coupling² (flat_power p=2)", PoiPrior("flat_power", u, 2.0)),
-            ("flat in coupling⁴ (flat_power p=4)", PoiPrior("flat_power", u, 4.0)),
-            ("log-uniform, cut at 1e-3 × upper", PoiPrior("log_uniform", u, floor=1e-3 * u)),
-            ("Jeffreys (conditional)", PoiPrior("jeffreys", u))]
+    return [
+        ("flat in coupling", PoiPrior("flat", u)),
+        ("flat in coupling² (flat_power p=2)", PoiPrior("flat_power", u, 2.0)),
+        ("flat in coupling⁴ (flat_power p=4)", PoiPrior("flat_power", u, 4.0)),
+        ("log-uniform, cut at 1e-3 × upper", PoiPrior("log_uniform", u, floor=1e-3 * u)),
+        ("Jeffreys (conditional)", PoiPrior("jeffreys", u)),
+    ]
 
 
 def scale_prior_width(prior: Prior, factor: float) -> Prior:
@@ -61,9 +70,12 @@ def scale_prior_width(prior: Prior, factor: float) -> Prior:
 def scale_nuisance_priors(tpl: TemplateSet, factor: float) -> TemplateSet:
     """Templates with every nuisance prior (normalisations, energy scale, per-bin template errors)
     ``factor`` times as wide."""
-    return dataclasses.replace(tpl, background_priors=tuple(scale_prior_width(p, factor) for p in tpl.background_priors),
-                               scale_prior=scale_prior_width(tpl.scale_prior, factor),
-                               background_errors=tpl.background_errors * factor)
+    return dataclasses.replace(
+        tpl,
+        background_priors=tuple(scale_prior_width(p, factor) for p in tpl.background_priors),
+        scale_prior=scale_prior_width(tpl.scale_prior, factor),
+        background_errors=tpl.background_errors * factor,
+    )
 
 
 _DRAWS_PER_PASS = 128  # posterior draws whose templates are interpolated at once (bounded memory)
@@ -83,8 +95,9 @@ def _numpy_expected(tpl: TemplateSet, sign: int, post, idx) -> tuple[np.ndarray,
     for lo in range(0, len(idx), _DRAWS_PER_PASS):  # templates of a chunk of draws at once (bounded memory)
         k = slice(lo, lo + _DRAWS_PER_PASS)
         sig_t, bkg_t = tpl.signal.at(s[k]), tpl.backgrounds.at(s[k])
-        mu[k] = (gamma[k] * np.einsum("nc,ncb->nb", norm[k], bkg_t)
-                 + np.einsum("nt,ntb->nb", sf * x[k, None] ** powers, sig_t))
+        mu[k] = gamma[k] * np.einsum("nc,ncb->nb", norm[k], bkg_t) + np.einsum(
+            "nt,ntb->nb", sf * x[k, None] ** powers, sig_t
+        )
         dmu[k] = np.einsum("nt,ntb->nb", powers * sf * np.maximum(x[k, None], 1e-12) ** (powers - 1.0), sig_t)
     return np.maximum(mu, 1e-9), dmu
 
@@ -182,10 +195,13 @@ def power_scaling(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior, dt,
         logprior = logprior + tpl.scale_prior.logpdf(post["energy_scale"].values.reshape(n))
     if "gamma_z" in post:
         logprior = logprior + np.sum(-0.5 * post["gamma_z"].values.reshape(n, -1) ** 2, axis=1)
-    aug = xr.DataTree.from_dict({
-        "posterior": post.to_dataset(),
-        "log_likelihood": xr.Dataset({"counts": (("chain", "draw", "energy_bin"), loglik.reshape(nc, nd, -1))}),
-        "log_prior": xr.Dataset({"prior": (("chain", "draw"), logprior.reshape(nc, nd))})})
+    aug = xr.DataTree.from_dict(
+        {
+            "posterior": post.to_dataset(),
+            "log_likelihood": xr.Dataset({"counts": (("chain", "draw", "energy_bin"), loglik.reshape(nc, nd, -1))}),
+            "log_prior": xr.Dataset({"prior": (("chain", "draw"), logprior.reshape(nc, nd))}),
+        }
+    )
     names = var_names or [v for v in sbc_parameters(tpl) if "[" not in v]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -194,16 +210,30 @@ def power_scaling(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior, dt,
     out = {}
     for name in names:
         a, b = float(pri[name]), float(lik[name])
-        diag = ("possible prior-data conflict" if a >= PSENSE_THRESHOLD and b >= PSENSE_THRESHOLD else
-                "prior dominates (weak likelihood)" if a >= PSENSE_THRESHOLD else "–")
+        diag = (
+            "possible prior-data conflict"
+            if a >= PSENSE_THRESHOLD and b >= PSENSE_THRESHOLD
+            else "prior dominates (weak likelihood)"
+            if a >= PSENSE_THRESHOLD
+            else "–"
+        )
         out[name] = {"prior": a, "likelihood": b, "diagnosis": diag}
     return out
 
 
-def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior, *, cl: float = 0.9,
-                      likelihood: str = "poisson", method: str = "refit", base_dt=None,
-                      sampler: SamplerSettings = SamplerSettings("nutpie", 4, 1000, 700, 0.95), seed: int = 1,
-                      cache: dict | None = None) -> dict:
+def prior_sensitivity(
+    tpl: TemplateSet,
+    target: FitTarget,
+    base_prior: PoiPrior,
+    *,
+    cl: float = 0.9,
+    likelihood: str = "poisson",
+    method: str = "refit",
+    base_dt=None,
+    sampler: SamplerSettings = SamplerSettings("nutpie", 4, 1000, 700, 0.95),
+    seed: int = 1,
+    cache: dict | None = None,
+) -> dict:
     """Credible limit under each POI prior kind and with all nuisance priors x2 / x0.5 wider.
 
     ``method="refit"``: NUTS for every variant (compiled models shared through ``cache``).
@@ -216,12 +246,15 @@ def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior,
     started = time.perf_counter()
     scale = tpl.coupling_scale
     if base_dt is None:
-        base_dt, _ = sample_posterior(tpl, target, poi_prior=base_prior, sampler=sampler, likelihood=likelihood,
-                                      seed=seed, cache=cache)
+        base_dt, _ = sample_posterior(
+            tpl, target, poi_prior=base_prior, sampler=sampler, likelihood=likelihood, seed=seed, cache=cache
+        )
     base_limit = credible_limit(base_dt, cl)["limit"]
     variants = [(label, p, tpl, 1.0) for label, p in poi_prior_variants(base_prior)]
-    variants += [(f"nuisance priors ×{f:g} (baseline POI prior)", base_prior, scale_nuisance_priors(tpl, f), f)
-                 for f in NUISANCE_FACTORS]
+    variants += [
+        (f"nuisance priors ×{f:g} (baseline POI prior)", base_prior, scale_nuisance_priors(tpl, f), f)
+        for f in NUISANCE_FACTORS
+    ]
     rows = []
     if method in ("reweight", "hybrid"):
         post = base_dt.posterior
@@ -239,23 +272,47 @@ def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior,
                 log_ratio = _nuisance_log_ratio(tpl, factor, post)
             lw, khat, ess = _psis(log_ratio)
             q = _weighted_quantile(x, lw, cl) if ess > 0 else float("nan")
-            rows.append({"variant": label, "prior": prior.describe(), "nuisance_width_factor": factor,
-                         "limit": q * scale, "ratio_to_baseline": q * scale / base_limit,
-                         "method": "PSIS reweighting", "pareto_khat": khat, "ess": ess,
-                         "reliable": bool(khat <= 0.7)})
+            rows.append(
+                {
+                    "variant": label,
+                    "prior": prior.describe(),
+                    "nuisance_width_factor": factor,
+                    "limit": q * scale,
+                    "ratio_to_baseline": q * scale / base_limit,
+                    "method": "PSIS reweighting",
+                    "pareto_khat": khat,
+                    "ess": ess,
+                    "reliable": bool(khat <= 0.7),
+                }
+            )
     if method != "reweight":
         for i, (label, prior, vtpl, factor) in enumerate(variants):
             if method == "hybrid" and rows[i]["reliable"]:
                 continue
-            dt = posterior_only(vtpl, target, poi_prior=prior, sampler=sampler, likelihood=likelihood,
-                                seed=step_seed(seed, "variant", i), cache=cache)
+            dt = posterior_only(
+                vtpl,
+                target,
+                poi_prior=prior,
+                sampler=sampler,
+                likelihood=likelihood,
+                seed=step_seed(seed, "variant", i),
+                cache=cache,
+            )
             lim = credible_limit(dt, cl)
             rhat = float(__import__("arviz").rhat(dt, var_names=[POI_VALUE])[POI_VALUE])
             div = int(dt.sample_stats["diverging"].sum()) if "diverging" in dt.sample_stats else 0
-            row = {"variant": label, "prior": prior.describe(), "nuisance_width_factor": factor,
-                   "limit": lim["limit"], "mcse": lim["mcse"], "ratio_to_baseline": lim["limit"] / base_limit,
-                   "method": "NUTS refit", "rhat_poi": rhat, "divergences": div,
-                   "reliable": bool(rhat <= 1.01 and div == 0)}
+            row = {
+                "variant": label,
+                "prior": prior.describe(),
+                "nuisance_width_factor": factor,
+                "limit": lim["limit"],
+                "mcse": lim["mcse"],
+                "ratio_to_baseline": lim["limit"] / base_limit,
+                "method": "NUTS refit",
+                "rhat_poi": rhat,
+                "divergences": div,
+                "reliable": bool(rhat <= 1.01 and div == 0),
+            }
             if method == "hybrid":
                 row["pareto_khat_reweighting"] = rows[i]["pareto_khat"]
                 rows[i] = row
@@ -265,6 +322,14 @@ def prior_sensitivity(tpl: TemplateSet, target: FitTarget, base_prior: PoiPrior,
         psense = power_scaling(tpl, target, base_prior, base_dt)
     except Exception as exc:  # a diagnostic: never fail the run for it
         psense = {"error": f"{type(exc).__name__}: {exc}"}
-    return {"fit": target.label, "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
-            "baseline_prior": base_prior.describe(), "baseline_limit": base_limit, "cl": cl, "method": method,
-            "rows": rows, "power_scaling": psense, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "fit": target.label,
+        "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
+        "baseline_prior": base_prior.describe(),
+        "baseline_limit": base_limit,
+        "cl": cl,
+        "method": method,
+        "rows": rows,
+        "power_scaling": psense,
+        "seconds": round(time.perf_counter() - started, 1),
+    }

@@ -32,9 +32,16 @@ REDUCED_ANALYSIS = {
 DEFAULT_SBC_MASS_MEV = 10.0  # dark-photon mediator mass of the validation studies (MeV)
 
 
-def validation_setup(interaction: str, dataset: Dataset, *, reduced: bool = False, mass_mev: float | None = None,
-                     sign: int | None = None, flavours: str | None = None,
-                     spec: ModelSpec | None = None) -> tuple[ModelSpec, FitTarget, TemplateSet]:
+def validation_setup(
+    interaction: str,
+    dataset: Dataset,
+    *,
+    reduced: bool = False,
+    mass_mev: float | None = None,
+    sign: int | None = None,
+    flavours: str | None = None,
+    spec: ModelSpec | None = None,
+) -> tuple[ModelSpec, FitTarget, TemplateSet]:
     """Model spec (bundled TOML unless ``spec`` is given), one fit target and its templates.
 
     Dark photon: one mass (default 10 MeV); millicharge: one flavour set and sign (default the
@@ -55,8 +62,9 @@ def validation_setup(interaction: str, dataset: Dataset, *, reduced: bool = Fals
     return spec, target, target_templates(spec, dataset, target)
 
 
-def posterior_sampler_for(tpl: TemplateSet, prior: PoiPrior, likelihood: str,
-                          sampler_name: str = "nutpie") -> PosteriorSampler:
+def posterior_sampler_for(
+    tpl: TemplateSet, prior: PoiPrior, likelihood: str, sampler_name: str = "nutpie"
+) -> PosteriorSampler:
     """A compiled model for this structure, kept per process (:func:`bayes_xmass.runtime.executor.worker_cache`)
     so replicas and repeated studies in one process do not recompile."""
     key = ("posterior_sampler", structure_key(tpl, prior, likelihood), sampler_name)

@@ -38,22 +38,25 @@ if TYPE_CHECKING:
     from bayes_xmass.workflows.scan import run_scan_dir as run_scan_dir
     from bayes_xmass.workflows.spectra import write_recoil_spectra as write_recoil_spectra
 
-__all__, __getattr__ = lazy_exports(__name__, {
-    "combine_datasets": "bayes_xmass.workflows.combine",
-    "run_combination": "bayes_xmass.workflows.combine",
-    "comparison_tables": "bayes_xmass.workflows.compare",
-    "run_compare": "bayes_xmass.workflows.compare",
-    "convert_xenon1t_release": "bayes_xmass.workflows.dataset_builders",
-    "make_benchmark_dataset": "bayes_xmass.workflows.dataset_builders",
-    "FitOptions": "bayes_xmass.workflows.fit_inputs",
-    "run_bayesian_fit": "bayes_xmass.workflows.fits",
-    "run_frequentist": "bayes_xmass.workflows.fits",
-    "run_limit": "bayes_xmass.workflows.fits",
-    "run_sample": "bayes_xmass.workflows.fits",
-    "run_analysis": "bayes_xmass.workflows.run",
-    "run_full_analysis": "bayes_xmass.workflows.run",
-    "RunSettings": "bayes_xmass.workflows.run_fit",
-    "start_run": "bayes_xmass.workflows.run_launch",
-    "run_scan_dir": "bayes_xmass.workflows.scan",
-    "write_recoil_spectra": "bayes_xmass.workflows.spectra",
-})
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "combine_datasets": "bayes_xmass.workflows.combine",
+        "run_combination": "bayes_xmass.workflows.combine",
+        "comparison_tables": "bayes_xmass.workflows.compare",
+        "run_compare": "bayes_xmass.workflows.compare",
+        "convert_xenon1t_release": "bayes_xmass.workflows.dataset_builders",
+        "make_benchmark_dataset": "bayes_xmass.workflows.dataset_builders",
+        "FitOptions": "bayes_xmass.workflows.fit_inputs",
+        "run_bayesian_fit": "bayes_xmass.workflows.fits",
+        "run_frequentist": "bayes_xmass.workflows.fits",
+        "run_limit": "bayes_xmass.workflows.fits",
+        "run_sample": "bayes_xmass.workflows.fits",
+        "run_analysis": "bayes_xmass.workflows.run",
+        "run_full_analysis": "bayes_xmass.workflows.run",
+        "RunSettings": "bayes_xmass.workflows.run_fit",
+        "start_run": "bayes_xmass.workflows.run_launch",
+        "run_scan_dir": "bayes_xmass.workflows.scan",
+        "write_recoil_spectra": "bayes_xmass.workflows.spectra",
+    },
+)

@@ -59,9 +59,16 @@ def _freq_record(freq: dict) -> dict:
 
 
 def _record(name, target, scale, freq, bayes=None, diag=None, spec=None, netcdf=None) -> dict:
-    rec = {"fit": name, "interaction": target.interaction, "sign": target.sign, "flavours": target.flavours,
-           "mass_MeV": target.mass_mev, "coupling_scale": scale,
-           "coupling_unit": INTERACTIONS[target.interaction].coupling_unit, "frequentist": _freq_record(freq)}
+    rec = {
+        "fit": name,
+        "interaction": target.interaction,
+        "sign": target.sign,
+        "flavours": target.flavours,
+        "mass_MeV": target.mass_mev,
+        "coupling_scale": scale,
+        "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
+        "frequentist": _freq_record(freq),
+    }
     if bayes is not None:
         rec.update(bayes=bayes, diagnostics=diag.as_dict(), poi_prior=spec.poi_prior.describe(), netcdf=netcdf)
     return rec
@@ -73,21 +80,36 @@ def _frequentist_group(freq: dict, scale: float):
     return xr.Dataset(
         {"profile_delta_chi2": ("profile_point", np.asarray(freq["profile_delta_chi2"]))},
         coords={"profile_x": ("profile_point", np.asarray(freq["profile_x_scaled"]) * scale)},
-        attrs={k: v for k, v in freq.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        attrs={k: v for k, v in freq.items() if isinstance(v, (int, float)) and not isinstance(v, bool)},
+    )
 
 
 def _log_line(log, name, rec) -> None:
     f, s, unit = rec["frequentist"], rec["coupling_scale"], rec["coupling_unit"]
     b = rec.get("bayes")
     bayes = f"credible {b['limit']:.4g} (MCSE {b['mcse']:.2g}); " if b else ""
-    log(f"[{name}] {bayes}best fit {f['best_fit']:.3g}, Z = {f['discovery_z']:.2f}; Delta chi2 = 2.71 limit "
+    log(
+        f"[{name}] {bayes}best fit {f['best_fit']:.3g}, Z = {f['discovery_z']:.2f}; Delta chi2 = 2.71 limit "
         f"{f['limit_xmass_scaled'] * s:.4g} {unit}; one-sided {f['limit_one_sided_scaled'] * s:.4g}; "
-        f"CLs {f['limit_cls_scaled'] * s:.4g}")
+        f"CLs {f['limit_cls_scaled'] * s:.4g}"
+    )
 
 
-def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, labels, tpls, shared=(),
-                    seed: int = 1, alone: str = "all", progress: bool = False, overwrite: bool = False,
-                    log=print) -> dict:
+def run_combination(
+    spec: ModelSpec,
+    datasets,
+    target: FitTarget,
+    out: Path,
+    *,
+    labels,
+    tpls,
+    shared=(),
+    seed: int = 1,
+    alone: str = "all",
+    progress: bool = False,
+    overwrite: bool = False,
+    log=print,
+) -> dict:
     """Combined fit + each dataset alone -> files in ``out`` (see module docstring); returns limits.json."""
     out = Path(out)
     shared = tuple(shared)
@@ -95,11 +117,22 @@ def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, 
     unit = INTERACTIONS[target.interaction].coupling_unit
     started = time.perf_counter()
     name = f"combined_{target.label}"
-    log(f"[{name}] {len(tpls)} datasets ({', '.join(labels)}), shared nuisances: {', '.join(shared) or 'none'}; "
-        f"coupling unit {scale:g} {unit}; {spec.sampler.chains} chains x {spec.sampler.draws} draws")
-    dt = sample_combined(tpls, labels, target, poi_prior=spec.poi_prior, sampler=spec.sampler,
-                         likelihood=spec.likelihood, shared=shared, seed=seed, progress=progress,
-                         provenance={"model_config": spec.describe()})
+    log(
+        f"[{name}] {len(tpls)} datasets ({', '.join(labels)}), shared nuisances: {', '.join(shared) or 'none'}; "
+        f"coupling unit {scale:g} {unit}; {spec.sampler.chains} chains x {spec.sampler.draws} draws"
+    )
+    dt = sample_combined(
+        tpls,
+        labels,
+        target,
+        poi_prior=spec.poi_prior,
+        sampler=spec.sampler,
+        likelihood=spec.likelihood,
+        shared=shared,
+        seed=seed,
+        progress=progress,
+        provenance={"model_config": spec.describe()},
+    )
     limit, diag = credible_limit(dt, spec.cl), diagnostics(dt)
     pl = CombinedProfileLikelihood(tpls, labels, sign=target.sign, likelihood=spec.likelihood, shared=shared)
     freq = frequentist_summary(pl, spec.cl)
@@ -107,20 +140,33 @@ def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, 
     nc = write_datatree(dt, out / f"{name}.nc", overwrite)
     combined = _record("combined", target, scale, freq, limit, diag, spec, nc.name)
     _log_line(log, name, combined)
-    plot_poi_posterior(dt.posterior["x"].values * scale, limit["limit"], cl=spec.cl, unit=unit,
-                       label=f"{name}: posterior vs profile likelihood", out=out / "plots" / f"{name}_compare.png",
-                       profile=(np.asarray(freq["profile_x_scaled"]) * scale,
-                                np.exp(-0.5 * np.asarray(freq["profile_delta_chi2"]))),
-                       freq_limit=freq["limit_xmass_scaled"] * scale, overwrite=overwrite)
+    plot_poi_posterior(
+        dt.posterior["x"].values * scale,
+        limit["limit"],
+        cl=spec.cl,
+        unit=unit,
+        label=f"{name}: posterior vs profile likelihood",
+        out=out / "plots" / f"{name}_compare.png",
+        profile=(np.asarray(freq["profile_x_scaled"]) * scale, np.exp(-0.5 * np.asarray(freq["profile_delta_chi2"]))),
+        freq_limit=freq["limit_xmass_scaled"] * scale,
+        overwrite=overwrite,
+    )
     singles = []
     for i, (lab, tpl) in enumerate(zip(labels, tpls)):
         if alone == "none":
             break
         f1 = frequentist_summary(ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood), spec.cl)
         if alone == "all":
-            dt1, _ = sample_posterior(tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler,
-                                      likelihood=spec.likelihood, seed=step_seed(seed, "alone", i), progress=progress,
-                                      provenance={"model_config": spec.describe(), "combination_label": lab})
+            dt1, _ = sample_posterior(
+                tpl,
+                target,
+                poi_prior=spec.poi_prior,
+                sampler=spec.sampler,
+                likelihood=spec.likelihood,
+                seed=step_seed(seed, "alone", i),
+                progress=progress,
+                provenance={"model_config": spec.describe(), "combination_label": lab},
+            )
             dt1["frequentist"] = _frequentist_group(f1, scale)
             nc1 = write_datatree(dt1, out / f"alone_{lab}_{target.label}.nc", overwrite)
             rec = _record(lab, target, scale, f1, credible_limit(dt1, spec.cl), diagnostics(dt1), spec, nc1.name)
@@ -129,13 +175,24 @@ def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, 
         _log_line(log, f"{lab} alone", rec)
         singles.append(rec)
     rows = [comparison_row(r) for r in [combined] + singles]
-    provenance = {"model_config": spec.describe(), "seed": seed, "shared_nuisances": list(shared),
-                  "datasets": {lab: ds.summary() for lab, ds in zip(labels, datasets)},
-                  "dataset_checksums": {lab: ds.checksum for lab, ds in zip(labels, datasets)},
-                  "alone_fits": alone, "charge_convention": CHARGE_CONVENTION,
-                  "package_versions": package_versions(), "seconds": round(time.perf_counter() - started, 1)}
-    result = {"provenance": provenance, "combined": combined, "alone": singles, "fits": [combined] + singles,
-              "comparison": rows}
+    provenance = {
+        "model_config": spec.describe(),
+        "seed": seed,
+        "shared_nuisances": list(shared),
+        "datasets": {lab: ds.summary() for lab, ds in zip(labels, datasets)},
+        "dataset_checksums": {lab: ds.checksum for lab, ds in zip(labels, datasets)},
+        "alone_fits": alone,
+        "charge_convention": CHARGE_CONVENTION,
+        "package_versions": package_versions(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    result = {
+        "provenance": provenance,
+        "combined": combined,
+        "alone": singles,
+        "fits": [combined] + singles,
+        "comparison": rows,
+    }
     write_text(out / "comparison.csv", csv_text(rows), overwrite)
     write_text(out / "comparison.md", markdown_table(rows) + "\n", overwrite)
     write_text(out / "summary.md", summary_markdown(result, name), overwrite)
@@ -143,9 +200,18 @@ def run_combination(spec: ModelSpec, datasets, target: FitTarget, out: Path, *, 
     return result
 
 
-def combine_datasets(options: FitOptions, dataset_paths, *, out: Path, shared=(), alone: str = "all",
-                     seed: int = 20201, progress: bool = False, overwrite: bool = False,
-                     log=print) -> tuple[Path, dict]:
+def combine_datasets(
+    options: FitOptions,
+    dataset_paths,
+    *,
+    out: Path,
+    shared=(),
+    alone: str = "all",
+    seed: int = 20201,
+    progress: bool = False,
+    overwrite: bool = False,
+    log=print,
+) -> tuple[Path, dict]:
     """``combine``: the options' model on the datasets ``dataset_paths`` (``options.dataset`` is not
     used) sharing the coupling, for the one target the options select; checked before anything is
     written (a dataset given twice, several targets). Returns the run directory and the limits.json
@@ -160,28 +226,57 @@ def combine_datasets(options: FitOptions, dataset_paths, *, out: Path, shared=()
         seen[ds.checksum] = path
     targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
     if len(targets) != 1:
-        raise InputError("command line", "--sign/--flavours/--mass",
-                         f"combine fits one target at a time; the model gives {len(targets)} "
-                         f"({', '.join(t.label for t in targets)}): choose one")
+        raise InputError(
+            "command line",
+            "--sign/--flavours/--mass",
+            f"combine fits one target at a time; the model gives {len(targets)} "
+            f"({', '.join(t.label for t in targets)}): choose one",
+        )
     labels, tpls = plan_combination(spec, datasets, targets[0], shared)
     out = prepare_run_dir(out, overwrite)
-    result = run_combination(spec, datasets, targets[0], out, labels=labels, tpls=tpls, shared=shared, seed=seed,
-                             alone=alone, progress=progress, overwrite=overwrite, log=log)
+    result = run_combination(
+        spec,
+        datasets,
+        targets[0],
+        out,
+        labels=labels,
+        tpls=tpls,
+        shared=shared,
+        seed=seed,
+        alone=alone,
+        progress=progress,
+        overwrite=overwrite,
+        log=log,
+    )
     return out, result
 
 
 def summary_markdown(result: dict, name: str) -> str:
     """A short report: the comparison table, diagnostics of the combined fit, provenance."""
     prov, comb = result["provenance"], result["combined"]
-    lines = [f"# bayes_xmass: {name}", "",
-             "Datasets: " + ", ".join(f"`{k}` (checksum `{v[:16]}`)" for k, v in prov["dataset_checksums"].items()),
-             f"Shared nuisances: {', '.join(prov['shared_nuisances']) or 'none (each dataset its own)'}. "
-             f"Seed {prov['seed']}. Charge convention: {prov['charge_convention']}.", "",
-             "Rows: the combination, then each dataset alone with the same templates, coupling unit and "
-             "POI prior. Limits at CL = {:.0%}.".format(prov["model_config"]["cl"]), "",
-             markdown_table(result["comparison"]), "", _best_fit_table(result["fits"]), "",
-             f"Combined-fit diagnostics: {'ok' if comb['diagnostics']['ok'] else '; '.join(comb['diagnostics']['failures'])}.",
-             "", "## Provenance", "", "```json", json.dumps(prov, indent=2, default=str), "```", ""]
+    lines = [
+        f"# bayes_xmass: {name}",
+        "",
+        "Datasets: " + ", ".join(f"`{k}` (checksum `{v[:16]}`)" for k, v in prov["dataset_checksums"].items()),
+        f"Shared nuisances: {', '.join(prov['shared_nuisances']) or 'none (each dataset its own)'}. "
+        f"Seed {prov['seed']}. Charge convention: {prov['charge_convention']}.",
+        "",
+        "Rows: the combination, then each dataset alone with the same templates, coupling unit and "
+        "POI prior. Limits at CL = {:.0%}.".format(prov["model_config"]["cl"]),
+        "",
+        markdown_table(result["comparison"]),
+        "",
+        _best_fit_table(result["fits"]),
+        "",
+        f"Combined-fit diagnostics: {'ok' if comb['diagnostics']['ok'] else '; '.join(comb['diagnostics']['failures'])}.",
+        "",
+        "## Provenance",
+        "",
+        "```json",
+        json.dumps(prov, indent=2, default=str),
+        "```",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -190,7 +285,10 @@ def _best_fit_table(fits) -> str:
     lines = ["| fit | best fit | Z (asympt.) | Δχ²=2.71 | one-sided | Bayes (MCSE) |", "|---|---|---|---|---|---|"]
     for r in fits:
         f, s, b = r["frequentist"], r["coupling_scale"], r.get("bayes")
-        lines.append(f"| {r['fit']} | {f['best_fit']:.3g} | {f['discovery_z']:.2f} | "
-                     f"{f['limit_xmass_scaled'] * s:.3g} | {f['limit_one_sided_scaled'] * s:.3g} | "
-                     + (f"{b['limit']:.3g} ({b['mcse']:.1g})" if b else "–") + " |")
+        lines.append(
+            f"| {r['fit']} | {f['best_fit']:.3g} | {f['discovery_z']:.2f} | "
+            f"{f['limit_xmass_scaled'] * s:.3g} | {f['limit_one_sided_scaled'] * s:.3g} | "
+            + (f"{b['limit']:.3g} ({b['mcse']:.1g})" if b else "–")
+            + " |"
+        )
     return "\n".join(lines)

@@ -41,8 +41,16 @@ def comparison_tables(run_dir: Path) -> str:
         raise InputError(limits, "file", f"cannot read: {exc.strerror or exc}") from None
 
 
-def run_compare(options: FitOptions, *, out: Path, toys: int = 0, fc_toys: int = 0, seed: int = 20201,
-                overwrite: bool = False, log=print) -> list[dict]:
+def run_compare(
+    options: FitOptions,
+    *,
+    out: Path,
+    toys: int = 0,
+    fc_toys: int = 0,
+    seed: int = 20201,
+    overwrite: bool = False,
+    log=print,
+) -> list[dict]:
     """Bayesian fit and frequentist results of every selected target (seed ``step_seed(seed, "fit", i)`` for the
     i-th) into the run directory ``out``; returns the comparison rows."""
     spec, dataset = load_spec_and_dataset(options)
@@ -55,12 +63,17 @@ def run_compare(options: FitOptions, *, out: Path, toys: int = 0, fc_toys: int =
         f = rec["frequentist"]
         scale = rec["coupling_scale"]
         dt = open_datatree(bayes.netcdf)
-        plot_poi_posterior(dt.posterior["x"].values * scale, bayes.limit["limit"], cl=spec.cl,
-                           unit=rec["coupling_unit"], label=f"{t.label}: posterior vs profile likelihood",
-                           out=out / "plots" / f"{t.label}_compare.png",
-                           profile=(np.asarray(f["profile_x_scaled"]) * scale,
-                                    np.exp(-0.5 * np.asarray(f["profile_delta_chi2"]))),
-                           freq_limit=f["limit_xmass_scaled"] * scale, overwrite=overwrite)
+        plot_poi_posterior(
+            dt.posterior["x"].values * scale,
+            bayes.limit["limit"],
+            cl=spec.cl,
+            unit=rec["coupling_unit"],
+            label=f"{t.label}: posterior vs profile likelihood",
+            out=out / "plots" / f"{t.label}_compare.png",
+            profile=(np.asarray(f["profile_x_scaled"]) * scale, np.exp(-0.5 * np.asarray(f["profile_delta_chi2"]))),
+            freq_limit=f["limit_xmass_scaled"] * scale,
+            overwrite=overwrite,
+        )
         records.append(rec)
     rows = [comparison_row(r) for r in records]
     write_json(out / "comparison.json", {"rows": rows, "fits": records}, overwrite)

@@ -20,8 +20,9 @@ def make_benchmark_dataset(out: Path, *, seed: int | None = None, overwrite: boo
     return load_dataset(make_benchmark(out, BENCHMARK_SEED if seed is None else seed, overwrite))
 
 
-def convert_xenon1t_release(release: Path, out: Path, *, b0: Path | None = None,
-                            overwrite: bool = False) -> tuple[Dataset, float]:
+def convert_xenon1t_release(
+    release: Path, out: Path, *, b0: Path | None = None, overwrite: bool = False
+) -> tuple[Dataset, float]:
     """Convert the release folder into ``out``; returns the dataset and the B0 background's expected
     events in 1-7 keV (a check against the XENON1T paper)."""
     ds = load_dataset(convert_release(release, out, b0, overwrite))

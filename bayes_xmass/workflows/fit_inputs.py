@@ -57,10 +57,12 @@ def load_spec_and_dataset(options: FitOptions) -> tuple[ModelSpec, Dataset]:
     if options.prior or options.prior_upper is not None or options.prior_power is not None:
         p = spec.poi_prior
         try:  # 'is not None': an explicit 0 is an error, not the model's default
-            overrides["poi_prior"] = PoiPrior(options.prior or p.kind,
-                                              p.upper if options.prior_upper is None else options.prior_upper,
-                                              p.power if options.prior_power is None else options.prior_power,
-                                              p.floor)
+            overrides["poi_prior"] = PoiPrior(
+                options.prior or p.kind,
+                p.upper if options.prior_upper is None else options.prior_upper,
+                p.power if options.prior_power is None else options.prior_power,
+                p.floor,
+            )
         except ValueError as exc:
             raise InputError("command line", "--prior", str(exc)) from None
     sampler = spec.sampler

@@ -28,8 +28,16 @@ from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json
 from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.workflows.fit_inputs import FitOptions, load_spec_and_dataset
 
-__all__ = ["FitResult", "run_bayesian_fit", "run_frequentist", "run_limit", "run_metadata", "run_sample",
-           "select_targets", "write_sample_outputs"]
+__all__ = [
+    "FitResult",
+    "run_bayesian_fit",
+    "run_frequentist",
+    "run_limit",
+    "run_metadata",
+    "run_sample",
+    "select_targets",
+    "write_sample_outputs",
+]
 
 
 @dataclass
@@ -48,46 +56,83 @@ class FitResult:
     def as_dict(self) -> dict:
         inter = INTERACTIONS[self.target.interaction]
         return {
-            "fit": self.target.label, "interaction": self.target.interaction, "poi": inter.poi,
-            "sign": self.target.sign, "flavours": self.target.flavours, "mass_MeV": self.target.mass_mev,
-            "bayes": self.limit, "diagnostics": self.diagnostics.as_dict(), "netcdf": self.netcdf.name,
-            "seconds": round(self.seconds, 2), **self.extra,
+            "fit": self.target.label,
+            "interaction": self.target.interaction,
+            "poi": inter.poi,
+            "sign": self.target.sign,
+            "flavours": self.target.flavours,
+            "mass_MeV": self.target.mass_mev,
+            "bayes": self.limit,
+            "diagnostics": self.diagnostics.as_dict(),
+            "netcdf": self.netcdf.name,
+            "seconds": round(self.seconds, 2),
+            **self.extra,
         }
 
 
-def run_bayesian_fit(spec: ModelSpec, dataset: Dataset, target: FitTarget, out: Path, *, seed: int,
-                     progress: bool = False, overwrite: bool = False, log=print) -> FitResult:
+def run_bayesian_fit(
+    spec: ModelSpec,
+    dataset: Dataset,
+    target: FitTarget,
+    out: Path,
+    *,
+    seed: int,
+    progress: bool = False,
+    overwrite: bool = False,
+    log=print,
+) -> FitResult:
     """Templates -> NUTS -> limit -> diagnostics -> files, for one fit target."""
     started = time.perf_counter()
     tpl = target_templates(spec, dataset, target)
-    log(f"[{target.label}] sampling: {spec.sampler.chains} chains x {spec.sampler.draws} draws "
-        f"({spec.sampler.name}), coupling unit {tpl.coupling_scale:g} {INTERACTIONS[target.interaction].coupling_unit}")
-    dt, _ = sample_posterior(tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler,
-                             likelihood=spec.likelihood, seed=seed, progress=progress,
-                             provenance={"model_config": spec.describe()})
+    log(
+        f"[{target.label}] sampling: {spec.sampler.chains} chains x {spec.sampler.draws} draws "
+        f"({spec.sampler.name}), coupling unit {tpl.coupling_scale:g} {INTERACTIONS[target.interaction].coupling_unit}"
+    )
+    dt, _ = sample_posterior(
+        tpl,
+        target,
+        poi_prior=spec.poi_prior,
+        sampler=spec.sampler,
+        likelihood=spec.likelihood,
+        seed=seed,
+        progress=progress,
+        provenance={"model_config": spec.describe()},
+    )
     limit = credible_limit(dt, spec.cl)
     diag = diagnostics(dt)
     nc = write_datatree(dt, Path(out) / f"{target.label}.nc", overwrite)
     plots = write_fit_plots(dt, limit, out, target.label, overwrite=overwrite)
     seconds = time.perf_counter() - started
-    log(f"[{target.label}] {spec.cl:.0%} credible limit {limit['limit']:.4g} {limit['coupling_unit']} "
+    log(
+        f"[{target.label}] {spec.cl:.0%} credible limit {limit['limit']:.4g} {limit['coupling_unit']} "
         f"(MCSE {limit['mcse']:.2g}); diagnostics {'ok' if diag.ok else 'FAILED: ' + '; '.join(diag.failures)}; "
-        f"{seconds:.1f} s")
+        f"{seconds:.1f} s"
+    )
     return FitResult(target, limit, diag, nc, plots, dict(dt.attrs), seconds)
 
 
 def run_metadata(spec: ModelSpec, dataset: Dataset, seed: int) -> dict:
     """Provenance common to a run directory."""
-    return {"model_config": spec.describe(), "dataset": dataset.summary(), "seed": seed,
-            "charge_convention": CHARGE_CONVENTION, "package_versions": package_versions()}
+    return {
+        "model_config": spec.describe(),
+        "dataset": dataset.summary(),
+        "seed": seed,
+        "charge_convention": CHARGE_CONVENTION,
+        "package_versions": package_versions(),
+    }
 
 
-def write_sample_outputs(out: Path, spec: ModelSpec, dataset: Dataset, seed: int, results: list[FitResult],
-                         overwrite: bool) -> None:
+def write_sample_outputs(
+    out: Path, spec: ModelSpec, dataset: Dataset, seed: int, results: list[FitResult], overwrite: bool
+) -> None:
     """limits.json and summary.md for a ``sample`` run."""
     meta = run_metadata(spec, dataset, seed)
-    lines = [f"# bayes_xmass: {spec.interaction} on {dataset.name}", "",
-             f"Dataset checksum `{dataset.checksum[:16]}`, seed {seed}. Charge convention: {CHARGE_CONVENTION}.", ""]
+    lines = [
+        f"# bayes_xmass: {spec.interaction} on {dataset.name}",
+        "",
+        f"Dataset checksum `{dataset.checksum[:16]}`, seed {seed}. Charge convention: {CHARGE_CONVENTION}.",
+        "",
+    ]
     lines += [markdown_section(r.target.label, r.limit, r.diagnostics, r.attrs, r.plots, out) for r in results]
     lines += ["", "## Provenance", "", "```json", json.dumps(meta, indent=2, default=str), "```", ""]
     write_text(out / "summary.md", "\n".join(lines), overwrite)
@@ -99,61 +144,98 @@ def select_targets(spec: ModelSpec, flavours=None, signs=None, masses=None) -> l
     return fit_targets(spec, flavours=flavours, signs=signs, masses=masses)
 
 
-def run_frequentist(spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_toys: int = 0, fc_toys: int = 0,
-                    seed: int = 1, log=print) -> dict:
+def run_frequentist(
+    spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_toys: int = 0, fc_toys: int = 0, seed: int = 1, log=print
+) -> dict:
     """Profile-likelihood results for one fit (optionally toy bands and a Feldman-Cousins interval)."""
     tpl = target_templates(spec, dataset, target)
     pl = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
     started = time.perf_counter()
     freq = frequentist_summary(pl, spec.cl)
     scale = tpl.coupling_scale
-    record = {"fit": target.label, "interaction": target.interaction, "sign": target.sign,
-              "flavours": target.flavours, "mass_MeV": target.mass_mev, "coupling_scale": scale,
-              "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
-              "frequentist": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in freq.items()},
-              "seconds_per_limit": round(time.perf_counter() - started, 3)}
+    record = {
+        "fit": target.label,
+        "interaction": target.interaction,
+        "sign": target.sign,
+        "flavours": target.flavours,
+        "mass_MeV": target.mass_mev,
+        "coupling_scale": scale,
+        "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
+        "frequentist": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in freq.items()},
+        "seconds_per_limit": round(time.perf_counter() - started, 3),
+    }
     if n_toys:
         tl = toy_limits(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=n_toys, seed=seed, cl=spec.cl, pl=pl)
         bands = {k: v * scale for k, v in tl.bands("xmass").items()}
         one = {k: v * scale for k, v in tl.bands("one_sided").items()}
-        record["toys"] = {"n_freq_toys": n_toys, "freq_bands": bands, "one_sided_bands": one,
-                          "pcl": max(freq["limit_one_sided_scaled"] * scale, one["-1sigma"])}
+        record["toys"] = {
+            "n_freq_toys": n_toys,
+            "freq_bands": bands,
+            "one_sided_bands": one,
+            "pcl": max(freq["limit_one_sided_scaled"] * scale, one["-1sigma"]),
+        }
     if fc_toys:
-        fc = feldman_cousins(tpl, sign=target.sign, likelihood=spec.likelihood, n_toys=fc_toys, seed=step_seed(seed, "feldman_cousins"),
-                             cl=spec.cl, pl=pl)
+        fc = feldman_cousins(
+            tpl,
+            sign=target.sign,
+            likelihood=spec.likelihood,
+            n_toys=fc_toys,
+            seed=step_seed(seed, "feldman_cousins"),
+            cl=spec.cl,
+            pl=pl,
+        )
         record["feldman_cousins"] = {"lower": fc["lower"] * scale, "upper": fc["upper"] * scale, "n_toys": fc_toys}
-    log(f"[{target.label}] best fit {freq['best_fit']:.3g}, chi2/dof {freq['chi2_best']:.1f}/{freq['dof']} "
+    log(
+        f"[{target.label}] best fit {freq['best_fit']:.3g}, chi2/dof {freq['chi2_best']:.1f}/{freq['dof']} "
         f"(zero signal {freq['chi2_zero']:.1f}); Delta chi2 = 2.71 limit {freq['limit_xmass_scaled'] * scale:.4g} "
         f"{record['coupling_unit']}; one-sided {freq['limit_one_sided_scaled'] * scale:.4g}; CLs "
-        f"{freq['limit_cls_scaled'] * scale:.4g}; Z = {freq['discovery_z']:.2f}")
+        f"{freq['limit_cls_scaled'] * scale:.4g}; Z = {freq['discovery_z']:.2f}"
+    )
     unit = record["coupling_unit"]
     if "toys" in record:
         b = record["toys"]["freq_bands"]
-        log(f"[{target.label}] expected Delta chi2 = 2.71 limit ({n_toys} background-only toys): median "
+        log(
+            f"[{target.label}] expected Delta chi2 = 2.71 limit ({n_toys} background-only toys): median "
             f"{b['median']:.3g} {unit}, 68% band [{b['-1sigma']:.3g}, {b['+1sigma']:.3g}], 95% band "
-            f"[{b['-2sigma']:.3g}, {b['+2sigma']:.3g}]; PCL {record['toys']['pcl']:.3g}")
+            f"[{b['-2sigma']:.3g}, {b['+2sigma']:.3g}]; PCL {record['toys']['pcl']:.3g}"
+        )
     if "feldman_cousins" in record:
         fc = record["feldman_cousins"]
-        log(f"[{target.label}] Feldman-Cousins {spec.cl:.0%} interval [{fc['lower']:.3g}, {fc['upper']:.3g}] {unit} "
-            f"({fc_toys} toys per grid point)")
+        log(
+            f"[{target.label}] Feldman-Cousins {spec.cl:.0%} interval [{fc['lower']:.3g}, {fc['upper']:.3g}] {unit} "
+            f"({fc_toys} toys per grid point)"
+        )
     return record
 
 
-def run_sample(options: FitOptions, *, out: Path, seed: int, progress: bool = False, overwrite: bool = False,
-               log=print) -> tuple[Path, list[FitResult]]:
+def run_sample(
+    options: FitOptions, *, out: Path, seed: int, progress: bool = False, overwrite: bool = False, log=print
+) -> tuple[Path, list[FitResult]]:
     """``sample``: the Bayesian fit of every selected target (seed ``step_seed(seed, "fit", i)`` for the i-th) into the
     run directory ``out``; returns it and the fits' results."""
     spec, dataset = load_spec_and_dataset(options)
     targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
     out = prepare_run_dir(out, overwrite)
-    results = [run_bayesian_fit(spec, dataset, t, out, seed=step_seed(seed, "fit", i), progress=progress, overwrite=overwrite, log=log)
-               for i, t in enumerate(targets)]
+    results = [
+        run_bayesian_fit(
+            spec, dataset, t, out, seed=step_seed(seed, "fit", i), progress=progress, overwrite=overwrite, log=log
+        )
+        for i, t in enumerate(targets)
+    ]
     write_sample_outputs(out, spec, dataset, seed, results, overwrite)
     return out, results
 
 
-def run_limit(options: FitOptions, *, out: Path | None = None, toys: int = 0, fc_toys: int = 0, seed: int = 1,
-              overwrite: bool = False, log=print) -> tuple[Path | None, list[dict]]:
+def run_limit(
+    options: FitOptions,
+    *,
+    out: Path | None = None,
+    toys: int = 0,
+    fc_toys: int = 0,
+    seed: int = 1,
+    overwrite: bool = False,
+    log=print,
+) -> tuple[Path | None, list[dict]]:
     """``limit``: frequentist results of every selected target (same seed for each); with ``out``,
     also ``out/limits.json``. Returns the run directory (or None) and the records."""
     spec, dataset = load_spec_and_dataset(options)
@@ -161,6 +243,7 @@ def run_limit(options: FitOptions, *, out: Path | None = None, toys: int = 0, fc
     run_dir = prepare_run_dir(out, overwrite) if out else None
     records = [run_frequentist(spec, dataset, t, n_toys=toys, fc_toys=fc_toys, seed=seed, log=log) for t in targets]
     if run_dir:
-        write_json(run_dir / "limits.json", {"provenance": run_metadata(spec, dataset, seed), "fits": records},
-                   overwrite)
+        write_json(
+            run_dir / "limits.json", {"provenance": run_metadata(spec, dataset, seed), "fits": records}, overwrite
+        )
     return run_dir, records

@@ -43,8 +43,16 @@ from bayes_xmass.workflows.run_launch import RunLaunch
 from bayes_xmass.workflows.run_summary import summary_markdown
 from bayes_xmass.workflows.validate import run_prior_sensitivity
 
-__all__ = ["BACKGROUND_INTERACTION", "INTERACTION_ORDER", "MIN_SHARED_FITS", "SHARED_INTERACTION", "RunSettings",
-           "run_analysis", "run_fit", "run_full_analysis"]
+__all__ = [
+    "BACKGROUND_INTERACTION",
+    "INTERACTION_ORDER",
+    "MIN_SHARED_FITS",
+    "SHARED_INTERACTION",
+    "RunSettings",
+    "run_analysis",
+    "run_fit",
+    "run_full_analysis",
+]
 
 INTERACTION_ORDER = ("magnetic-moment", "millicharge", "dark-photon")
 BACKGROUND_INTERACTION = "dark-photon"  # the job run in a second process (about half of the work)
@@ -75,8 +83,18 @@ def _job_log(log, stream: str | None, lines: list[str]):
     return (lambda m: print(m, file=getattr(sys, stream), flush=True)) if stream else lines.append
 
 
-def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettings, seed: int, first_index: int,
-                     overwrite: bool, log=None, stream: str | None = None, claims=None) -> dict:
+def _interaction_job(
+    name: str,
+    dataset: Dataset,
+    out: Path,
+    settings: RunSettings,
+    seed: int,
+    first_index: int,
+    overwrite: bool,
+    log=None,
+    stream: str | None = None,
+    claims=None,
+) -> dict:
     """Fits, prior-sensitivity table and (B-L) mass scan of one interaction, written into ``out``.
 
     Fit i of the run (``first_index`` + position) gets seed ``step_seed(seed, "fit", i)`` wherever it runs.
@@ -89,31 +107,79 @@ def _interaction_job(name: str, dataset: Dataset, out: Path, settings: RunSettin
     log = _job_log(log, stream, lines)
     spec = _spec(name, settings)
     cache: dict = {}  # compiled models shared by fits of the same structure
-    records = [run_fit(spec, dataset, target, out, settings, seed=step_seed(seed, "fit", first_index + k),
-                       overwrite=overwrite, log=log, cache=cache)
-               for k, target in enumerate(fit_targets(spec))
-               if claims is None or not _shareable(target) or claims.take(target.label)]
+    records = [
+        run_fit(
+            spec,
+            dataset,
+            target,
+            out,
+            settings,
+            seed=step_seed(seed, "fit", first_index + k),
+            overwrite=overwrite,
+            log=log,
+            cache=cache,
+        )
+        for k, target in enumerate(fit_targets(spec))
+        if claims is None or not _shareable(target) or claims.take(target.label)
+    ]
     # one prior-sensitivity table per interaction (quick: PSIS reweighting)
-    sensitivity = run_prior_sensitivity({spec.interaction: spec}, dataset, records, out, quick=settings.quick,
-                                        seed=step_seed(seed, "prior_sensitivity"), cache=cache, log=log)
+    sensitivity = run_prior_sensitivity(
+        {spec.interaction: spec},
+        dataset,
+        records,
+        out,
+        quick=settings.quick,
+        seed=step_seed(seed, "prior_sensitivity"),
+        cache=cache,
+        log=log,
+    )
     scan = None
     if spec.interaction == "b_minus_l":
         masses = np.geomspace(1e-3, 10.0, settings.scan_masses)
         # masses of the fits (XMASS's points, the grid's ends): the fits' results, not a shorter re-run
         n_draws = spec.sampler.chains * spec.sampler.draws
-        known = {i: row_from_fit(r, n_draws) for r in records for i, m in enumerate(masses)
-                 if r.get("mass_MeV") is not None and math.isclose(m, r["mass_MeV"], rel_tol=1e-9)}
-        scan = scan_b_minus_l(spec, dataset, masses, seed=step_seed(seed, "b_minus_l_scan"), log=log, cache=cache, tune=settings.scan_tune,
-                              draws=settings.scan_draws, chains=spec.sampler.chains,
-                              max_resample=0 if settings.quick else 2, known=known)
+        known = {
+            i: row_from_fit(r, n_draws)
+            for r in records
+            for i, m in enumerate(masses)
+            if r.get("mass_MeV") is not None and math.isclose(m, r["mass_MeV"], rel_tol=1e-9)
+        }
+        scan = scan_b_minus_l(
+            spec,
+            dataset,
+            masses,
+            seed=step_seed(seed, "b_minus_l_scan"),
+            log=log,
+            cache=cache,
+            tune=settings.scan_tune,
+            draws=settings.scan_draws,
+            chains=spec.sampler.chains,
+            max_resample=0 if settings.quick else 2,
+            known=known,
+        )
         write_with(out / "b_minus_l_scan.nc", lambda p: scan.to_netcdf(p), overwrite)
         write_text(out / "b_minus_l_scan.csv", scan.to_dataframe().to_csv(), overwrite)
-    return {"records": records, "sensitivity": sensitivity, "scan": scan, "log": lines,
-            "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "records": records,
+        "sensitivity": sensitivity,
+        "scan": scan,
+        "log": lines,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
-def _take_shared_fits(name: str, dataset: Dataset, out: Path, settings: RunSettings, seed: int, first_index: int,
-                      overwrite: bool, claims, log=None, stream: str | None = None) -> dict:
+def _take_shared_fits(
+    name: str,
+    dataset: Dataset,
+    out: Path,
+    settings: RunSettings,
+    seed: int,
+    first_index: int,
+    overwrite: bool,
+    claims,
+    log=None,
+    stream: str | None = None,
+) -> dict:
     """Shareable fits of interaction ``name`` not yet claimed by the main process, taken from the
     last one backwards while the claims succeed (the main process claims from the first one
     forwards), if at least MIN_SHARED_FITS are left. Same seeds as in the main process, so the
@@ -129,8 +195,19 @@ def _take_shared_fits(name: str, dataset: Dataset, out: Path, settings: RunSetti
         for k, target in todo:
             if not claims.take(target.label):
                 break  # the main process has got here: the ones before are its own
-            records.append(run_fit(spec, dataset, target, out, settings, seed=step_seed(seed, "fit", first_index + k),
-                                   overwrite=overwrite, log=log, cache=cache))
+            records.append(
+                run_fit(
+                    spec,
+                    dataset,
+                    target,
+                    out,
+                    settings,
+                    seed=step_seed(seed, "fit", first_index + k),
+                    overwrite=overwrite,
+                    log=log,
+                    cache=cache,
+                )
+            )
     return {"records": records[::-1], "log": lines, "seconds": round(time.perf_counter() - started, 1)}
 
 
@@ -145,8 +222,16 @@ def _stream_of(log) -> str | None:
     return "stdout" if log is print else getattr(log, "stream", None)
 
 
-def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: int = 20201,
-                 overwrite: bool = False, log=print, worker=None) -> dict:
+def run_analysis(
+    dataset: Dataset,
+    out: Path,
+    *,
+    settings: RunSettings,
+    seed: int = 20201,
+    overwrite: bool = False,
+    log=print,
+    worker=None,
+) -> dict:
     """Everything, into ``out``. Returns the limits.json content. ``worker``: a background worker
     already started (:func:`bayes_xmass.runtime.background.start_background_worker`) for the B-L part; this
     function owns it from here (it is stopped if the run needs none)."""
@@ -160,15 +245,23 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
     # the background process does B-L, then takes shareable fits the main process has not reached
     claims = WorkClaims.create() if background else None
     shared = {}
-    bg_jobs = [(_interaction_job, args[background], {}),
-               (_take_shared_fits, args[SHARED_INTERACTION], {"claims": claims})] if background else []
+    bg_jobs = (
+        [(_interaction_job, args[background], {}), (_take_shared_fits, args[SHARED_INTERACTION], {"claims": claims})]
+        if background
+        else []
+    )
     try:
-        with single_threaded_blas(), background_task(_background_job if background else None, (bg_jobs,),
-                                                     kwargs={"stream": _stream_of(log)}, worker=worker) as pending:
+        with (
+            single_threaded_blas(),
+            background_task(
+                _background_job if background else None, (bg_jobs,), kwargs={"stream": _stream_of(log)}, worker=worker
+            ) as pending,
+        ):
             for name in INTERACTION_ORDER:
                 if name != background:
-                    jobs[name] = _interaction_job(*args[name], log=log,
-                                                  claims=claims if name == SHARED_INTERACTION else None)
+                    jobs[name] = _interaction_job(
+                        *args[name], log=log, claims=claims if name == SHARED_INTERACTION else None
+                    )
             stages.lap("interactions")
             if background:
                 jobs[background], shared = pending.result()
@@ -180,8 +273,9 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
     stages.lap("waiting_for_background")
     if shared.get("records"):  # in the order of the fits
         order = {t.label: i for i, t in enumerate(fit_targets(specs[SHARED_INTERACTION]))}
-        jobs[SHARED_INTERACTION]["records"] = sorted(jobs[SHARED_INTERACTION]["records"] + shared["records"],
-                                                     key=lambda r: order[r["fit"]])
+        jobs[SHARED_INTERACTION]["records"] = sorted(
+            jobs[SHARED_INTERACTION]["records"] + shared["records"], key=lambda r: order[r["fit"]]
+        )
     records = [r for name in INTERACTION_ORDER for r in jobs[name]["records"]]
     sensitivity = [t for name in INTERACTION_ORDER for t in jobs[name]["sensitivity"]]
     specs = {spec.interaction: spec for spec in specs.values()}
@@ -190,33 +284,53 @@ def run_analysis(dataset: Dataset, out: Path, *, settings: RunSettings, seed: in
     masses = scan["mass"].values
     rows = [comparison_row(r) for r in records]
     plots = {
-        "exclusion": plot_exclusion(masses, scan["bayes"].values, scan["freq_xmass"].values,
-                                    published=INTERACTIONS["b_minus_l"].published_limits, cl=bl.cl,
-                                    flagged=~scan["diagnostics_ok"].values.astype(bool),
-                                    out=out / "plots" / "b_minus_l_exclusion.png", overwrite=overwrite),
-        "millicharge": plot_millicharge_summary([r for r in rows if r["fit"].startswith("millicharge")],
-                                                out=out / "plots" / "millicharge_limits.png", overwrite=overwrite),
+        "exclusion": plot_exclusion(
+            masses,
+            scan["bayes"].values,
+            scan["freq_xmass"].values,
+            published=INTERACTIONS["b_minus_l"].published_limits,
+            cl=bl.cl,
+            flagged=~scan["diagnostics_ok"].values.astype(bool),
+            out=out / "plots" / "b_minus_l_exclusion.png",
+            overwrite=overwrite,
+        ),
+        "millicharge": plot_millicharge_summary(
+            [r for r in rows if r["fit"].startswith("millicharge")],
+            out=out / "plots" / "millicharge_limits.png",
+            overwrite=overwrite,
+        ),
         "diagnostics": plot_diagnostics_overview(
-            [{"fit": r["fit"], **r["diagnostics"]} for r in records], out=out / "plots" / "diagnostics.png",
-            overwrite=overwrite),
+            [{"fit": r["fit"], **r["diagnostics"]} for r in records],
+            out=out / "plots" / "diagnostics.png",
+            overwrite=overwrite,
+        ),
     }
     stages.lap("summary_plots")
     seconds = time.perf_counter() - started
     result = {
-        "provenance": {"dataset": dataset.summary(), "seed": seed, "settings": dataclasses.asdict(settings),
-                       "models": {k: v.describe() for k, v in specs.items()}, "charge_convention": CHARGE_CONVENTION,
-                       "package_versions": package_versions(), "seconds": round(seconds, 1),
-                       "stage_seconds": stages.as_dict(),
-                       "interaction_seconds": {k: v["seconds"] for k, v in jobs.items()},
-                       "background_interaction": background,
-                       "fits_taken_by_background": [r["fit"] for r in shared.get("records", [])],
-                       "background_shared_fit_seconds": shared.get("seconds")},
+        "provenance": {
+            "dataset": dataset.summary(),
+            "seed": seed,
+            "settings": dataclasses.asdict(settings),
+            "models": {k: v.describe() for k, v in specs.items()},
+            "charge_convention": CHARGE_CONVENTION,
+            "package_versions": package_versions(),
+            "seconds": round(seconds, 1),
+            "stage_seconds": stages.as_dict(),
+            "interaction_seconds": {k: v["seconds"] for k, v in jobs.items()},
+            "background_interaction": background,
+            "fits_taken_by_background": [r["fit"] for r in shared.get("records", [])],
+            "background_shared_fit_seconds": shared.get("seconds"),
+        },
         "fits": records,
         "comparison": rows,
-        "b_minus_l_scan": {"mass_MeV": masses.tolist(), "bayes": scan["bayes"].values.tolist(),
-                           "freq_xmass": scan["freq_xmass"].values.tolist(),
-                           "freq_one_sided": scan["freq_one_sided"].values.tolist(),
-                           "diagnostics_ok": scan["diagnostics_ok"].values.tolist()},
+        "b_minus_l_scan": {
+            "mass_MeV": masses.tolist(),
+            "bayes": scan["bayes"].values.tolist(),
+            "freq_xmass": scan["freq_xmass"].values.tolist(),
+            "freq_one_sided": scan["freq_one_sided"].values.tolist(),
+            "diagnostics_ok": scan["diagnostics_ok"].values.tolist(),
+        },
         "plots": {k: Path(v).relative_to(out).as_posix() for k, v in plots.items()},
         "prior_sensitivity": sensitivity,
     }
@@ -234,7 +348,16 @@ def run_full_analysis(launch: RunLaunch, *, quick: bool = False, seed: int = 202
     not enforced). Returns the limits.json content."""
     settle_garbage_collector()
     settings = dataclasses.replace(RunSettings.for_mode(quick), parallel=not launch.serial)
-    log(f"bayes-xmass run: dataset {launch.dataset.name} ({launch.dataset.checksum[:12]}), out {launch.out}, "
-        f"{'quick' if quick else 'full'} mode")
-    return run_analysis(launch.dataset, launch.out, settings=settings, seed=seed, overwrite=launch.overwrite, log=log,
-                        worker=launch.worker)
+    log(
+        f"bayes-xmass run: dataset {launch.dataset.name} ({launch.dataset.checksum[:12]}), out {launch.out}, "
+        f"{'quick' if quick else 'full'} mode"
+    )
+    return run_analysis(
+        launch.dataset,
+        launch.out,
+        settings=settings,
+        seed=seed,
+        overwrite=launch.overwrite,
+        log=log,
+        worker=launch.worker,
+    )

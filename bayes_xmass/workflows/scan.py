@@ -36,9 +36,21 @@ from bayes_xmass.runtime.io import package_versions, write_json, write_text, wri
 from bayes_xmass.version import __version__
 from bayes_xmass.workflows.scan_defaults import DEFAULT_SCAN_TOYS, SCAN_DRAWS, SCAN_TUNE
 
-__all__ = ["CONFIG_FILE", "FINAL_FILE", "ScanDirResult", "config_hash",
-           "point_path", "prepare_scan_dir", "provenance_attrs", "read_points", "run_scan_dir", "scan_config",
-           "start_fresh", "write_final", "write_point"]
+__all__ = [
+    "CONFIG_FILE",
+    "FINAL_FILE",
+    "ScanDirResult",
+    "config_hash",
+    "point_path",
+    "prepare_scan_dir",
+    "provenance_attrs",
+    "read_points",
+    "run_scan_dir",
+    "scan_config",
+    "start_fresh",
+    "write_final",
+    "write_point",
+]
 
 CONFIG_FILE = "scan_config.json"
 FINAL_FILE = "scan.nc"
@@ -51,11 +63,18 @@ def scan_config(spec, dataset, masses, settings) -> dict:
     model.pop("masses_MeV", None)
     if settings.poi_prior is None:
         model.pop("sampler", None)
-    return {"interaction": "b_minus_l", "model": model, "dataset_checksum": dataset.checksum,
-            "masses_MeV": [float(m) for m in masses], "seed": settings.seed, "n_toys": settings.n_toys,
-            "bayesian": settings.poi_prior is not None, "cl": settings.cl,
-            "sampler": settings.sampler.__dict__ if settings.poi_prior is not None else None,
-            "bayes_xmass_version": __version__}
+    return {
+        "interaction": "b_minus_l",
+        "model": model,
+        "dataset_checksum": dataset.checksum,
+        "masses_MeV": [float(m) for m in masses],
+        "seed": settings.seed,
+        "n_toys": settings.n_toys,
+        "bayesian": settings.poi_prior is not None,
+        "cl": settings.cl,
+        "sampler": settings.sampler.__dict__ if settings.poi_prior is not None else None,
+        "bayes_xmass_version": __version__,
+    }
 
 
 def config_hash(config: dict) -> str:
@@ -81,8 +100,12 @@ def prepare_scan_dir(out: Path, config: dict, overwrite: bool) -> str:
     except (OSError, ValueError, AttributeError):
         old = None
     if old != h:
-        raise InputError(cfg_file, "config_hash", f"the scan in {out} has a different configuration ({old} vs {h}); "
-                                                  "use another --out or pass --overwrite to start afresh")
+        raise InputError(
+            cfg_file,
+            "config_hash",
+            f"the scan in {out} has a different configuration ({old} vs {h}); "
+            "use another --out or pass --overwrite to start afresh",
+        )
     return "complete" if (out / FINAL_FILE).is_file() else "resume"
 
 
@@ -127,30 +150,47 @@ def read_points(out: Path, h: str, masses) -> dict[int, dict]:
 def write_final(out: Path, ds, config: dict, *, published: dict, cl: float) -> dict:
     """scan.csv, plots/exclusion.png, then scan.nc (the completion marker), all atomic."""
     out = Path(out)
-    header = [f"# bayes_xmass B-L scan, config {config_hash(config)}: couplings g (dimensionless), mass in MeV",
-              f"# dataset checksum {config['dataset_checksum']}, seed {config['seed']}, cl {cl}, "
-              f"{config['n_toys']} toys per mass (expected_* = frequentist Delta chi2 = 2.71 bands)"]
+    header = [
+        f"# bayes_xmass B-L scan, config {config_hash(config)}: couplings g (dimensionless), mass in MeV",
+        f"# dataset checksum {config['dataset_checksum']}, seed {config['seed']}, cl {cl}, "
+        f"{config['n_toys']} toys per mass (expected_* = frequentist Delta chi2 = 2.71 bands)",
+    ]
     text = "\n".join(header) + "\n" + ds.drop_vars("seconds", errors="ignore").to_dataframe().to_csv()
     csv = write_text(out / "scan.csv", text, overwrite=True)
     expected = None
     if "expected_median" in ds:
         expected = (ds["expected_m1"].values, ds["expected_median"].values, ds["expected_p1"].values)
     flagged = ~ds["diagnostics_ok"].values.astype(bool) if "diagnostics_ok" in ds else None
-    plot = plot_exclusion(ds["mass"].values, ds["bayes"].values if "bayes" in ds else None,
-                          ds["freq_xmass"].values, published=published, cl=cl, expected=expected, flagged=flagged,
-                          out=out / "plots" / "exclusion.png", overwrite=True)
+    plot = plot_exclusion(
+        ds["mass"].values,
+        ds["bayes"].values if "bayes" in ds else None,
+        ds["freq_xmass"].values,
+        published=published,
+        cl=cl,
+        expected=expected,
+        flagged=flagged,
+        out=out / "plots" / "exclusion.png",
+        overwrite=True,
+    )
     nc = write_with(out / FINAL_FILE, lambda p: ds.to_netcdf(p), overwrite=True)
     return {"netcdf": nc, "csv": csv, "plot": plot}
 
 
 def provenance_attrs(config: dict, dataset, backend: str, n_resumed: int, seconds: float) -> dict:
     """NetCDF attributes: configuration, dataset, versions (JSON strings)."""
-    return {"config_hash": config_hash(config), "config": json.dumps(config, sort_keys=True, default=str),
-            "dataset": json.dumps(dataset.summary(), sort_keys=True, default=str),
-            "package_versions": json.dumps(package_versions(), sort_keys=True), "cl": config["cl"],
-            "seed": config["seed"], "n_toys": config["n_toys"], "backend": backend,
-            "points_resumed": n_resumed, "seconds": round(seconds, 2),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    return {
+        "config_hash": config_hash(config),
+        "config": json.dumps(config, sort_keys=True, default=str),
+        "dataset": json.dumps(dataset.summary(), sort_keys=True, default=str),
+        "package_versions": json.dumps(package_versions(), sort_keys=True),
+        "cl": config["cl"],
+        "seed": config["seed"],
+        "n_toys": config["n_toys"],
+        "backend": backend,
+        "points_resumed": n_resumed,
+        "seconds": round(seconds, 2),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
 
 
 @dataclass(frozen=True)
@@ -169,10 +209,22 @@ class ScanDirResult:
     flagged_masses: tuple = ()
 
 
-def run_scan_dir(masses, *, out: Path, dataset: Path | None = None, model: Path | None = None, seed: int = 20201,
-                 toys: int = DEFAULT_SCAN_TOYS, bayesian: bool = True, draws: int | None = None,
-                 tune: int | None = None, chains: int | None = None, processes: int | None = None,
-                 overwrite: bool = False, log=print) -> ScanDirResult:
+def run_scan_dir(
+    masses,
+    *,
+    out: Path,
+    dataset: Path | None = None,
+    model: Path | None = None,
+    seed: int = 20201,
+    toys: int = DEFAULT_SCAN_TOYS,
+    bayesian: bool = True,
+    draws: int | None = None,
+    tune: int | None = None,
+    chains: int | None = None,
+    processes: int | None = None,
+    overwrite: bool = False,
+    log=print,
+) -> ScanDirResult:
     """The resumable B-L scan over ``masses`` (MeV) into ``out`` (see the module docstring).
 
     ``model``: a model TOML (default: the bundled dark-photon model); ``draws``/``tune``/``chains``:
@@ -182,8 +234,13 @@ def run_scan_dir(masses, *, out: Path, dataset: Path | None = None, model: Path 
     spec = load_model_spec(model) if model else model_spec_for("dark-photon")
     if spec.interaction != "b_minus_l":
         raise InputError(model, "model.interaction", f"scan needs b_minus_l, got {spec.interaction}")
-    sampler = dataclasses.replace(spec.sampler, name="nutpie", draws=draws or SCAN_DRAWS,
-                                  tune=SCAN_TUNE if tune is None else tune, chains=chains or spec.sampler.chains)
+    sampler = dataclasses.replace(
+        spec.sampler,
+        name="nutpie",
+        draws=draws or SCAN_DRAWS,
+        tune=SCAN_TUNE if tune is None else tune,
+        chains=chains or spec.sampler.chains,
+    )
     data = load_dataset(dataset or DEFAULT_DATASET)
     settings = PointSettings(spec.cl, spec.likelihood, spec.poi_prior if bayesian else None, sampler, toys, seed)
     config = scan_config(spec, data, masses, settings)
@@ -197,12 +254,22 @@ def run_scan_dir(masses, *, out: Path, dataset: Path | None = None, model: Path 
     done = read_points(out, h, masses)
     processes = processes or (1 if bayesian or toys * (masses.size - len(done)) < 200 else os.cpu_count() or 1)
     backend = describe_scheduler(None, processes)
-    log(f"bayes-xmass scan: {masses.size} masses {masses[0]:.3g}-{masses[-1]:.3g} MeV, "
+    log(
+        f"bayes-xmass scan: {masses.size} masses {masses[0]:.3g}-{masses[-1]:.3g} MeV, "
         f"{'frequentist only' if not bayesian else 'Bayesian + frequentist'}, {toys} toys/mass, "
-        f"{backend}, config {h}, out {out}")
+        f"{backend}, config {h}, out {out}"
+    )
     started = time.perf_counter()
-    run_scan(spec, data, masses, settings, done=done, processes=processes,
-             on_point=lambda i, row: write_point(out, h, i, row), log=log)
+    run_scan(
+        spec,
+        data,
+        masses,
+        settings,
+        done=done,
+        processes=processes,
+        on_point=lambda i, row: write_point(out, h, i, row),
+        log=log,
+    )
     points = read_points(out, h, masses)  # the final result is built from the persisted points
     if len(points) != masses.size:
         raise RuntimeError(f"{masses.size - len(points)} scan points missing after the scan")
@@ -212,5 +279,13 @@ def run_scan_dir(masses, *, out: Path, dataset: Path | None = None, model: Path 
     files = write_final(out, ds, config, published=INTERACTIONS["b_minus_l"].published_limits, cl=spec.cl)
     n = masses.size
     flags = ds["diagnostics_ok"].values if "diagnostics_ok" in ds else np.ones(n, dtype=bool)
-    return ScanDirResult("done", out, h, n, files, tuple(points[i]["seconds"] for i in range(n) if i not in done),
-                         time.perf_counter() - started, tuple(float(m) for m, ok in zip(masses, flags) if not ok))
+    return ScanDirResult(
+        "done",
+        out,
+        h,
+        n,
+        files,
+        tuple(points[i]["seconds"] for i in range(n) if i not in done),
+        time.perf_counter() - started,
+        tuple(float(m) for m, ok in zip(masses, flags) if not ok),
+    )

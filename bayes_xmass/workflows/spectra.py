@@ -31,9 +31,19 @@ def default_coupling(inter, mass_mev: float | None = None, flavours: str = "comm
     return inter.published_limits["common"]
 
 
-def write_recoil_spectra(interaction: str, *, out: Path, emin: float = 0.5, emax: float = 250.0, step: float = 0.05,
-                         coupling: float | None = None, mass_mev: float | None = None, flavours: str = "common",
-                         physics: PhysicsConfig = PhysicsConfig(), overwrite: bool = False) -> tuple[Path, Path]:
+def write_recoil_spectra(
+    interaction: str,
+    *,
+    out: Path,
+    emin: float = 0.5,
+    emax: float = 250.0,
+    step: float = 0.05,
+    coupling: float | None = None,
+    mass_mev: float | None = None,
+    flavours: str = "common",
+    physics: PhysicsConfig = PhysicsConfig(),
+    overwrite: bool = False,
+) -> tuple[Path, Path]:
     """Spectra on the grid ``emin..emax`` (keV, ``step``) -> ``out`` (PNG) and ``out`` with suffix
     .csv; returns both paths. ``mass_mev``: the B-L mediator mass; ``flavours``: the millicharge's.
     Existing files are refused (InputError) unless ``overwrite``."""
@@ -53,17 +63,22 @@ def write_recoil_spectra(interaction: str, *, out: Path, emin: float = 0.5, emax
     for path in (out, csv_out):
         if path.exists() and not overwrite:
             raise InputError(path, "", "exists; refusing to overwrite (pass --overwrite)")
-    header = [f"# bayes_xmass {__version__}: {inter.name} at {inter.poi} = {coupling:g} {inter.coupling_unit}",
-              f"# physics: {physics.describe()}", f"# options: {basis.options}",
-              "# rates in events/(keV t yr), true recoil energy (no detector response)",
-              "energy_keV,sm_rate,signal_rate," + ",".join(f"basis_{k.replace('^', 'pow')}" for k in basis.terms)]
+    header = [
+        f"# bayes_xmass {__version__}: {inter.name} at {inter.poi} = {coupling:g} {inter.coupling_unit}",
+        f"# physics: {physics.describe()}",
+        f"# options: {basis.options}",
+        "# rates in events/(keV t yr), true recoil energy (no detector response)",
+        "energy_keV,sm_rate,signal_rate," + ",".join(f"basis_{k.replace('^', 'pow')}" for k in basis.terms),
+    ]
     rows = np.column_stack([t, sm, signal] + [per_tonne_year(v) for v in basis.terms.values()])
     with atomic_path(csv_out, overwrite) as tmp:
         with open(tmp, "w") as fh:
             fh.write("\n".join(header) + "\n")
             np.savetxt(fh, rows, delimiter=",", fmt="%.8g")
-    label = f"{inter.poi} = {coupling:g} {inter.coupling_unit}" + (
-        f", M = {mass_mev:g} MeV" if inter.name == "b_minus_l" else "") + (
-        f", flavours = {flavours}" if inter.name == "millicharge" else "")
+    label = (
+        f"{inter.poi} = {coupling:g} {inter.coupling_unit}"
+        + (f", M = {mass_mev:g} MeV" if inter.name == "b_minus_l" else "")
+        + (f", flavours = {flavours}" if inter.name == "millicharge" else "")
+    )
     plot_recoil_spectra(t, {label: signal}, sm, f"{inter.cli_name} in Xe ({physics.atomic.name})", out, overwrite)
     return out, csv_out
