@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import TypedDict
 
 import numpy as np
 import pytensor
@@ -36,6 +37,7 @@ from bayes_xmass.model.poi_prior import POI_VALUE, PoiPrior
 from bayes_xmass.response.templates import TemplateSet
 
 __all__ = [
+    "FrequentistSummary",
     "THRESHOLDS",
     "X_MAX_FACTOR",
     "FitPoint",
@@ -341,7 +343,29 @@ def cls_upper_limit(pl: ProfileLikelihood, cl: float = 0.9, best: FitPoint | Non
         pl.set_observed(observed)
 
 
-def frequentist_summary(pl: ProfileLikelihood, cl: float = 0.9, n_profile: int = 40) -> dict:
+class FrequentistSummary(TypedDict):
+    """Profile-likelihood results of one fit. ``*_scaled`` values are in units of the coupling scale
+    (multiply by ``coupling_scale`` for mu_B, e or g); ``best_fit`` is signed and physical."""
+
+    best_fit_scaled: float
+    best_fit: float
+    chi2_best: float  # Baker-Cousins Poisson deviance (goodness of fit)
+    chi2_zero: float
+    dof: int
+    delta_chi2_zero: float
+    limit_xmass_scaled: float  # Delta chi2 = 2.71 (XMASS's convention)
+    limit_one_sided_scaled: float  # one-sided Delta chi2 = 1.64 at 90% CL
+    limit_cls_scaled: float
+    limit_clsb_scaled: float
+    thresholds: dict[str, float]
+    discovery_z: float
+    profile_x_scaled: np.ndarray
+    profile_delta_chi2: np.ndarray
+    converged: bool
+    cl: float
+
+
+def frequentist_summary(pl: ProfileLikelihood, cl: float = 0.9, n_profile: int = 40) -> FrequentistSummary:
     """Best fit, chi2/dof (best fit and zero signal), Delta chi2 limits (both conventions),
     asymptotic CLs/CLs+b limits, discovery significance and the profile curve (scaled units)."""
     best = pl.best_fit()
@@ -351,7 +375,7 @@ def frequentist_summary(pl: ProfileLikelihood, cl: float = 0.9, n_profile: int =
     top = limits["xmass"] if math.isfinite(limits["xmass"]) else 10.0
     grid = np.linspace(0.0, 1.8 * top, n_profile)
     dof = pl.n_bins - 1
-    return {
+    summary: FrequentistSummary = {
         "best_fit_scaled": best.x,
         "best_fit": best.x * pl.coupling_scale * pl.sign,
         "chi2_best": pl.chi2(best),
@@ -369,3 +393,4 @@ def frequentist_summary(pl: ProfileLikelihood, cl: float = 0.9, n_profile: int =
         "converged": bool(best.converged),
         "cl": cl,
     }
+    return summary

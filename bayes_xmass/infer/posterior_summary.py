@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -18,7 +19,16 @@ from bayes_xmass.infer.convergence import dataset_rhat_ess
 from bayes_xmass.infer.posterior_sampler import HEAVY_DETERMINISTICS
 from bayes_xmass.model.poi_prior import POI_VALUE
 
-__all__ = ["BFMI_MIN", "ESS_MIN", "POI_ESS_MIN", "RHAT_MAX", "Diagnostics", "credible_limit", "diagnostics"]
+__all__ = [
+    "CredibleLimit",
+    "BFMI_MIN",
+    "ESS_MIN",
+    "POI_ESS_MIN",
+    "RHAT_MAX",
+    "Diagnostics",
+    "credible_limit",
+    "diagnostics",
+]
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -77,7 +87,20 @@ class Diagnostics:
         return d
 
 
-def credible_limit(dt, cl: float = 0.9) -> dict:
+class CredibleLimit(TypedDict):
+    """A one-sided credible limit: ``limit``, ``mcse``, ``posterior_mean`` in the coupling's unit
+    (``coupling_unit``: mu_B, e or dimensionless), ``limit_scaled`` in units of the coupling scale."""
+
+    limit: float
+    mcse: float
+    cl: float
+    limit_scaled: float
+    posterior_mean: float
+    coupling_unit: str
+    warning: NotRequired[str]  # set when the prior's range, not the data, sets the limit
+
+
+def credible_limit(dt, cl: float = 0.9) -> CredibleLimit:
     """One-sided ``cl`` quantile of |coupling| with its MCSE (physical units)."""
     import arviz as az
 
@@ -85,7 +108,7 @@ def credible_limit(dt, cl: float = 0.9) -> dict:
     x = dt.posterior[POI_VALUE]
     q = float(np.quantile(x.values.ravel(), cl))
     mcse = float(az.mcse(dt, var_names=[POI_VALUE], method="quantile", prob=cl)[POI_VALUE])
-    out = {
+    out: CredibleLimit = {
         "limit": q * scale,
         "mcse": mcse * scale,
         "cl": cl,

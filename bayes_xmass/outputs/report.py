@@ -7,7 +7,9 @@ Files for a fit labelled L in run directory D:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,7 +98,7 @@ RANK_PLOT_DRAWS = 1000
 
 
 def write_fit_plots(
-    dt, limit: dict, out_dir: Path, label: str, *, profile=None, freq_limit=None, overwrite: bool = False
+    dt, limit: Mapping[str, Any], out_dir: Path, label: str, *, profile=None, freq_limit=None, overwrite: bool = False
 ) -> dict[str, Path]:
     """Trace, rank, POI-posterior and posterior-predictive plots for one fit."""
     plots = Path(out_dir) / "plots"

@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +76,7 @@ def _record(name, target, scale, freq, bayes=None, diag=None, spec=None, netcdf=
     return rec
 
 
-def _frequentist_group(freq: dict, scale: float):
+def _frequentist_group(freq: Mapping[str, Any], scale: float):
     import xarray as xr
 
     return xr.Dataset(

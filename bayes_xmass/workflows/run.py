@@ -38,6 +38,7 @@ from bayes_xmass.runtime.io import package_versions, write_json, write_text, wri
 from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.runtime.work_claims import WorkClaims
 from bayes_xmass.runtime.worker_process import settle_garbage_collector, single_threaded_blas
+from bayes_xmass.workflows.records import RunRecord
 from bayes_xmass.workflows.run_fit import RunSettings, StepTimer, is_headline, run_fit
 from bayes_xmass.workflows.run_launch import RunLaunch
 from bayes_xmass.workflows.run_summary import summary_markdown
@@ -231,7 +232,7 @@ def run_analysis(
     overwrite: bool = False,
     log=print,
     worker=None,
-) -> dict:
+) -> RunRecord:
     """Everything, into ``out``. Returns the limits.json content. ``worker``: a background worker
     already started (:func:`bayes_xmass.runtime.background.start_background_worker`) for the B-L part; this
     function owns it from here (it is stopped if the run needs none)."""
@@ -307,7 +308,7 @@ def run_analysis(
     }
     stages.lap("summary_plots")
     seconds = time.perf_counter() - started
-    result = {
+    result: RunRecord = {
         "provenance": {
             "dataset": dataset.summary(),
             "seed": seed,

@@ -38,6 +38,7 @@ from bayes_xmass.outputs.report import signal_counts_at_limit, write_datatree, w
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.runtime.io import write_with
 from bayes_xmass.runtime.seeds import step_seed
+from bayes_xmass.workflows.records import FitRecord
 from bayes_xmass.workflows.scan_defaults import SCAN_DRAWS, SCAN_TUNE
 
 __all__ = [
@@ -132,7 +133,7 @@ def run_fit(
     overwrite: bool,
     log,
     cache: dict | None = None,
-) -> dict:
+) -> FitRecord:
     """Bayesian + frequentist analysis of one fit target; writes its .nc, toys and plots."""
     started = time.perf_counter()
     steps = StepTimer()
@@ -163,7 +164,7 @@ def run_fit(
         f"{freq['limit_xmass_scaled'] * scale:.4g} {unit}; chi2/dof {freq['chi2_best']:.1f}/{freq['dof']} "
         f"(zero signal {freq['chi2_zero']:.1f}); diagnostics {'ok' if diag.ok else 'FLAGGED'}"
     )
-    record: dict[str, Any] = {
+    record: FitRecord = {
         "fit": target.label,
         "interaction": target.interaction,
         "sign": target.sign,

@@ -680,10 +680,10 @@ NETCDF_OPENERS = {
 SAFE_ENGINES = {"netcdf4", "h5netcdf"}
 # documented exceptions: {"module.py": {"what"}}. nutpie_compile.py compiles the NUTS callbacks from
 # source it writes itself (fixed text, integers, 32-digit hex keys -- checked there and in
-# tests/test_nutpie_compile.py); no input reaches it.
+# tests/runtime/test_nutpie_compile.py); no input reaches it.
 # graph_cache.py unpickles rewritten PyTensor graphs it wrote itself into the user's cache
 # directory, only from entries owned by the user and writable by nobody else (checked there and in
-# tests/test_graph_cache.py) -- the trust of PyTensor's own compile cache; never an input file.
+# tests/runtime/test_graph_cache.py) -- the trust of PyTensor's own compile cache; never an input file.
 ALLOWED: dict[str, set[str]] = {"nutpie_compile.py": {"exec", "compile"}, "graph_cache.py": {"pickle"}}
 
 

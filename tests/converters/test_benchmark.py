@@ -12,7 +12,7 @@ from bayes_xmass.datasets.dataset_files import dataset_checksum
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.response.templates import build_templates
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 BUNDLED = REPO_ROOT / "data" / "xmass_i"
 

@@ -18,7 +18,7 @@ import pytest
 from bayes_xmass.cli.main import main
 from bayes_xmass.datasets.dataset_files import dataset_checksum
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = REPO_ROOT / "data" / "xmass_i"
 EXE = Path(sys.executable).with_name("bayes-xmass")
 SUBCOMMANDS = ["spectra", "sample", "limit", "compare", "run", "make-benchmark", "convert-xenon1t"]
