@@ -110,10 +110,8 @@ BUILTIN_MODELS = models_dir()  # the bundled models/*.toml
 
 
 def builtin_model_path(interaction: str) -> Path:
-    """models/<name>.toml of the repository for an interaction name or alias."""
-    inter = get_interaction(interaction)
-    name = {"b_minus_l": "dark_photon"}.get(inter.name, inter.name)
-    return BUILTIN_MODELS / f"{name}.toml"
+    """The bundled model file of an interaction name or alias (name mapping: physics/interactions.py)."""
+    return BUILTIN_MODELS / get_interaction(interaction).model_file
 
 
 def _check_keys(src, table, prefix):

@@ -1,7 +1,12 @@
 """Registry of the exotic interactions: names, parameter of interest, units, published limits.
 
+The one place where an interaction's names meet: the internal key (``b_minus_l``, used in fit
+labels and output files), the command-line name (``dark-photon``), aliases, and the model file.
+
 >>> get_interaction("dark-photon").name
 'b_minus_l'
+>>> get_interaction("b_minus_l").cli_name, get_interaction("b_minus_l").model_file
+('dark-photon', 'dark_photon.toml')
 >>> get_interaction("magnetic-moment").published_limits["common"]
 1.8e-10
 """
@@ -29,6 +34,11 @@ class Interaction:
     description: str
     published_limits: dict[Any, float] = field(default_factory=dict)
     """XMASS-I 90% CL upper limits, PLB 809 (2020) 135741 (key: flavour set or mediator mass)."""
+
+    @property
+    def model_file(self) -> str:
+        """The bundled model file: ``models/<cli name with underscores>.toml``."""
+        return self.cli_name.replace("-", "_") + ".toml"
 
 
 INTERACTIONS: dict[str, Interaction] = {

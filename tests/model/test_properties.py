@@ -399,22 +399,29 @@ def toy_templates(tmp_path_factory):
     from bayes_xmass.model.spec import model_spec_for
     from bayes_xmass.model.targets import FitTarget, target_templates
 
-    os.environ.setdefault("BAYES_XMASS_NO_CACHE", "1")
-    folder = write_toy_dataset(
-        tmp_path_factory.mktemp("prop") / "toy",
-        np.arange(2.0, 12.25, 0.5),
-        [5] * 20,
-        [("flat", [0.0, 20.0], [1e-2, 1e-2], '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)],
-        energy_scale_sigma=0.05,
-    )
-    spec = model_spec_for("magnetic-moment")
-    tpl = target_templates(spec, load_dataset(folder), FitTarget("magnetic_moment"))
-    from bayes_xmass.infer import toys
+    saved = os.environ.get("BAYES_XMASS_NO_CACHE")
+    os.environ["BAYES_XMASS_NO_CACHE"] = "1"  # this module only: restored below
+    try:
+        folder = write_toy_dataset(
+            tmp_path_factory.mktemp("prop") / "toy",
+            np.arange(2.0, 12.25, 0.5),
+            [5] * 20,
+            [("flat", [0.0, 20.0], [1e-2, 1e-2], '{ kind = "normal", mu = 1.0, sigma = 0.1 }', None)],
+            energy_scale_sigma=0.05,
+        )
+        spec = model_spec_for("magnetic-moment")
+        tpl = target_templates(spec, load_dataset(folder), FitTarget("magnetic_moment"))
+        from bayes_xmass.infer import toys
 
-    make = getattr(toys, "_expected_counts_function", None)
-    if make is None:
-        pytest.skip("toys._expected_counts_function not available")
-    return tpl, make(tpl, 1)
+        make = getattr(toys, "_expected_counts_function", None)
+        if make is None:
+            pytest.skip("toys._expected_counts_function not available")
+        yield tpl, make(tpl, 1)
+    finally:
+        if saved is None:
+            os.environ.pop("BAYES_XMASS_NO_CACHE", None)
+        else:
+            os.environ["BAYES_XMASS_NO_CACHE"] = saved
 
 
 @settings(max_examples=30, **SETTINGS)
