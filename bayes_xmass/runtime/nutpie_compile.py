@@ -108,7 +108,7 @@ def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list[tuple[
     return "\n".join(lines) + "\n"
 
 
-CALLBACK_CACHE_VERSION = "1"  # bump when the callback source or its namespace changes meaning
+CALLBACK_CACHE_VERSION = "2"  # bump when the callback source or namespace changes meaning (2: module name in key)
 
 
 def _callback_cache_key(
@@ -129,6 +129,7 @@ def _callback_cache_key(
         return None
     parts = (
         CALLBACK_CACHE_VERSION,
+        __name__,  # numba pickles the callback's module name into the entry; a moved module must not load it
         source,
         inner_key,
         repr(record_dtype),

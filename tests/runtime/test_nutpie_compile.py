@@ -107,3 +107,17 @@ def test_callback_cache_key_separates_layouts():
     assert k != _callback_cache_key(src, inner, rec, [np.dtype("float32")])
     assert k != _callback_cache_key(src + "\n", inner, rec, [np.dtype("float64")])
     assert _callback_cache_key(src, lambda: None, rec, [np.dtype("float64")]) is None  # not a cached inner fn
+
+
+def test_callback_cache_key_names_the_module(monkeypatch):
+    """numba pickles the callback's module name into a cache entry: an entry written by the module
+    under another name (an older layout) must not be found, or every load fails and nothing is cached."""
+    from bayes_xmass.runtime import nutpie_compile
+
+    compiled = compile_for_nutpie(_small_model())
+    inner = compiled.logp_func.vm.jit_fn
+    src = _callback_source("logp", 3, 5, [])
+    args = (src, inner, compiled.user_data.dtype, [np.dtype("float64")])
+    key = nutpie_compile._callback_cache_key(*args)
+    monkeypatch.setattr(nutpie_compile, "__name__", "bayes_xmass.nutpie_compile")
+    assert key is not None and nutpie_compile._callback_cache_key(*args) != key
