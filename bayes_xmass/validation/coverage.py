@@ -20,13 +20,19 @@ from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.validation.setup import posterior_sampler_for
 
-__all__ = ["COVERAGE_NOTE", "reference_limit", "run_coverage"]
+__all__ = ["COVERAGE_NOTE", "MAX_TRUE_OVER_REFERENCE", "reference_limit", "run_coverage"]
 
 COVERAGE_NOTE = (
     "coverage = fraction of toys whose limit >= true value; [..] = 68.27% Clopper-Pearson binomial "
     "interval (the CSV also has the binomial standard error). At x = 0 every upper limit covers. "
     "Credible limits are not built to have frequentist coverage."
 )
+
+
+# True values above this multiple of the expected (Asimov Delta chi2 = 2.71) limit are refused: the
+# data would exclude them by thousands of sigma (for mu_nu at 100x, ~1e4 times the signal at the
+# limit), so they are slips of units (a coupling of 1 mu_B, 1 e) rather than a coverage question.
+MAX_TRUE_OVER_REFERENCE = 100.0
 
 
 def reference_limit(
@@ -73,6 +79,16 @@ def run_coverage(
     x_values = [float(x) for x in x_values]
     if any(not (math.isfinite(x) and x >= 0) for x in x_values):
         raise InputError("command line", "--true-values", "true values must be finite and >= 0")
+    too_large = [x for x in x_values if x > MAX_TRUE_OVER_REFERENCE * ref]
+    if too_large:
+        unit = INTERACTIONS[target.interaction].coupling_unit
+        raise InputError(
+            "command line",
+            "--true-values",
+            f"{too_large[0] * tpl.coupling_scale:g} {unit} is {too_large[0] / ref:.3g} x the expected limit "
+            f"{ref * tpl.coupling_scale:.3g} {unit}; give true couplings up to {MAX_TRUE_OVER_REFERENCE:g} x it "
+            f"(in {unit}, e.g. {2 * ref * tpl.coupling_scale:.2g})",
+        )
     if log:
         log(
             f"[coverage {target.label}] true x = {', '.join(f'{x:.3g}' for x in x_values)} (units of "

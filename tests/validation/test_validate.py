@@ -172,6 +172,15 @@ def test_coverage_reduced(reduced_mm, sbc_correct, tmp_path):
     assert "Δχ² = 2.71" in paths["markdown"].read_text()
 
 
+def test_coverage_refuses_a_coupling_in_the_wrong_units(tmp_path, capsys):
+    """`--true-values 1.0` for the magnetic moment is 1 mu_B (~1e10 x the limit): one line, exit 2, nothing written."""
+    out = tmp_path / "cov"
+    code = main(["validate", "coverage", "magnetic-moment", "--true-values", "1.0", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--true-values" in err[0] and "x the expected limit" in err[0]
+    assert not out.exists()
+
+
 # -- prior sensitivity ----------------------------------------------------------------------------
 def test_scale_prior_width():
     from bayes_xmass.datasets.priors import make_prior
