@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -231,7 +231,7 @@ def _parse_background(ld: TomlReader, i: int, entry: Any, seen: dict[str, int]) 
 
 
 def _check_coverage(ld: TomlReader, bkg: Background, ref: str, edges: np.ndarray) -> None:
-    e = bkg.energy_keV
+    e = cast(np.ndarray, bkg.energy_keV)
     if e[0] > edges[0] + EDGE_TOL_KEV or e[-1] < edges[-1] - EDGE_TOL_KEV:
         raise ld.error(
             f"background[{bkg.name}].file",

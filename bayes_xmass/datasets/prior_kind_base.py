@@ -66,7 +66,7 @@ class PriorKind:
             return {}
         return {k: prior.params[k] for k in self.data_params}
 
-    def structure(self, prior: PriorData) -> tuple:
+    def structure(self, prior: PriorData) -> tuple[Any, ...]:
         """Hashable summary of what the PyMC graph of ``prior`` fixes: the kind, whether it is a delta
         (and its value), and every parameter not in ``data_params`` (e.g. truncation bounds)."""
         fixed = self.fixed_value(prior)

@@ -115,28 +115,28 @@ class NormalKind(PriorKind):
     data_params = ("mu", "sigma")
     description = "Gaussian; sigma = 0 fixes the parameter at mu"
 
-    def validate(self, params):
+    def validate(self, params: Mapping[str, float]) -> tuple[str, str] | None:
         if params["sigma"] < 0:
             return "sigma", f"negative width sigma = {params['sigma']:g}; must be >= 0 (0 = fixed at mu)"
         return None
 
-    def fixed_value(self, prior):
+    def fixed_value(self, prior: PriorData) -> float | None:
         return prior.params["mu"] if prior.params["sigma"] == 0 else None
 
-    def logpdf(self, prior, x):
+    def logpdf(self, prior: PriorData, x: Any) -> np.ndarray:
         mu, sigma = prior.params["mu"], prior.params["sigma"]
         if sigma == 0:
             return _delta_logpdf(mu, x)
         z = (np.asarray(x, dtype=float) - mu) / sigma
         return -0.5 * z * z - math.log(sigma) - _LOG_SQRT_2PI
 
-    def sample(self, prior, rng, size=None):
+    def sample(self, prior: PriorData, rng: np.random.Generator, size: Any = None) -> Any:
         mu, sigma = prior.params["mu"], prior.params["sigma"]
         if sigma == 0:
             return _delta_sample(mu, size)
         return rng.normal(mu, sigma, size)
 
-    def to_pymc(self, prior, name, params=None, **kw):
+    def to_pymc(self, prior: PriorData, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         if prior.params["sigma"] == 0:
             return _delta_pymc(prior.params["mu"], **kw)
         import pymc as pm
@@ -144,14 +144,14 @@ class NormalKind(PriorKind):
         p = _graph_params(prior, params)
         return pm.Normal(name, mu=p["mu"], sigma=p["sigma"], **kw)
 
-    def support(self, prior):
+    def support(self, prior: PriorData) -> tuple[float, float]:
         mu, sigma = prior.params["mu"], prior.params["sigma"]
         return (mu, mu) if sigma == 0 else (-math.inf, math.inf)
 
-    def mean(self, prior):
+    def mean(self, prior: PriorData) -> float:
         return prior.params["mu"]
 
-    def std(self, prior):
+    def std(self, prior: PriorData) -> float:
         return prior.params["sigma"]
 
 
@@ -177,10 +177,10 @@ class TruncatedNormalKind(PriorKind):
     description = "Gaussian truncated to [lower, upper]"
 
     @staticmethod
-    def _std_bounds(p):
+    def _std_bounds(p: Mapping[str, float]) -> tuple[float, float]:
         return (p["lower"] - p["mu"]) / p["sigma"], (p["upper"] - p["mu"]) / p["sigma"]
 
-    def validate(self, params):
+    def validate(self, params: Mapping[str, float]) -> tuple[str, str] | None:
         bad = _positive(params, "sigma", _FIXED_HINT)
         if bad:
             return bad
@@ -190,7 +190,7 @@ class TruncatedNormalKind(PriorKind):
             return "mu", "the interval [lower, upper] has negligible probability under Normal(mu, sigma)"
         return None
 
-    def logpdf(self, prior, x):
+    def logpdf(self, prior: PriorData, x: Any) -> np.ndarray:
         p = prior.params
         x = np.asarray(x, dtype=float)
         z = (x - p["mu"]) / p["sigma"]
@@ -198,17 +198,17 @@ class TruncatedNormalKind(PriorKind):
         inside = (x >= p["lower"]) & (x <= p["upper"])
         return np.where(inside, -0.5 * z * z - math.log(p["sigma"]) - _LOG_SQRT_2PI - log_z, -np.inf)
 
-    def _scipy(self, prior):
+    def _scipy(self, prior: PriorData) -> Any:
         from scipy.stats import truncnorm
 
         p = prior.params
         a, b = self._std_bounds(p)
         return truncnorm(a, b, loc=p["mu"], scale=p["sigma"])
 
-    def sample(self, prior, rng, size=None):
+    def sample(self, prior: PriorData, rng: np.random.Generator, size: Any = None) -> Any:
         return self._scipy(prior).rvs(size=size, random_state=rng)
 
-    def to_pymc(self, prior, name, params=None, **kw):
+    def to_pymc(self, prior: PriorData, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         import pymc as pm
 
         p = _graph_params(prior, params)
@@ -216,13 +216,13 @@ class TruncatedNormalKind(PriorKind):
         upper = None if p["upper"] == math.inf else p["upper"]
         return pm.TruncatedNormal(name, mu=p["mu"], sigma=p["sigma"], lower=lower, upper=upper, **kw)
 
-    def support(self, prior):
+    def support(self, prior: PriorData) -> tuple[float, float]:
         return prior.params["lower"], prior.params["upper"]
 
-    def mean(self, prior):
+    def mean(self, prior: PriorData) -> float:
         return float(self._scipy(prior).mean())
 
-    def std(self, prior):
+    def std(self, prior: PriorData) -> float:
         return float(self._scipy(prior).std())
 
 
@@ -233,12 +233,12 @@ class LogNormalKind(PriorKind):
     data_params = ("mu", "sigma")
     description = "log-normal; mu = median of the variable, sigma = width of log(variable)"
 
-    def validate(self, params):
+    def validate(self, params: Mapping[str, float]) -> tuple[str, str] | None:
         if params["mu"] <= 0:
             return "mu", f"mu is the median of a log-normal variable and must be > 0, got {params['mu']:g}"
         return _positive(params, "sigma", _FIXED_HINT)
 
-    def logpdf(self, prior, x):
+    def logpdf(self, prior: PriorData, x: Any) -> np.ndarray:
         median, sigma = prior.params["mu"], prior.params["sigma"]
         x = np.asarray(x, dtype=float)
         pos = x > 0
@@ -246,22 +246,22 @@ class LogNormalKind(PriorKind):
         z = (lx - math.log(median)) / sigma
         return np.where(pos, -0.5 * z * z - lx - math.log(sigma) - _LOG_SQRT_2PI, -np.inf)
 
-    def sample(self, prior, rng, size=None):
+    def sample(self, prior: PriorData, rng: np.random.Generator, size: Any = None) -> Any:
         return rng.lognormal(math.log(prior.params["mu"]), prior.params["sigma"], size)
 
-    def to_pymc(self, prior, name, params=None, **kw):
+    def to_pymc(self, prior: PriorData, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         import pymc as pm
 
         p = _graph_params(prior, params)
         return pm.LogNormal(name, mu=_log(p["mu"]), sigma=p["sigma"], **kw)
 
-    def support(self, prior):
+    def support(self, prior: PriorData) -> tuple[float, float]:
         return 0.0, math.inf
 
-    def mean(self, prior):
+    def mean(self, prior: PriorData) -> float:
         return prior.params["mu"] * math.exp(0.5 * prior.params["sigma"] ** 2)
 
-    def std(self, prior):
+    def std(self, prior: PriorData) -> float:
         return self.mean(prior) * math.sqrt(math.expm1(prior.params["sigma"] ** 2))
 
 
@@ -272,32 +272,32 @@ class UniformKind(PriorKind):
     data_params = ("lower", "upper")
     description = "flat on [lower, upper]"
 
-    def validate(self, params):
+    def validate(self, params: Mapping[str, float]) -> tuple[str, str] | None:
         if not params["lower"] < params["upper"]:
             return "lower", f"lower = {params['lower']:g} must be < upper = {params['upper']:g}"
         return None
 
-    def logpdf(self, prior, x):
+    def logpdf(self, prior: PriorData, x: Any) -> np.ndarray:
         lo, hi = prior.params["lower"], prior.params["upper"]
         x = np.asarray(x, dtype=float)
         return np.where((x >= lo) & (x <= hi), -math.log(hi - lo), -np.inf)
 
-    def sample(self, prior, rng, size=None):
+    def sample(self, prior: PriorData, rng: np.random.Generator, size: Any = None) -> Any:
         return rng.uniform(prior.params["lower"], prior.params["upper"], size)
 
-    def to_pymc(self, prior, name, params=None, **kw):
+    def to_pymc(self, prior: PriorData, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         import pymc as pm
 
         p = _graph_params(prior, params)
         return pm.Uniform(name, lower=p["lower"], upper=p["upper"], **kw)
 
-    def support(self, prior):
+    def support(self, prior: PriorData) -> tuple[float, float]:
         return prior.params["lower"], prior.params["upper"]
 
-    def mean(self, prior):
+    def mean(self, prior: PriorData) -> float:
         return 0.5 * (prior.params["lower"] + prior.params["upper"])
 
-    def std(self, prior):
+    def std(self, prior: PriorData) -> float:
         return (prior.params["upper"] - prior.params["lower"]) / math.sqrt(12.0)
 
 
@@ -308,30 +308,30 @@ class HalfNormalKind(PriorKind):
     data_params = ("sigma",)
     description = "half-normal on [0, inf)"
 
-    def validate(self, params):
+    def validate(self, params: Mapping[str, float]) -> tuple[str, str] | None:
         return _positive(params, "sigma")
 
-    def logpdf(self, prior, x):
+    def logpdf(self, prior: PriorData, x: Any) -> np.ndarray:
         sigma = prior.params["sigma"]
         x = np.asarray(x, dtype=float)
         z = x / sigma
         return np.where(x >= 0, math.log(2.0) - 0.5 * z * z - math.log(sigma) - _LOG_SQRT_2PI, -np.inf)
 
-    def sample(self, prior, rng, size=None):
+    def sample(self, prior: PriorData, rng: np.random.Generator, size: Any = None) -> Any:
         return np.abs(rng.normal(0.0, prior.params["sigma"], size))
 
-    def to_pymc(self, prior, name, params=None, **kw):
+    def to_pymc(self, prior: PriorData, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         import pymc as pm
 
         return pm.HalfNormal(name, sigma=_graph_params(prior, params)["sigma"], **kw)
 
-    def support(self, prior):
+    def support(self, prior: PriorData) -> tuple[float, float]:
         return 0.0, math.inf
 
-    def mean(self, prior):
+    def mean(self, prior: PriorData) -> float:
         return prior.params["sigma"] * math.sqrt(2.0 / math.pi)
 
-    def std(self, prior):
+    def std(self, prior: PriorData) -> float:
         return prior.params["sigma"] * math.sqrt(1.0 - 2.0 / math.pi)
 
 
@@ -341,25 +341,25 @@ class FixedKind(PriorKind):
     required = ("value",)
     description = "delta function: the parameter is fixed at value"
 
-    def fixed_value(self, prior):
+    def fixed_value(self, prior: PriorData) -> float | None:
         return prior.params["value"]
 
-    def logpdf(self, prior, x):
+    def logpdf(self, prior: PriorData, x: Any) -> np.ndarray:
         return _delta_logpdf(prior.params["value"], x)
 
-    def sample(self, prior, rng, size=None):
+    def sample(self, prior: PriorData, rng: np.random.Generator, size: Any = None) -> Any:
         return _delta_sample(prior.params["value"], size)
 
-    def to_pymc(self, prior, name, params=None, **kw):
+    def to_pymc(self, prior: PriorData, name: str, params: Mapping[str, Any] | None = None, **kw: Any) -> Any:
         return _delta_pymc(prior.params["value"], **kw)
 
-    def support(self, prior):
+    def support(self, prior: PriorData) -> tuple[float, float]:
         return prior.params["value"], prior.params["value"]
 
-    def mean(self, prior):
+    def mean(self, prior: PriorData) -> float:
         return prior.params["value"]
 
-    def std(self, prior):
+    def std(self, prior: PriorData) -> float:
         return 0.0
 
 

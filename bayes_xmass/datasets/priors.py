@@ -109,7 +109,7 @@ class Prior:
         """Values of the parameters a compiled model takes as data (empty if fixed)."""
         return self.spec.data_values(self)
 
-    def structure(self) -> tuple:
+    def structure(self) -> tuple[Any, ...]:
         """What a compiled model fixes of this prior (hashable; see :meth:`PriorKind.structure`)."""
         return self.spec.structure(self)
 

@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -66,16 +66,18 @@ class Resolution:
         """sigma in keV at energies in keV (vectorised; negative energies are treated as 0)."""
         e = np.asarray(energy_keV, dtype=float)
         if self.model == "table":
-            return np.interp(e, self.energy_keV, self.sigma_keV)
+            sigma: np.ndarray = np.interp(e, cast(np.ndarray, self.energy_keV), cast(np.ndarray, self.sigma_keV))
+            return sigma
         return self.a * np.sqrt(np.maximum(e, 0.0)) + self.b * e
 
     def summary(self) -> dict[str, Any]:
         """JSON-able description."""
         if self.model == "table":
+            energy = cast(np.ndarray, self.energy_keV)
             return {
                 "model": "table",
-                "n_points": int(self.energy_keV.size),
-                "energy_range_keV": [float(self.energy_keV[0]), float(self.energy_keV[-1])],
+                "n_points": int(energy.size),
+                "energy_range_keV": [float(energy[0]), float(energy[-1])],
             }
         return {"model": self.model, "a": self.a, "b": self.b}
 
@@ -98,16 +100,18 @@ class Efficiency:
         e = np.asarray(energy_keV, dtype=float)
         if self.constant is not None:
             return np.full(e.shape, self.constant)
-        return np.interp(e, self.energy_keV, self.efficiency)
+        eff: np.ndarray = np.interp(e, cast(np.ndarray, self.energy_keV), cast(np.ndarray, self.efficiency))
+        return eff
 
     def summary(self) -> dict[str, Any]:
         """JSON-able description."""
         if self.constant is not None:
             return {"constant": self.constant}
+        energy = cast(np.ndarray, self.energy_keV)
         return {
             "table": True,
-            "n_points": int(self.energy_keV.size),
-            "energy_range_keV": [float(self.energy_keV[0]), float(self.energy_keV[-1])],
+            "n_points": int(energy.size),
+            "energy_range_keV": [float(energy[0]), float(energy[-1])],
         }
 
 
@@ -189,7 +193,8 @@ class Dataset:
     @property
     def bin_centers_keV(self) -> np.ndarray:
         """Bin centres, keV."""
-        return 0.5 * (self.bin_edges_keV[:-1] + self.bin_edges_keV[1:])
+        centers: np.ndarray = 0.5 * (self.bin_edges_keV[:-1] + self.bin_edges_keV[1:])
+        return centers
 
     @property
     def bin_widths_keV(self) -> np.ndarray:
@@ -219,6 +224,8 @@ class Dataset:
         """
         src = self.toml_path
         edges = self.bin_edges_keV
+        i_lo: int | None
+        i_hi: int | None
         if window is None:
             i_lo, i_hi = 0, edges.size - 1
             lo, hi = float(edges[0]), float(edges[-1])

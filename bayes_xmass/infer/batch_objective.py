@@ -14,7 +14,11 @@ the benchmark fits), so it is called in blocks of rows whose temporaries stay in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bayes_xmass.infer.frequentist import ProfileLikelihood
 from bayes_xmass.model.likelihood import chi2_sigma
@@ -26,13 +30,13 @@ BAD_VALUE = 1e300
 EVAL_CHUNK_BYTES = 1.5e6  # spline templates gathered per call of the batched function (bytes)
 
 
-def _data_only_terms(out, theta, data_inputs) -> list:
+def _data_only_terms(out: Any, theta: Any, data_inputs: Sequence[Any]) -> list[Any]:
     """The largest subexpressions of ``out`` that depend on the data inputs but not on ``theta``
     (with the toy axis first), where they enter the theta-dependent part of the graph."""
     from pytensor.graph.traversal import io_toposort
 
     on_theta, on_data = {theta}, set(data_inputs)
-    terms = []
+    terms: list[Any] = []
     for node in io_toposort([theta, *data_inputs], [out]):
         if any(i in on_theta for i in node.inputs):
             on_theta.update(node.outputs)
@@ -54,10 +58,10 @@ def _eval_chunk(pl: ProfileLikelihood) -> int:
     return int(np.clip(EVAL_CHUNK_BYTES // per_row, 8, 256))
 
 
-def aligned(a) -> np.ndarray:
+def aligned(a: ArrayLike) -> np.ndarray:
     """C-contiguous, aligned float64 (arrays unpickled by dask may be unaligned views)."""
-    a = np.ascontiguousarray(a, dtype="float64")
-    return a if a.flags.aligned else a.copy()
+    arr: np.ndarray = np.ascontiguousarray(a, dtype="float64")
+    return arr if arr.flags.aligned else arr.copy()
 
 
 class BatchObjective:
@@ -98,7 +102,7 @@ class BatchObjective:
                 hoisted = [v.type() for v in data_terms]
                 nll2 = graph_replace(nll2, dict(zip(data_terms, hoisted)), strict=False)
                 inputs = inputs + hoisted
-        grad = pt.grad(nll2.sum(), theta)  # toys are independent: row i is the gradient of toy i
+        grad: Any = pt.grad(nll2.sum(), theta)  # toys are independent: row i is the gradient of toy i
         self._fn = pytensor.function(inputs, [nll2, grad], on_unused_input="ignore")
         self._fn.trust_input = True  # inputs are C-contiguous float64 arrays (value_and_grad)
         self.eval_chunk = _eval_chunk(pl)
@@ -106,16 +110,18 @@ class BatchObjective:
         self.n_fallback = 0  # toys refitted by the scalar path
 
     # -- evaluation -----------------------------------------------------------------------------
-    def extra_inputs(self, counts: np.ndarray) -> list:
+    def extra_inputs(self, counts: np.ndarray) -> list[np.ndarray]:
         """Per-toy inputs besides theta and counts: the chi-square widths, the data-only terms."""
-        extra = []
+        extra: list[np.ndarray] = []
         if self._chi2:
             extra.append(aligned(chi2_sigma(counts, self.pl.tpl.background_errors)))
         if self._data_fn is not None:
             extra += [aligned(np.array(v, dtype=float)) for v in self._data_fn(aligned(counts), *extra)]
         return extra
 
-    def value_and_grad(self, theta: np.ndarray, counts: np.ndarray, extra=None) -> tuple[np.ndarray, np.ndarray]:
+    def value_and_grad(
+        self, theta: np.ndarray, counts: np.ndarray, extra: Sequence[np.ndarray] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(-2 log L (n,), gradient (n, p)) at theta (n, p) = (x, nuisances) for counts (n, n_bins)."""
         theta, counts = aligned(theta), aligned(counts)
         extra = self.extra_inputs(counts) if extra is None else [aligned(e) for e in extra]
@@ -139,7 +145,14 @@ class BatchObjective:
             g = np.nan_to_num(g, nan=0.0, posinf=BAD_VALUE, neginf=-BAD_VALUE)
         return v, g
 
-    def hessian(self, theta, counts, extra, grad, free_cols) -> np.ndarray:
+    def hessian(
+        self,
+        theta: np.ndarray,
+        counts: np.ndarray,
+        extra: Sequence[np.ndarray],
+        grad: np.ndarray,
+        free_cols: ArrayLike,
+    ) -> np.ndarray:
         """Forward-difference Hessian (n, p, p) in each toy's free coordinates (``free_cols``, (n, p)
         or (p,); a toy's Hessian does not depend on the other toys; one call)."""
         n, p = theta.shape

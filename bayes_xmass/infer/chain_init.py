@@ -32,7 +32,8 @@ one, R-hat up to 2.2), on Asimov data with a signal as well as on the benchmark.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ POI_START_VARIABLES = ("x_interval__",)  # x ~ U(0, upper) (Jeffreys prior): log
 POI_SOFT_START_VARIABLE = "poi_quantile_scaled_softinterval__"  # v ~ U(0, K): poi_transform.SoftInterval
 
 
-def initial_point_function(model, shrink: float = PRIOR_SHRINK) -> Callable[[int], dict[str, np.ndarray]]:
+def initial_point_function(model: Any, shrink: float = PRIOR_SHRINK) -> Callable[[int], dict[str, np.ndarray]]:
     """``f(seed) -> {value-variable name: start}`` in the unconstrained (transformed) space."""
     from pymc.initial_point import make_initial_point_fn
 
@@ -87,7 +88,9 @@ def initial_point_function(model, shrink: float = PRIOR_SHRINK) -> Callable[[int
     return starts
 
 
-def flat_initial_point_function(model, names, shapes, shrink: float = PRIOR_SHRINK) -> Callable[[int], np.ndarray]:
+def flat_initial_point_function(
+    model: Any, names: Sequence[str], shapes: Sequence[Sequence[int]], shrink: float = PRIOR_SHRINK
+) -> Callable[[int], np.ndarray]:
     """The same starts as one flat float64 vector in the order ``names`` (nutpie's layout)."""
     fn = initial_point_function(model, shrink)
     sizes = [int(np.prod(s)) for s in shapes]
@@ -107,7 +110,7 @@ def flat_initial_point_function(model, names, shapes, shrink: float = PRIOR_SHRI
     return flat
 
 
-def with_prior_scaled_starts(compiled, model, shrink: float = PRIOR_SHRINK):
+def with_prior_scaled_starts(compiled: Any, model: Any, shrink: float = PRIOR_SHRINK) -> Any:
     """A nutpie compiled PyMC model whose chains start as :func:`initial_point_function` says."""
     import dataclasses
 
@@ -119,7 +122,7 @@ def with_prior_scaled_starts(compiled, model, shrink: float = PRIOR_SHRINK):
     return dataclasses.replace(compiled, initial_point_func=flat_initial_point_function(model, names, shapes, shrink))
 
 
-def pymc_initvals(model, chains: int, seed: int, shrink: float = PRIOR_SHRINK) -> list[dict[str, np.ndarray]]:
+def pymc_initvals(model: Any, chains: int, seed: int, shrink: float = PRIOR_SHRINK) -> list[dict[str, np.ndarray]]:
     """Per-chain starts for ``pm.sample(initvals=..., init="adapt_diag")``, keyed by random-variable
     name in the constrained space (the same points as the nutpie path)."""
     import pytensor

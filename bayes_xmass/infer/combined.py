@@ -18,14 +18,18 @@ import json
 import re
 import time
 import warnings
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
+from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
 from bayes_xmass.infer.forward_sampling import forward_sampling_mode
 from bayes_xmass.infer.posterior_sampler import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, nutpie_adaptation
-from bayes_xmass.model.build import build_combined_model, check_combination, dataset_prefix
+from bayes_xmass.model.build import build_combined_model
+from bayes_xmass.model.combination import check_combination, dataset_prefix
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import ModelSpec, SamplerSettings
 from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, round_scale
@@ -44,9 +48,10 @@ __all__ = [
 ]
 
 
-def dataset_labels(datasets) -> list[str]:
+def dataset_labels(datasets: Iterable[Dataset]) -> list[str]:
     """Identifier labels from dataset names (``xenon1t-sr1`` -> ``xenon1t_sr1``); repeats get _2, _3..."""
-    out, seen = [], {}
+    out: list[str] = []
+    seen: dict[str, int] = {}
     for ds in datasets:
         base = re.sub(r"\W+", "_", str(ds.name)).strip("_").replace("__", "_") or "dataset"
         if not base[0].isalpha():
@@ -58,7 +63,7 @@ def dataset_labels(datasets) -> list[str]:
     return out
 
 
-def combined_templates(spec: ModelSpec, datasets, target: FitTarget) -> list[TemplateSet]:
+def combined_templates(spec: ModelSpec, datasets: Iterable[Dataset], target: FitTarget) -> list[TemplateSet]:
     """Templates of each dataset for one fit, rescaled to a common coupling unit (see module doc)."""
     tpls = [
         build_templates_cached(
@@ -74,15 +79,15 @@ def combined_templates(spec: ModelSpec, datasets, target: FitTarget) -> list[Tem
     return [rescale_signal(t, scale) for t in tpls]
 
 
-def validate_combination(tpls, labels, shared) -> None:
-    """:func:`bayes_xmass.model.build.check_combination`, raised as an InputError naming the option."""
+def validate_combination(tpls: Sequence[TemplateSet], labels: Sequence[str], shared: Collection[str]) -> None:
+    """:func:`bayes_xmass.model.combination.check_combination`, raised as an InputError naming the option."""
     try:
         check_combination(tpls, labels, shared)
     except ValueError as exc:
         raise InputError("command line", "--shared-nuisance" if shared else "--dataset", str(exc)) from None
 
 
-def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
+def _draw(model: Any, sampler: SamplerSettings, seed: int, progress: bool) -> Any:
     import pymc as pm
 
     if sampler.name == "nutpie":
@@ -121,12 +126,12 @@ def _draw(model, sampler: SamplerSettings, seed: int, progress: bool):
         )
 
 
-def _heavy(labels, shared) -> list[str]:
+def _heavy(labels: Sequence[str], shared: Collection[str]) -> list[str]:
     names = [dataset_prefix(lab) + h for lab in labels for h in HEAVY_DETERMINISTICS]
     return names + (["gamma"] if "gamma" in shared else [])
 
 
-def _predictive(draws, labels, likelihood, model, seed: int, thin: bool):
+def _predictive(draws: Any, labels: Sequence[str], likelihood: str, model: Any, seed: int, thin: bool) -> Any:
     """Replicated counts per dataset (``<label>__counts``) from the expected counts of the draws."""
     import xarray as xr
 
@@ -154,19 +159,19 @@ def _predictive(draws, labels, likelihood, model, seed: int, thin: bool):
 
 
 def sample_combined(
-    tpls,
-    labels,
+    tpls: Sequence[TemplateSet],
+    labels: Sequence[str],
     target: FitTarget,
     *,
     poi_prior: PoiPrior,
     sampler: SamplerSettings,
     likelihood: str = "poisson",
-    shared=(),
+    shared: Collection[str] = (),
     seed: int = 1,
     progress: bool = False,
-    provenance: dict | None = None,
+    provenance: dict[str, Any] | None = None,
     predictive: bool = True,
-):
+) -> Any:
     """NUTS on the combined model -> DataTree (posterior, sample_stats, prior, predictive groups per
     dataset, observed and constant data, provenance attrs incl. every dataset's checksum).
     ``predictive=False`` keeps posterior and sample_stats only (no prior/predictive sampling)."""
@@ -220,7 +225,16 @@ def sample_combined(
     return dt
 
 
-def combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, shared) -> dict:
+def combined_attrs(
+    tpls: Sequence[TemplateSet],
+    labels: Sequence[str],
+    target: FitTarget,
+    poi_prior: PoiPrior,
+    likelihood: str,
+    sampler: SamplerSettings,
+    seed: int,
+    shared: Collection[str],
+) -> dict[str, Any]:
     """Provenance attrs of a combined DataTree (each dataset's checksum, exposure and summary)."""
     inter = INTERACTIONS[target.interaction]
     t0 = tpls[0]

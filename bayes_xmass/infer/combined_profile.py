@@ -9,13 +9,17 @@ concatenated in label order).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bayes_xmass.infer.frequentist import FitPoint, ProfileLikelihood
-from bayes_xmass.model.build import build_combined_model, dataset_prefix
+from bayes_xmass.model.build import build_combined_model
+from bayes_xmass.model.combination import dataset_prefix
 from bayes_xmass.model.likelihood import chi2_sigma
 from bayes_xmass.model.poi_prior import PoiPrior
+from bayes_xmass.response.templates import TemplateSet
 
 __all__ = ["CombinedProfileLikelihood"]
 
@@ -30,7 +34,15 @@ class CombinedProfileLikelihood(ProfileLikelihood):
     Per-bin template factors are profiled in closed form per dataset, or numerically when shared.
     """
 
-    def __init__(self, tpls, labels, *, sign: int = 1, likelihood: str = "poisson", shared=()):
+    def __init__(
+        self,
+        tpls: Iterable[TemplateSet],
+        labels: Iterable[str],
+        *,
+        sign: int = 1,
+        likelihood: str = "poisson",
+        shared: Iterable[str] = (),
+    ):
         self.tpls, self.labels, self.shared = tuple(tpls), tuple(labels), tuple(shared)
         self.tpl = None  # no single template set
         self.sign = sign
@@ -57,7 +69,7 @@ class CombinedProfileLikelihood(ProfileLikelihood):
     def coupling_scale(self) -> float:
         return float(self.tpls[0].coupling_scale)
 
-    def split(self, values) -> list[np.ndarray]:
+    def split(self, values: ArrayLike) -> list[np.ndarray]:
         """Cut a vector over all bins into one array per dataset."""
         values = np.asarray(values, dtype="float64")
         if values.shape != (self.n_bins,):
@@ -68,7 +80,7 @@ class CombinedProfileLikelihood(ProfileLikelihood):
     def observed(self) -> np.ndarray:
         return np.concatenate([np.asarray(self.model[p + "observed_counts"].get_value()) for p in self._prefixes])
 
-    def set_observed(self, counts) -> None:
+    def set_observed(self, counts: np.ndarray) -> None:
         """Swap the observed counts of all datasets (one concatenated vector) without recompiling."""
         import pymc as pm
 
@@ -79,7 +91,7 @@ class CombinedProfileLikelihood(ProfileLikelihood):
                 data[p + "chi2_sigma"] = chi2_sigma(k, t.background_errors)
         pm.set_data(data, model=self.model)
 
-    def load(self, tpl, sign: int = 1):
+    def load(self, tpl: TemplateSet, sign: int = 1) -> ProfileLikelihood:
         raise NotImplementedError("a combined likelihood cannot swap in a single template set")
 
     def background_components(self, fit: FitPoint) -> np.ndarray:

@@ -30,23 +30,28 @@ Per parameter, exactly as ArviZ:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 from scipy import fft, stats
 from scipy.fftpack import next_fast_len
 
 __all__ = ["dataset_rhat_ess", "rhat_ess"]
 
+type FloatArray = NDArray[np.float64]
+
 _BLOM_C = 3 / 8  # fractional offset of the rank back-transformation (Blom 1958), as ArviZ
 
 
-def _split(x):
+def _split[T: np.generic](x: NDArray[T]) -> NDArray[T]:
     """(P, chain, draw) -> (P, 2 chain, draw // 2): first and last halves of every chain."""
     half = x.shape[2] // 2
     return np.concatenate((x[:, :, :half], x[:, :, x.shape[2] - half :]), axis=1)
 
 
-def _z_scale(x):
+def _z_scale(x: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Normal scores of the average ranks over each parameter's draws (last two axes pooled),
     and the (P, size) sorted draws."""
     flat = x.reshape(x.shape[0], -1)
@@ -74,15 +79,16 @@ def _z_scale(x):
     return z, srt
 
 
-def _rhat(z):
+def _rhat(z: FloatArray) -> FloatArray:
     """Classic R-hat of (P, chain, draw) arrays (split chains given as chains)."""
     n = z.shape[2]
     between = n * np.var(z.mean(axis=2), axis=1, ddof=1)
     within = np.var(z, axis=2, ddof=1).mean(axis=1)
-    return np.sqrt((between / within + n - 1) / n)
+    rhat: FloatArray = np.sqrt((between / within + n - 1) / n)
+    return rhat
 
 
-def _mean_autocov(x, chain_mean, n_lags):
+def _mean_autocov(x: FloatArray, chain_mean: FloatArray, n_lags: int) -> FloatArray:
     """Chain-averaged autocovariance of (P, chain, draw) arrays at lags 0..n_lags-1, by FFT.
 
     Zero-padding to m >= draw + n_lags - 1 keeps those lags free of wrap-around (ArviZ pads to
@@ -95,10 +101,13 @@ def _mean_autocov(x, chain_mean, n_lags):
     f = fft.rfft(padded, axis=2, overwrite_x=True)  # same pocketfft as np.fft
     power = np.square(f.real)
     power += np.square(f.imag)
-    return fft.irfft(power.mean(axis=1), n=m, axis=1)[:, :n_lags] / n
+    acov: FloatArray = fft.irfft(power.mean(axis=1), n=m, axis=1)[:, :n_lags] / n
+    return acov
 
 
-def _geyer_tau(mean_acov, chain_mean, n, k_max):
+def _geyer_tau(
+    mean_acov: FloatArray, chain_mean: FloatArray, n: int, k_max: int
+) -> tuple[FloatArray, NDArray[np.bool_]]:
     """Integrated autocorrelation time from the chain-averaged autocovariance (P, lag), exactly as
     ArviZ's loop (Geyer's initial positive then monotone sequence, pairs k = 0..k_max), and the
     rows whose sequence did not stop within the lags given (to redo with more lags)."""
@@ -125,7 +134,7 @@ def _geyer_tau(mean_acov, chain_mean, n, k_max):
     return tau, ~stopped if k_avail < k_max else np.zeros(len(tau), bool)
 
 
-def _ess(x, short_lags=8):
+def _ess(x: FloatArray, short_lags: int = 8) -> FloatArray:
     """ESS of (P, chain, draw) arrays (split chains given as chains). The autocovariance is first
     computed for the lags < draw / short_lags only (a shorter FFT), enough wherever Geyer's sequence
     stops before them; the other parameters are redone with all lags."""
@@ -144,7 +153,7 @@ def _ess(x, short_lags=8):
     return np.where(constant, float(size), size / tau)
 
 
-def rhat_ess(samples, tail_prob: float | None = None):
+def rhat_ess(samples: ArrayLike, tail_prob: float | None = None) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Rank-normalised split R-hat, bulk ESS and tail ESS of every parameter.
 
     ``samples``: (n_param, chain, draw). ``tail_prob``: central probability of the tail ESS
@@ -187,7 +196,9 @@ def rhat_ess(samples, tail_prob: float | None = None):
     return rhat, ess_bulk, ess_tail
 
 
-def dataset_rhat_ess(ds, names, tail_prob: float | None = None) -> dict[str, tuple[np.ndarray, ...]]:
+def dataset_rhat_ess(
+    ds: Any, names: Iterable[str], tail_prob: float | None = None
+) -> dict[str, tuple[np.ndarray, ...]]:
     """:func:`rhat_ess` of the variables ``names`` of a posterior Dataset (dims chain, draw, ...),
     all in one call: ``{name: (rhat, ess_bulk, ess_tail)}``, each shaped like one draw of it."""
     blocks, shapes = [], {}

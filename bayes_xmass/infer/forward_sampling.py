@@ -8,10 +8,12 @@ The functions read the model's current pm.Data, so data swaps need no recompilat
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["batched_forward_function", "forward_sampling_mode"]
 
 
-def batched_forward_function(model, names: list[str], draws: int):
+def batched_forward_function(model: Any, names: list[str], draws: int) -> tuple[Any, bool]:
     """(function, batched): a compiled function of no inputs giving prior draws of the model variables
     ``names``. ``batched``: one call gives all ``draws`` (leading axis), every random variable drawn
     with ``draws`` more leading entries (``change_dist_size``) and the deterministics' graphs
@@ -30,7 +32,7 @@ def batched_forward_function(model, names: list[str], draws: int):
         try:
             replace = {rv: change_dist_size(rv, new_size=(draws,), expand=True) for rv in rvs}
             base = [model[n] for n in names]
-            outs = vectorize_graph(base, replace=replace)
+            outs: list[Any] = vectorize_graph(base, replace=replace)
             # a variable no random variable reaches (e.g. a stack of fixed nuisances) stays unbatched
             outs = [o if o.ndim > b.ndim else pt.broadcast_to(o[None], (draws, *o.shape)) for o, b in zip(outs, base)]
             # one call per fit: the Python linker (no C modules to load; the same draws, measured:
@@ -51,7 +53,7 @@ def batched_forward_function(model, names: list[str], draws: int):
     return fn, False
 
 
-def forward_sampling_mode():
+def forward_sampling_mode() -> Any:
     """PyTensor mode of forward (prior) sampling functions: FAST_COMPILE's cheap rewrites with the C
     virtual machine where a C compiler exists (3x faster per draw than FAST_COMPILE's Python linker,
     same random draws: the random-variable ops run the same NumPy code in both), else FAST_COMPILE."""

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 import pytensor
@@ -103,12 +104,13 @@ class ProfileLikelihood:
             i += size
         nll2 = -2.0 * graph_replace(m.logp(jacobian=False), replace, strict=False)
         self.theta_graph, self.nll2_graph = theta, nll2  # for the batched fits (infer/batch_objective.py)
-        self._value_and_grad = pytensor.function([theta], [nll2, pt.grad(nll2, theta)], on_unused_input="ignore")
+        grad: Any = pt.grad(nll2, theta)
+        self._value_and_grad = pytensor.function([theta], [nll2, grad], on_unused_input="ignore")
         self.n_calls = 0
-        self._det_fns = {}
+        self._det_fns: dict[tuple[str, ...], Any] = {}
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _point(self, x: float, nuis: np.ndarray) -> dict:
+    def _point(self, x: float, nuis: np.ndarray) -> dict[str, np.ndarray]:
         point = {self._poi_var.name: np.asarray(x, dtype=float)}
         i = 0
         for name, shape, size in zip(self._names, self._shapes, self._sizes):
@@ -129,7 +131,7 @@ class ProfileLikelihood:
         """-2 log p at (x, nuisances in transformed space)."""
         return self.value_and_grad(np.concatenate([[x], nuis]))[0]
 
-    def set_observed(self, counts) -> None:
+    def set_observed(self, counts: np.ndarray) -> None:
         """Swap the observed counts (toys) without recompiling."""
         import pymc as pm
 
@@ -167,7 +169,9 @@ class ProfileLikelihood:
         return float(self.tpl.coupling_scale)
 
     # -- fits ---------------------------------------------------------------------------------
-    def fit(self, x: float | None = None, start: np.ndarray | None = None, x_starts=(0.0, 0.5, 2.0)) -> FitPoint:
+    def fit(
+        self, x: float | None = None, start: np.ndarray | None = None, x_starts: Sequence[float] = (0.0, 0.5, 2.0)
+    ) -> FitPoint:
         """Minimise over the nuisances at fixed x, or over (x >= 0, nuisances) if x is None
         (L-BFGS-B from each of ``x_starts``, best kept)."""
         s0 = self.start if start is None else start
@@ -175,7 +179,7 @@ class ProfileLikelihood:
             return FitPoint(float(x), self.nll2(float(x), s0), s0, True)
         if x is not None:
 
-            def fixed_x(n):
+            def fixed_x(n: np.ndarray) -> tuple[float, np.ndarray]:
                 v, g = self.value_and_grad(np.concatenate([[x], n]))
                 return v, g[1:]
 
@@ -183,7 +187,7 @@ class ProfileLikelihood:
                 fixed_x, s0, jac=True, method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-7}
             )
             return FitPoint(float(x), float(res.fun), res.x, bool(res.success))
-        best = None
+        best: Any = None  # scipy's OptimizeResult
         for x0 in x_starts:
             res = optimize.minimize(
                 self.value_and_grad,
@@ -203,7 +207,7 @@ class ProfileLikelihood:
         zero = self.fit(0.0)
         return zero if zero.nll2 <= free.nll2 else free
 
-    def delta_chi2(self, x_values, best: FitPoint | None = None) -> np.ndarray:
+    def delta_chi2(self, x_values: float | Sequence[float] | np.ndarray, best: FitPoint | None = None) -> np.ndarray:
         """Profile Delta chi2(x) = -2 ln lambda(x) relative to the constrained best fit."""
         best = best or self.best_fit()
         out = []
@@ -219,7 +223,7 @@ class ProfileLikelihood:
         best = best or self.best_fit()
         target = delta_chi2_threshold(cl, threshold)
 
-        def excess(x):
+        def excess(x: float) -> float:
             return self.fit(x, best.nuisances).nll2 - best.nll2 - target
 
         lo = best.x
@@ -231,7 +235,7 @@ class ProfileLikelihood:
         return float(optimize.brentq(excess, lo, hi, xtol=1e-6, rtol=1e-7))
 
     # -- goodness of fit --------------------------------------------------------------------------
-    def deterministics(self, x: float, nuis: np.ndarray, names=("expected",)) -> list[np.ndarray]:
+    def deterministics(self, x: float, nuis: np.ndarray, names: Sequence[str] = ("expected",)) -> list[np.ndarray]:
         """Values of the model's deterministics (e.g. 'expected', 'gamma') at a point."""
         key = tuple(names)
         if key not in self._det_fns:
@@ -248,7 +252,8 @@ class ProfileLikelihood:
         fixed = self.tpl.scale_prior.fixed_value()
         s = float(point["energy_scale"]) if "energy_scale" in point else (fixed if fixed is not None else 1.0)
         s = float(np.clip(s, self.tpl.scale_grid[0], self.tpl.scale_grid[-1]))
-        return self.tpl.backgrounds(s) * np.asarray(norm)[:, None]
+        components: np.ndarray = self.tpl.backgrounds(s) * np.asarray(norm)[:, None]
+        return components
 
     def expected(self, x: float, nuis: np.ndarray) -> np.ndarray:
         """Expected counts per bin at a point."""
@@ -290,7 +295,7 @@ def asimov_counts(pl: ProfileLikelihood, x: float = 0.0) -> np.ndarray:
     return pl.expected(x, fit.nuisances)
 
 
-def cls_upper_limit(pl: ProfileLikelihood, cl: float = 0.9, best: FitPoint | None = None) -> dict:
+def cls_upper_limit(pl: ProfileLikelihood, cl: float = 0.9, best: FitPoint | None = None) -> dict[str, float]:
     """Asymptotic CLs and CLs+b upper limits (scaled units) with the q~_mu test statistic.
 
     CLs+b = 1 - Phi(sqrt(q_mu)); CLb = Phi(sqrt(q_mu,A) - sqrt(q_mu)); CLs = CLs+b / CLb, with q_mu,A
@@ -306,17 +311,17 @@ def cls_upper_limit(pl: ProfileLikelihood, cl: float = 0.9, best: FitPoint | Non
 
         cache_a: dict[float, float] = {}
 
-        def qa(x):  # q_mu on the Asimov data (the caller has swapped the data in)
+        def qa(x: float) -> float:  # q_mu on the Asimov data (the caller has swapped the data in)
             if x not in cache_a:
                 cache_a[x] = max(pl.fit(x, best_a.nuisances).nll2 - best_a.nll2, 0.0)
             return cache_a[x]
 
         pl.set_observed(observed)
 
-        def q_obs(x):
+        def q_obs(x: float) -> float:
             return 0.0 if best.x > x else max(pl.fit(x, best.nuisances).nll2 - best.nll2, 0.0)
 
-        def p_values(x):
+        def p_values(x: float) -> tuple[float, float]:
             qo = q_obs(x)
             pl.set_observed(asimov)
             qa_x = qa(x)
@@ -326,7 +331,7 @@ def cls_upper_limit(pl: ProfileLikelihood, cl: float = 0.9, best: FitPoint | Non
             return clsb, clsb / max(clb, 1e-300)
 
         alpha = 1.0 - cl
-        out = {}
+        out: dict[str, float] = {}
         for name, idx in (("clsb", 0), ("cls", 1)):
             lo, hi = max(best.x, 1e-6), max(best.x * 1.5, 0.5)
             while p_values(hi)[idx] > alpha:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -71,7 +72,7 @@ class Diagnostics:
     def ok(self) -> bool:
         return not self.failures
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)
         d.update(
             ok=self.ok,
@@ -100,7 +101,7 @@ class CredibleLimit(TypedDict):
     warning: NotRequired[str]  # set when the prior's range, not the data, sets the limit
 
 
-def credible_limit(dt, cl: float = 0.9) -> CredibleLimit:
+def credible_limit(dt: Any, cl: float = 0.9) -> CredibleLimit:
     """One-sided ``cl`` quantile of |coupling| with its MCSE (physical units)."""
     import arviz as az
 
@@ -122,7 +123,7 @@ def credible_limit(dt, cl: float = 0.9) -> CredibleLimit:
     return out
 
 
-def diagnostics(dt, model=None) -> Diagnostics:
+def diagnostics(dt: Any, model: Any = None) -> Diagnostics:
     """R-hat (rank-normalised), bulk/tail ESS, divergences and BFMI over the sampled parameters.
 
     R-hat and ESS are ArviZ's (``az.rhat``, ``az.ess`` bulk and tail) computed for all parameters
@@ -134,12 +135,12 @@ def diagnostics(dt, model=None) -> Diagnostics:
     per_var = dataset_rhat_ess(post, names)
     rhat, ess_b, ess_t = ({k: v[i] for k, v in per_var.items()} for i in range(3))
 
-    def extreme(by_var, fn):
+    def extreme(by_var: Mapping[str, np.ndarray], fn: Callable[[np.ndarray], Any]) -> tuple[float, str]:
         vals = {k: float(fn(a)) for k, a in by_var.items() if np.size(a)}
         vals = {k: v for k, v in vals.items() if math.isfinite(v)}
         if not vals:  # undefined for every variable (R-hat of a single chain): flagged, not a crash
             return float("nan"), "undefined"
-        key = (max if fn is np.nanmax else min)(vals, key=vals.get)
+        key = (max if fn is np.nanmax else min)(vals, key=vals.__getitem__)
         return vals[key], key
 
     rmax, rvar = extreme(rhat, np.nanmax)

@@ -8,6 +8,8 @@ the true coupling over toys drawn at several true values x (x in units of the co
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -16,6 +18,7 @@ from bayes_xmass.infer.posterior_sampler import PosteriorSampler
 from bayes_xmass.infer.toys import toy_counts, toy_limits
 from bayes_xmass.model.data import model_data
 from bayes_xmass.model.likelihood import chi2_sigma
+from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.seeds import step_seed
@@ -23,11 +26,68 @@ from bayes_xmass.runtime.seeds import step_seed
 __all__ = ["bayesian_toy_limits", "coverage_study"]
 
 
+@overload
 def bayesian_toy_limits(
     tpl: TemplateSet,
     counts: np.ndarray,
     *,
-    poi_prior,
+    poi_prior: PoiPrior,
+    sign: int = ...,
+    likelihood: str = ...,
+    cl: float = ...,
+    draws: int = ...,
+    tune: int = ...,
+    chains: int = ...,
+    seed: int = ...,
+    posterior_sampler: PosteriorSampler | None = ...,
+    target_accept: float = ...,
+    return_divergences: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def bayesian_toy_limits(
+    tpl: TemplateSet,
+    counts: np.ndarray,
+    *,
+    poi_prior: PoiPrior,
+    sign: int = ...,
+    likelihood: str = ...,
+    cl: float = ...,
+    draws: int = ...,
+    tune: int = ...,
+    chains: int = ...,
+    seed: int = ...,
+    posterior_sampler: PosteriorSampler | None = ...,
+    target_accept: float = ...,
+    return_divergences: Literal[True],
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@overload
+def bayesian_toy_limits(
+    tpl: TemplateSet,
+    counts: np.ndarray,
+    *,
+    poi_prior: PoiPrior,
+    sign: int = ...,
+    likelihood: str = ...,
+    cl: float = ...,
+    draws: int = ...,
+    tune: int = ...,
+    chains: int = ...,
+    seed: int = ...,
+    posterior_sampler: PosteriorSampler | None = ...,
+    target_accept: float = ...,
+    return_divergences: bool,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]: ...
+
+
+def bayesian_toy_limits(
+    tpl: TemplateSet,
+    counts: np.ndarray,
+    *,
+    poi_prior: PoiPrior,
     sign: int = 1,
     likelihood: str = "poisson",
     cl: float = 0.9,
@@ -35,10 +95,10 @@ def bayesian_toy_limits(
     tune: int = 700,
     chains: int = 2,
     seed: int = 1,
-    posterior_sampler=None,
+    posterior_sampler: PosteriorSampler | None = None,
     target_accept: float = 0.95,
     return_divergences: bool = False,
-):
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Credible limits (scaled units) on toy data sets: one compiled model, data swapped per toy
     (NUTS with a diagonal mass matrix: low-rank adaptation needs longer tuning than toys get).
     ``return_divergences``: (limits, divergent transitions per toy)."""
@@ -50,17 +110,17 @@ def bayesian_toy_limits(
         data = {**base, "observed_counts": np.asarray(c, dtype="float64")}
         if likelihood == "chi2":
             data["chi2_sigma"] = chi2_sigma(c, tpl.background_errors)
-        draws, divergent = ps.poi_draws(data, settings, step_seed(seed, "toy", i), with_divergences=True)
-        out.append(float(np.quantile(draws.ravel(), cl)))
+        poi_draws, divergent = ps.poi_draws(data, settings, step_seed(seed, "toy", i), with_divergences=True)
+        out.append(float(np.quantile(poi_draws.ravel(), cl)))
         divergences.append(divergent)
     return (np.array(out), np.array(divergences, dtype=int)) if return_divergences else np.array(out)
 
 
 def coverage_study(
     tpl: TemplateSet,
-    x_values,
+    x_values: Iterable[float],
     *,
-    poi_prior=None,
+    poi_prior: PoiPrior | None = None,
     sign: int = 1,
     likelihood: str = "poisson",
     n_toys: int = 100,
@@ -68,8 +128,8 @@ def coverage_study(
     seed: int = 1,
     cl: float = 0.9,
     pl: ProfileLikelihood | None = None,
-    posterior_sampler=None,
-) -> list[dict]:
+    posterior_sampler: PosteriorSampler | None = None,
+) -> list[dict[str, Any]]:
     """Coverage of the frequentist limits (both conventions) and, if ``n_bayes_toys``, of the credible
     limit, for toys generated at each true x (scaled units). Returns one row per x. ``pl`` and
     ``posterior_sampler``: compiled models of ``tpl`` to reuse."""
@@ -87,7 +147,7 @@ def coverage_study(
             cl=cl,
             pl=pl,
         )
-        row = {"x_true": float(x), "n_toys": n_toys}
+        row: dict[str, Any] = {"x_true": float(x), "n_toys": n_toys}
         for t in tl.limits:
             row[f"coverage_{t}"], row[f"coverage_{t}_err"] = tl.coverage(t)
         if n_bayes_toys and poi_prior is not None:

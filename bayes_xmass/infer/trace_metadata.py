@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
 from bayes_xmass.model.data import PRIOR_PARAMETER_DIM, nuisance_prior_labels
-from bayes_xmass.model.poi_prior import POI_PRIOR_PARAMETER_DIM, POI_PRIOR_PARAMETER_LABELS
+from bayes_xmass.model.poi_prior import POI_PRIOR_PARAMETER_DIM, POI_PRIOR_PARAMETER_LABELS, PoiPrior
+from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.io import package_versions
@@ -15,7 +18,7 @@ from bayes_xmass.runtime.io import package_versions
 __all__ = ["constant_data_group", "trace_attrs"]
 
 
-def constant_data_group(model, data: dict, tpl: TemplateSet):
+def constant_data_group(model: Any, data: Mapping[str, Any], tpl: TemplateSet) -> Any:
     """The ``constant_data`` group: the model's pm.Data values (templates, spline coefficients, prior
     parameters) with their named dims; the observed counts are in ``observed_data``."""
     import xarray as xr
@@ -36,7 +39,17 @@ def constant_data_group(model, data: dict, tpl: TemplateSet):
     return xr.Dataset(variables, coords={k: v for k, v in coords.items()})
 
 
-def trace_attrs(tpl, target, poi_prior, likelihood, sampler, seed, sampling_s, sampler_name, provenance) -> dict:
+def trace_attrs(
+    tpl: TemplateSet,
+    target: FitTarget,
+    poi_prior: PoiPrior,
+    likelihood: str,
+    sampler: Any,
+    seed: int,
+    sampling_s: float,
+    sampler_name: str,
+    provenance: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     """Provenance attributes of a fit's DataTree: model config, dataset checksum, seed, sampler, versions."""
     inter = INTERACTIONS[tpl.interaction]
     attrs = {

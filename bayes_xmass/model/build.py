@@ -27,10 +27,13 @@ priors).
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
+from bayes_xmass.datasets.priors import Prior
+from bayes_xmass.model.combination import check_combination, dataset_prefix
 from bayes_xmass.model.data import (
     LOG_FACTORIAL,
     PRIOR_PARAMETER_DIM,
@@ -67,10 +70,10 @@ from bayes_xmass.model.poi_prior import (
 from bayes_xmass.model.poi_transform import SoftInterval, poi_reference, quantile_range
 from bayes_xmass.response.templates import TemplateSet
 
-__all__ = ["PREFIX_SEP", "SHAREABLE", "build_combined_model", "build_model", "check_combination", "dataset_prefix"]
+__all__ = ["build_combined_model", "build_model"]
 
 
-def _coords(tpl: TemplateSet, prefix: str = "") -> dict:
+def _coords(tpl: TemplateSet, prefix: str = "") -> dict[str, Any]:
     """Model coordinates of one dataset; the per-dataset dims are prefixed ('term' and
     'spline_coefficient' are common to all datasets of a combined fit)."""
     edges = tpl.bin_edges_kev
@@ -86,7 +89,7 @@ def _coords(tpl: TemplateSet, prefix: str = "") -> dict:
     }
 
 
-def _poi(pm, pt, prior: PoiPrior, x_reference: float = 1.0):
+def _poi(pm: Any, pt: Any, prior: PoiPrior, x_reference: float = 1.0) -> Any:
     if prior.kind == "improper":
         return pm.Flat(POI_VALUE)
     if prior.kind in QUANTILE_PRIOR_KINDS:
@@ -113,12 +116,17 @@ def _check_build_args(likelihood: str, sign: int, gammas: str) -> None:
         raise ValueError("gammas must be 'marginalise' or 'profile'")
 
 
-def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "", log_factorial_data: bool = False) -> dict:
+def _dataset_data(
+    pm: Any, tpl: TemplateSet, sign: int, prefix: str = "", log_factorial_data: bool = False
+) -> dict[str, Any]:
     """The pm.Data of one dataset (names and dims prefixed by ``prefix``; '' for a single fit)."""
-    d = lambda name: prefix + name  # noqa: E731 - a naming helper
+
+    def d(name: str) -> str:  # a naming helper
+        return prefix + name
+
     powers = np.array(tpl.signal_powers, dtype=float)
     sign_factors = np.array([float(sign) ** int(p) for p in tpl.signal_powers])
-    extra = {}
+    extra: dict[str, Any] = {}
     if log_factorial_data:
         extra["log_factorial"] = pm.Data(d(LOG_FACTORIAL), log_factorial_counts(tpl.observed), dims=d("energy_bin"))
     return {
@@ -147,7 +155,7 @@ def _dataset_data(pm, tpl: TemplateSet, sign: int, prefix: str = "", log_factori
     }
 
 
-def _prior_variable(prior, var: str, prefix: str, data: dict, labels: list[str]):
+def _prior_variable(prior: Prior, var: str, prefix: str, data: Mapping[str, Any], labels: list[str]) -> Any:
     """The nuisance ``prefix + var``, its prior parameters read from the dataset's
     ``nuisance_prior_parameters`` (``data['prior_parameters']``, entries ``labels``); constant if fixed."""
     params = {
@@ -163,11 +171,11 @@ class _Nuisances:
     by the first dataset that asks for it, and returned as is to the others.
     """
 
-    def __init__(self, shared=()):
+    def __init__(self, shared: Collection[str] = ()) -> None:
         self.shared = set(shared)
         self.made: dict[str, object] = {}
 
-    def get(self, name: str, prefix: str, factory, free: bool = True):
+    def get(self, name: str, prefix: str, factory: Callable[[str], Any], free: bool = True) -> Any:
         """The variable ``name`` of a dataset, made by ``factory(p)`` as ``p + name`` (``p`` the
         dataset's prefix, or '' when shared); a fixed one (``free=False``) is never shared."""
         if name not in self.shared or not free:
@@ -178,31 +186,37 @@ class _Nuisances:
 
 
 def _dataset_likelihood(
-    pm,
-    pt,
+    pm: Any,
+    pt: Any,
     tpl: TemplateSet,
-    data: dict,
-    x,
+    data: dict[str, Any],
+    x: Any,
     *,
     prefix: str,
     likelihood: str,
     gammas: str,
     nuisances: _Nuisances,
     jeffreys: bool,
-):
+) -> Any:
     """Nuisances, expected counts (:func:`likelihood.expected_counts`) and the likelihood Potential of one
     dataset; returns its Fisher information in x (for a combined Jeffreys prior) or None."""
-    d = lambda name: prefix + name  # noqa: E731
+
+    def d(name: str) -> str:
+        return prefix + name
+
     rel_err = template_rel_error(tpl)
     use_gammas = likelihood == "poisson" and np.any(rel_err > 0)
     observed, bkg_coef, sig_coef, grid = data["observed"], data["bkg_coef"], data["sig_coef"], data["grid"]
     pw, sf, delta = data["powers"], data["sign_factors"], data["delta"]
 
     labels = nuisance_prior_labels(tpl)
+
+    def prior_factory(var: str, prior: Prior) -> Callable[[str], Any]:
+        """Makes nuisance ``var`` with the name prefix it is given (see :meth:`_Nuisances.get`)."""
+        return lambda p: _prior_variable(prior, var, p, data, labels)
+
     made = {
-        var: nuisances.get(
-            var, prefix, lambda p, v=var, pr=prior: _prior_variable(pr, v, p, data, labels), not prior.is_fixed
-        )
+        var: nuisances.get(var, prefix, prior_factory(var, prior), not prior.is_fixed)
         for var, prior in nuisance_priors(tpl)
     }
     norms = [made[f"norm_{name}"] for name in tpl.background_names]
@@ -259,7 +273,7 @@ def build_model(
     gammas: str = "marginalise",
     log_factorial_data: bool = False,
     check_bounds: bool = True,
-):
+) -> Any:
     """Build the PyMC model (see module docstring). ``sign`` is +1 or -1 (millicharge only).
 
     ``log_factorial_data``: log k! of the observed counts is the pm.Data ``log_factorial_counts``
@@ -295,87 +309,16 @@ def build_model(
 
 
 # -- combined fits over several datasets ------------------------------------------------------------
-PREFIX_SEP = "__"  # dataset variables are named <label>__<name>, dims <label>__energy_bin, ...
-SHAREABLE = ("energy_scale", "gamma")  # besides norm_<background>
-
-
-def dataset_prefix(label: str) -> str:
-    """Variable/dim name prefix of a dataset in a combined model."""
-    return f"{label}{PREFIX_SEP}"
-
-
-def check_combination(tpls, labels, shared=()) -> None:
-    """Raise ValueError unless the template sets can share one POI and the named nuisances.
-
-    Requirements: same interaction, signal terms/powers and coupling scale (x is common); unique
-    labels that are identifiers; each shared name a nuisance (``norm_<background>``,
-    ``energy_scale``, ``gamma``) free in at least two datasets with identical priors there (and, for
-    ``gamma``, identical binning and per-bin relative errors).
-    """
-    if len(tpls) < 1 or len(tpls) != len(labels):
-        raise ValueError("need one label per template set")
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"dataset labels must be unique, got {list(labels)}")
-    for lab in labels:
-        if not (isinstance(lab, str) and lab.isidentifier() and PREFIX_SEP not in lab):
-            raise ValueError(f"dataset label {lab!r} must be an identifier without {PREFIX_SEP!r}")
-    ref = tpls[0]
-    for lab, t in zip(labels, tpls):
-        if (t.interaction, t.signal_terms, t.signal_powers) != (ref.interaction, ref.signal_terms, ref.signal_powers):
-            raise ValueError(
-                f"dataset {lab!r}: signal terms differ ({t.interaction} {t.signal_terms} vs "
-                f"{ref.interaction} {ref.signal_terms})"
-            )
-        if not math.isclose(t.coupling_scale, ref.coupling_scale, rel_tol=1e-12):
-            raise ValueError(
-                f"dataset {lab!r}: coupling scale {t.coupling_scale:g} differs from "
-                f"{ref.coupling_scale:g}; rescale the signal to a common unit first"
-            )
-    for name in shared:
-        priors = {lab: _nuisance_prior(t, name) for lab, t in zip(labels, tpls)}
-        have = {lab: p for lab, p in priors.items() if p is not None}
-        if len(have) < 2:
-            raise ValueError(
-                f"shared nuisance {name!r} is a free nuisance of {len(have)} dataset(s); need >= 2 "
-                f"(names: norm_<background>, energy_scale, gamma)"
-            )
-        if len(set(have.values())) > 1:
-            raise ValueError(f"shared nuisance {name!r} has different priors: {have}")
-        if name == "gamma":
-            with_gamma = [t for lab, t in zip(labels, tpls) if lab in have]
-            if any(
-                t.n_bins != with_gamma[0].n_bins
-                or not np.allclose(t.bin_edges_kev, with_gamma[0].bin_edges_kev)
-                or not np.allclose(template_rel_error(t), template_rel_error(with_gamma[0]))
-                for t in with_gamma
-            ):
-                raise ValueError("shared nuisance 'gamma' needs identical bins and template errors")
-
-
-def _nuisance_prior(tpl: TemplateSet, name: str):
-    """The prior of a free nuisance by its single-dataset name, or None (no such name, or fixed:
-    a fixed parameter is not a nuisance and is never shared)."""
-    if name == "energy_scale":
-        return None if tpl.scale_prior.is_fixed else tpl.scale_prior
-    if name == "gamma":
-        rel = template_rel_error(tpl)
-        return tuple(np.round(rel, 12)) if np.any(rel > 0) else None
-    for bname, prior in zip(tpl.background_names, tpl.background_priors):
-        if name == f"norm_{bname}":
-            return None if prior.is_fixed else prior
-    return None
-
-
 def build_combined_model(
-    tpls,
-    labels,
+    tpls: Sequence[TemplateSet],
+    labels: Sequence[str],
     poi_prior: PoiPrior = PoiPrior(),
     *,
     sign: int = 1,
     likelihood: str = "poisson",
     gammas: str = "marginalise",
-    shared=(),
-):
+    shared: Collection[str] = (),
+) -> Any:
     """One PyMC model over several datasets sharing the POI x (and the ``shared`` nuisances).
 
     Dataset ``labels[i]`` contributes the same variables as :func:`build_model` with names and dims
@@ -390,7 +333,7 @@ def build_combined_model(
 
     _check_build_args(likelihood, sign, gammas)
     check_combination(tpls, labels, shared)
-    coords = {}
+    coords: dict[str, Any] = {}
     for lab, t in zip(labels, tpls):
         coords.update(_coords(t, dataset_prefix(lab)))
     nuisances = _Nuisances(shared)

@@ -10,8 +10,12 @@ which fits can share one compiled model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from bayes_xmass.datasets.priors import Prior
 from bayes_xmass.model.likelihood import chi2_sigma
 from bayes_xmass.model.poi_prior import POI_REFERENCE, PoiPrior, poi_prior_data
 from bayes_xmass.model.poi_transform import poi_reference
@@ -41,7 +45,7 @@ def template_rel_error(tpl: TemplateSet) -> np.ndarray:
     return np.where(nominal > 0, err / np.maximum(nominal, 1e-300), 0.0)
 
 
-def nuisance_priors(tpl: TemplateSet) -> list[tuple[str, object]]:
+def nuisance_priors(tpl: TemplateSet) -> list[tuple[str, Prior]]:
     """``(variable name, Prior)`` of the normalisations (``norm_<background>``) and the energy scale."""
     return [(f"norm_{name}", prior) for name, prior in zip(tpl.background_names, tpl.background_priors)] + [
         ("energy_scale", tpl.scale_prior)
@@ -71,7 +75,7 @@ def nuisance_prior_labels(tpl: TemplateSet) -> list[str]:
     return [label for label, _ in _prior_items(tpl)]
 
 
-def nuisance_prior_data(tpl: TemplateSet, prefix: str = "") -> dict:
+def nuisance_prior_data(tpl: TemplateSet, prefix: str = "") -> dict[str, np.ndarray]:
     """``{prefix + 'nuisance_prior_parameters': values}``: centres and widths (and uniform bounds) of
     the free nuisances' priors, in the units of the constrained quantity (dimensionless
     normalisation / energy-scale factors); empty if every nuisance is fixed. One vector, not one
@@ -81,7 +85,9 @@ def nuisance_prior_data(tpl: TemplateSet, prefix: str = "") -> dict:
     return {prefix + PRIOR_PARAMETERS: np.asarray(values, dtype="float64")} if values else {}
 
 
-def model_data(tpl: TemplateSet, sign: int, likelihood: str, poi_prior: PoiPrior | None = None) -> dict:
+def model_data(
+    tpl: TemplateSet, sign: int, likelihood: str, poi_prior: PoiPrior | None = None
+) -> dict[str, np.ndarray]:
     """The pm.Data values of :func:`build_model` for a template set (what a compiled model swaps),
     including the nuisance prior parameters (:func:`nuisance_prior_data`) and, given
     ``poi_prior``, the POI prior's (:func:`bayes_xmass.model.poi_prior.poi_prior_data`)."""
@@ -104,13 +110,13 @@ def model_data(tpl: TemplateSet, sign: int, likelihood: str, poi_prior: PoiPrior
     return data
 
 
-def data_of_model(model, data: dict) -> dict:
+def data_of_model(model: Any, data: Mapping[str, Any]) -> dict[str, Any]:
     """The entries of ``data`` that are pm.Data of ``model`` (:func:`model_data` also gives
     ``poi_reference``, which models with a Jeffreys or no POI prior do not have)."""
     return {k: v for k, v in data.items() if k in model.named_vars}
 
 
-def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple:
+def structure_key(tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str) -> tuple[Any, ...]:
     """Fits with equal keys can share one compiled model (only pm.Data differ). Priors enter by their
     structure (nuisances: family, fixed or free, bounds; the POI: :meth:`PoiPrior.structure`): centres,
     widths and the POI prior's parameters are pm.Data."""

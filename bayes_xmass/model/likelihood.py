@@ -12,6 +12,8 @@ factors gamma (only when the dataset gives per-bin template uncertainties).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytensor.tensor as pt
 
@@ -35,7 +37,7 @@ LIKELIHOODS = ("poisson", "chi2")
 MIN_EXPECTED = 1e-9  # expected counts are clipped here (a negative interference can't go below 0)
 
 
-def spline_templates(coefficients, grid, scale):
+def spline_templates(coefficients: Any, grid: Any, scale: Any) -> Any:
     """Evaluate morphing templates at energy-scale ``scale``.
 
     ``coefficients``: (4, n_interval, n_component, n_bin), highest power first; ``grid``: (n_scale,).
@@ -45,36 +47,36 @@ def spline_templates(coefficients, grid, scale):
     """
     n = grid.shape[0]
     scale = pt.clip(scale, grid[0], grid[-1])
-    idx = pt.clip(pt.extra_ops.searchsorted(grid, scale, side="right") - 1, 0, pt.maximum(n - 2, 0))
+    idx = pt.clip(pt.extra_ops.searchsorted(grid, scale, side="right") - 1, 0, pt.maximum(n - 2, 0))  # type: ignore[no-untyped-call]
     d = scale - grid[idx]
     c = coefficients[:, idx]
     return ((c[0] * d + c[1]) * d + c[2]) * d + c[3]
 
 
-def signal_coefficients(x, powers, sign_factors):
+def signal_coefficients(x: Any, powers: Any, sign_factors: Any) -> Any:
     """c_k = sign^p_k * x^p_k for x >= 0 (integer powers, so negative couplings are exact)."""
     return sign_factors * x**powers
 
 
-def background_counts(norms, background_coefficients, grid, scale):
+def background_counts(norms: Any, background_coefficients: Any, grid: Any, scale: Any) -> Any:
     """sum_b n_b B_b[bin](s): expected background counts per bin (before gamma)."""
     templates = spline_templates(background_coefficients, grid, scale)
-    return pt.dot(norms, templates)
+    return pt.dot(norms, templates)  # type: ignore[no-untyped-call]
 
 
-def signal_counts(x, powers, sign_factors, signal_coefficients_, grid, scale):
+def signal_counts(x: Any, powers: Any, sign_factors: Any, signal_coefficients_: Any, grid: Any, scale: Any) -> Any:
     """sum_k c_k(x) T_k[bin](s): expected signal counts per bin."""
     templates = spline_templates(signal_coefficients_, grid, scale)
-    return pt.dot(signal_coefficients(x, powers, sign_factors), templates)
+    return pt.dot(signal_coefficients(x, powers, sign_factors), templates)  # type: ignore[no-untyped-call]
 
 
-def expected_counts(background, signal, gamma=None):
+def expected_counts(background: Any, signal: Any, gamma: Any = None) -> Any:
     """lambda = gamma * background + signal, clipped at MIN_EXPECTED."""
     total = background * gamma + signal if gamma is not None else background + signal
     return pt.maximum(total, MIN_EXPECTED)
 
 
-def profiled_gamma(observed, background, signal, rel_error):
+def profiled_gamma(observed: Any, background: Any, signal: Any, rel_error: Any) -> Any:
     """Per-bin template factor gamma maximising Poisson(k | gamma B + S) x Normal(gamma | 1, delta).
 
     Closed form (positive root of B g^2 + (S - B + B^2 d^2) g - S + B S d^2 - k B d^2 = 0), so the
@@ -90,32 +92,33 @@ def profiled_gamma(observed, background, signal, rel_error):
     return pt.switch(pt.gt(rel_error, 0), pt.maximum(root, 1e-6), 1.0)
 
 
-def gamma_log_penalty(gamma, rel_error):
+def gamma_log_penalty(gamma: Any, rel_error: Any) -> Any:
     """log Normal(gamma | 1, delta) up to a constant, summed over bins with delta > 0."""
     safe = pt.switch(pt.gt(rel_error, 0), rel_error, 1.0)
-    return pt.sum(pt.switch(pt.gt(rel_error, 0), -0.5 * ((gamma - 1.0) / safe) ** 2, 0.0))
+    return pt.sum(pt.switch(pt.gt(rel_error, 0), -0.5 * ((gamma - 1.0) / safe) ** 2, 0.0))  # type: ignore[no-untyped-call]
 
 
-def poisson_log_likelihood(observed, expected, log_factorial=None):
+def poisson_log_likelihood(observed: Any, expected: Any, log_factorial: Any = None) -> Any:
     """sum_i [k_i log mu_i - mu_i - log k_i!]; k may be non-integer (Asimov data). ``log_factorial``:
     log k_i! = lgamma(k_i + 1) given as data (:func:`log_factorial_counts`), not computed in the graph."""
     log_k_factorial = pt.gammaln(observed + 1.0) if log_factorial is None else log_factorial
-    return pt.sum(observed * pt.log(expected) - expected - log_k_factorial)
+    return pt.sum(observed * pt.log(expected) - expected - log_k_factorial)  # type: ignore[no-untyped-call]
 
 
-def log_factorial_counts(observed) -> np.ndarray:
+def log_factorial_counts(observed: Any) -> np.ndarray:
     """log k! = lgamma(k + 1) per bin (NumPy), for :func:`poisson_log_likelihood`'s data form."""
     from scipy.special import gammaln
 
-    return gammaln(np.asarray(observed, dtype="float64") + 1.0)
+    log_factorial: np.ndarray = gammaln(np.asarray(observed, dtype="float64") + 1.0)
+    return log_factorial
 
 
-def gaussian_log_likelihood(observed, expected, sigma):
+def gaussian_log_likelihood(observed: Any, expected: Any, sigma: Any) -> Any:
     """sum_i log Normal(k_i | mu_i, sigma_i) (the chi-square option)."""
-    return pt.sum(-0.5 * ((observed - expected) / sigma) ** 2 - pt.log(sigma) - 0.5 * np.log(2 * np.pi))
+    return pt.sum(-0.5 * ((observed - expected) / sigma) ** 2 - pt.log(sigma) - 0.5 * np.log(2 * np.pi))  # type: ignore[no-untyped-call]
 
 
-def chi2_sigma(observed, template_errors):
+def chi2_sigma(observed: Any, template_errors: Any) -> np.ndarray:
     """Per-bin Gaussian width for the chi-square option: sqrt(max(k, 1) + sum_b err_b^2) (XMASS style:
     data statistical error plus background-template errors in quadrature)."""
     obs = np.asarray(observed, dtype=float)

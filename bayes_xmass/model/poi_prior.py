@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -71,7 +72,7 @@ class PoiPrior:
     power: float = 2.0
     floor: float = 1e-3
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.kind not in POI_PRIOR_KINDS:
             raise ValueError(f"unknown POI prior {self.kind!r}; known: {', '.join(POI_PRIOR_KINDS)}")
         if not (self.upper > 0 and math.isfinite(self.upper)):
@@ -81,7 +82,7 @@ class PoiPrior:
         if self.kind == "log_uniform" and not (0 < self.floor < self.upper):
             raise ValueError("log_uniform prior needs 0 < floor < upper")
 
-    def structure(self) -> tuple:
+    def structure(self) -> tuple[Any, ...]:
         """What the PyMC graph fixes: priors with equal structures share a compiled model."""
         return ("quantile",) if self.kind in QUANTILE_PRIOR_KINDS else (self.kind, self.upper)
 
@@ -94,8 +95,8 @@ class PoiPrior:
         power = self.power if self.kind == "flat_power" else 1.0
         return np.array([0.0, self.upper, 1.0 / power, 0.0, 0.0])
 
-    def describe(self) -> dict:
-        out = {"kind": self.kind, "upper_scaled": self.upper}
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "upper_scaled": self.upper}
         if self.kind == "flat_power":
             out["power"] = self.power
         if self.kind == "log_uniform":
@@ -103,7 +104,7 @@ class PoiPrior:
         return out
 
 
-def poi_prior_data(prior: PoiPrior | None) -> dict:
+def poi_prior_data(prior: PoiPrior | None) -> dict[str, np.ndarray]:
     """``{POI_PRIOR_PARAMETERS: values}`` for a quantile-form prior, else empty (what a fit swaps in)."""
     if prior is None or prior.kind not in QUANTILE_PRIOR_KINDS:
         return {}

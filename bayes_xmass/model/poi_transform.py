@@ -31,9 +31,14 @@ ESS per draw 0.48 (millicharge), 0.57 (B-L, 1 keV), 1.3 (magnetic moment) (measu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pytensor.tensor as pt
 from pymc.logprob.transforms import Transform
+
+if TYPE_CHECKING:
+    from bayes_xmass.response.templates import TemplateSet
 
 __all__ = ["KNEE_FACTOR", "RANGE_BOUNDS", "SoftInterval", "forward_numpy", "poi_reference", "quantile_range"]
 
@@ -41,7 +46,7 @@ KNEE_FACTOR = 10.0  # the linear part of the coordinate starts at u_ref / KNEE_F
 RANGE_BOUNDS = (10.0, 1e6)  # K, the length of the sampled interval
 
 
-class SoftInterval(Transform):
+class SoftInterval(Transform):  # type: ignore[misc]  # pymc is untyped: Transform is Any
     """Coordinate w of v in (lower, upper): v - lower = softplus(w) - softplus(w - K), K = upper - lower.
 
     Unit slope where lower << v << upper, exponential approach to both ends (like the logit, which
@@ -50,16 +55,16 @@ class SoftInterval(Transform):
     name = "softinterval"
     ndim_supp = 0
 
-    def backward(self, value, *inputs):
+    def backward(self, value: Any, *inputs: Any) -> Any:
         lower, upper = inputs[-2], inputs[-1]
         return lower + pt.softplus(value) - pt.softplus(value - (upper - lower))
 
-    def forward(self, value, *inputs):
+    def forward(self, value: Any, *inputs: Any) -> Any:
         lower, upper = inputs[-2], inputs[-1]
         v = value - lower  # log(expm1(v)) written as v + log(1 - exp(-v)): no overflow for large K
         return v + pt.log(-pt.expm1(-v)) - pt.log(-pt.expm1(v - (upper - lower)))
 
-    def log_jac_det(self, value, *inputs):
+    def log_jac_det(self, value: Any, *inputs: Any) -> Any:
         # dv/dw = sigmoid(w) sigmoid(K - w) (1 - exp(-K))
         lower, upper = inputs[-2], inputs[-1]
         k = upper - lower
@@ -71,7 +76,7 @@ def forward_numpy(v: float, k: float) -> float:
     return float(v + np.log(-np.expm1(-v)) - np.log(-np.expm1(v - k)))
 
 
-def poi_reference(tpls) -> float:
+def poi_reference(tpls: TemplateSet | list[TemplateSet] | tuple[TemplateSet, ...]) -> float:
     """Reference coupling x_ref (units of the coupling scale) of one or several template sets: where the
     leading-power signal term gives 3 sqrt(B) counts over all bins, B the nominal background counts
     (normalisations 1, energy scale 1). Only sets the sampler's coordinate, never the result."""
@@ -87,7 +92,7 @@ def poi_reference(tpls) -> float:
     return float((3.0 * np.sqrt(background) / signal) ** (1.0 / power))
 
 
-def quantile_range(par, x_ref):
+def quantile_range(par: Any, x_ref: Any) -> Any:
     """K of the sampled interval (a graph): KNEE_FACTOR / u_ref, u_ref = F(x_ref) the prior quantile of
     x_ref under the quantile-form prior with parameters ``par`` (POI_PRIOR_PARAMETER_LABELS), clipped
     to RANGE_BOUNDS."""

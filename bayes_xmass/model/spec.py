@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from bayes_xmass.bundled import models_dir
 from bayes_xmass.errors import InputError
@@ -58,7 +61,7 @@ class SamplerSettings:
 ADAPTATIONS = ("low_rank", "diag")
 
 
-def _adaptation(src, s: dict) -> str:
+def _adaptation(src: object, s: Mapping[str, Any]) -> str:
     value = s.get("adaptation", "diag")
     if not isinstance(value, str) or value not in ADAPTATIONS:
         raise InputError(src, "sampler.adaptation", f"unknown {value!r}; known: {', '.join(ADAPTATIONS)}")
@@ -83,12 +86,12 @@ class ModelSpec:
     signs: tuple[int, ...] = (1,)
     masses_mev: tuple[float, ...] = ()
     source: str = ""
-    raw: dict = field(default_factory=dict, compare=False)
+    raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def with_overrides(self, **kw) -> ModelSpec:
+    def with_overrides(self, **kw: Any) -> ModelSpec:
         return replace(self, **kw)
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "source": self.source,
             "interaction": self.interaction,
@@ -114,7 +117,7 @@ def builtin_model_path(interaction: str) -> Path:
     return BUILTIN_MODELS / get_interaction(interaction).model_file
 
 
-def _check_keys(src, table, prefix):
+def _check_keys(src: object, table: object, prefix: str) -> None:
     if not isinstance(table, dict):
         raise InputError(src, prefix, "must be a table")
     unknown = set(table) - _ALLOWED[prefix]
@@ -126,7 +129,18 @@ def _check_keys(src, table, prefix):
         )
 
 
-def _num(src, table, key, prefix, default=None, *, positive=False, integer=False, lo=None, hi=None):
+def _num(
+    src: object,
+    table: Mapping[str, Any],
+    key: str,
+    prefix: str,
+    default: float | None = None,
+    *,
+    positive: bool = False,
+    integer: bool = False,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> Any:
     if key not in table:
         if default is None:
             raise InputError(src, f"{prefix}.{key}", "missing required key")
@@ -142,7 +156,7 @@ def _num(src, table, key, prefix, default=None, *, positive=False, integer=False
     return v
 
 
-def parse_model_spec(doc: dict, src: str) -> ModelSpec:
+def parse_model_spec(doc: dict[str, Any], src: str) -> ModelSpec:
     """Validate a parsed model TOML document."""
     _check_keys(src, doc, "")
     for key in ("model", "analysis", "poi"):
@@ -259,7 +273,7 @@ def parse_model_spec(doc: dict, src: str) -> ModelSpec:
     )
 
 
-def load_model_spec(path) -> ModelSpec:
+def load_model_spec(path: str | PathLike[str]) -> ModelSpec:
     """Read and validate a model TOML file."""
     path = Path(path)
     try:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import brentq
@@ -57,7 +59,7 @@ class FitTarget:
         return "_".join(parts)
 
     @property
-    def options(self) -> dict:
+    def options(self) -> dict[str, Any]:
         if self.interaction == "millicharge":
             return {"flavours": self.flavours or "common"}
         if self.interaction == "b_minus_l":
@@ -65,7 +67,13 @@ class FitTarget:
         return {}
 
 
-def fit_targets(spec: ModelSpec, *, flavours=None, signs=None, masses=None) -> list[FitTarget]:
+def fit_targets(
+    spec: ModelSpec,
+    *,
+    flavours: Sequence[str] | None = None,
+    signs: Sequence[int] | None = None,
+    masses: Sequence[float] | None = None,
+) -> list[FitTarget]:
     """Expand a model spec into its fits (optionally restricted)."""
     if spec.interaction == "millicharge":
         return [FitTarget("millicharge", s, f) for f in (flavours or spec.flavours) for s in (signs or spec.signs)]
@@ -118,7 +126,7 @@ def auto_scale(tpl: TemplateSet, sign: int = 1) -> float:
     sig = tpl.signal(s0).sum(axis=1)  # per term, per unit coupling_scale^p
     target = AUTO_SCALE_SIGMAS * math.sqrt(max(bkg, 1.0))
 
-    def excess(log_c):
+    def excess(log_c: float) -> float:
         c = math.exp(log_c)
         return math.log(abs(sum((sign * c) ** p * v for p, v in zip(tpl.signal_powers, sig))) + 1e-300) - math.log(
             target
