@@ -24,6 +24,8 @@ def limits(run: Path) -> dict[str, float]:
         for key in ("limit_xmass_scaled", "limit_one_sided_scaled", "limit_cls_scaled"):
             if freq.get(key) is not None:
                 out[f"{label} {key.removeprefix('limit_').removesuffix('_scaled')}"] = freq[key] * scale
+        if (fit.get("toy_calibrated") or {}).get("limit") is not None:
+            out[f"{label} toy_calibrated"] = fit["toy_calibrated"]["limit"]
         if (fit.get("feldman_cousins") or {}).get("upper") is not None:
             out[f"{label} feldman_cousins"] = fit["feldman_cousins"]["upper"]
     scan = doc.get("b_minus_l_scan") or {}

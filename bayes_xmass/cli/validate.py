@@ -99,6 +99,12 @@ def add_validate_parser(sub) -> None:
     p.add_argument(
         "--bayes-toys", type=int, default=50, help="Bayesian (NUTS) toys per true value (default 50; 0 = none)"
     )
+    p.add_argument(
+        "--calibration-toys",
+        type=int,
+        default=1000,
+        help="toys per grid point calibrating the toy-calibrated one-sided limit (default 1000; 0 = skip it)",
+    )
     add_execution_options(p)
     p.set_defaults(func=cmd_validate_coverage)
 
@@ -185,6 +191,7 @@ def cmd_validate_coverage(args) -> int:
         true_values=args.true_values,
         toys=args.toys,
         bayes_toys=args.bayes_toys,
+        calibration_toys=args.calibration_toys,
         seed=args.seed,
         log=log,
     )

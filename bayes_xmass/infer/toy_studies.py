@@ -14,6 +14,7 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.infer.neyman import CriticalValues, toy_neyman_limits
 from bayes_xmass.infer.posterior_sampler import PosteriorSampler
 from bayes_xmass.infer.toys import toy_counts, toy_limits
 from bayes_xmass.model.data import model_data
@@ -129,10 +130,12 @@ def coverage_study(
     cl: float = 0.9,
     pl: ProfileLikelihood | None = None,
     posterior_sampler: PosteriorSampler | None = None,
+    critical_values: CriticalValues | None = None,
 ) -> list[dict[str, Any]]:
-    """Coverage of the frequentist limits (both conventions) and, if ``n_bayes_toys``, of the credible
-    limit, for toys generated at each true x (scaled units). Returns one row per x. ``pl`` and
-    ``posterior_sampler``: compiled models of ``tpl`` to reuse."""
+    """Coverage of the frequentist limits (both asymptotic conventions; with ``critical_values``
+    also the toy-calibrated one-sided limit, :mod:`bayes_xmass.infer.neyman`, on the same toys)
+    and, if ``n_bayes_toys``, of the credible limit, for toys generated at each true x (scaled
+    units). Returns one row per x. ``pl`` and ``posterior_sampler``: compiled models of ``tpl``."""
     rows = []
     pl = pl or ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
     ps = posterior_sampler
@@ -150,6 +153,10 @@ def coverage_study(
         row: dict[str, Any] = {"x_true": float(x), "n_toys": n_toys}
         for t in tl.limits:
             row[f"coverage_{t}"], row[f"coverage_{t}_err"] = tl.coverage(t)
+        if critical_values is not None:  # the same toys (same seed), limits from the calibrated thresholds
+            lim, _ = toy_neyman_limits(pl, critical_values, float(x), n_toys, step_seed(seed, "x", i, "frequentist"))
+            p = float(np.mean(lim >= x))
+            row.update(coverage_neyman=p, coverage_neyman_err=math.sqrt(max(p * (1 - p), 1e-12) / n_toys))
         if n_bayes_toys and poi_prior is not None:
             ps = ps or PosteriorSampler(tpl, poi_prior, likelihood)
             counts = toy_counts(pl, float(x), n_bayes_toys, step_seed(seed, "x", i, "bayes_counts"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,6 +42,7 @@ __all__ = [
     "feldman_cousins",
     "scalar_fc_statistic",
     "scalar_limits",
+    "shared_batch_likelihood",
     "shared_profile_likelihood",
     "toy_counts",
     "toy_limits",
@@ -65,6 +67,16 @@ def shared_profile_likelihood(tpl: TemplateSet, sign: int, likelihood: str) -> P
     return pl.load(tpl, sign)
 
 
+_BATCHED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # ProfileLikelihood -> its batched twin
+
+
+def shared_batch_likelihood(pl: ProfileLikelihood) -> BatchProfileLikelihood:
+    """The batched twin of ``pl`` (compiled once per ``pl``; it follows ``pl``'s loaded templates)."""
+    if pl not in _BATCHED:
+        _BATCHED[pl] = BatchProfileLikelihood(pl)
+    return _BATCHED[pl]
+
+
 def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
     """Worker set-up: one compiled likelihood (and its batched twin) per structure and process,
     templates swapped in."""
@@ -72,7 +84,7 @@ def _init_worker(tpl: TemplateSet, sign: int, likelihood: str) -> None:
 
     warnings.simplefilter("ignore")
     _WORKER.pl = pl = shared_profile_likelihood(tpl, sign, likelihood)
-    _WORKER.bpl = worker_cache(("batch",) + _profile_key(tpl, likelihood), lambda: BatchProfileLikelihood(pl))
+    _WORKER.bpl = shared_batch_likelihood(pl)
 
 
 def _worker_limits(args):

@@ -69,9 +69,10 @@ def plot_coverage(result: dict, *, out: Path, overwrite: bool = False) -> Path:
     styles = {
         "bayes": ("Bayesian credible", "C0", "o"),
         "xmass": ("Δχ² = 2.71", "C1", "s"),
-        "one_sided": ("one-sided Δχ² = 1.64", "C2", "^"),
+        "one_sided": ("one-sided Δχ² = 1.64 (asymptotic)", "C2", "^"),
+        "neyman": ("one-sided, toy-calibrated", "C3", "v"),
     }
-    offsets = {"bayes": -0.01, "xmass": 0.0, "one_sided": 0.01}
+    offsets = {"bayes": -0.015, "xmass": -0.005, "one_sided": 0.005, "neyman": 0.015}
     span = np.max(np.abs(x)) or 1.0
     for key, (label, color, marker) in styles.items():
         vals = [
@@ -90,7 +91,7 @@ def plot_coverage(result: dict, *, out: Path, overwrite: bool = False) -> Path:
         ax.errorbar(
             xs + offsets[key] * span, ys, yerr=[ys - lo, hi - ys], fmt=marker, color=color, label=label, capsize=3
         )
-        ax.axhline(result["nominal"][key], color=color, ls="--", lw=0.8)
+        ax.axhline(result["nominal"].get(key, result["cl"]), color=color, ls="--", lw=0.8)
     ax.set_xlabel(f"true coupling [{result['coupling_unit']}]")
     ax.set_ylabel("coverage (limit ≥ true value) [1]")
     ax.set_title(f"coverage of {result['cl']:.0%} upper limits: {result['fit']} (dashed: nominal)", fontsize=9)

@@ -24,6 +24,7 @@ LIMIT_KINDS = {
     "delta_chi2_2.71": ("frequentist", "limit_xmass_scaled"),
     "one_sided": ("frequentist", "limit_one_sided_scaled"),
     "cls": ("frequentist", "limit_cls_scaled"),
+    "toy_calibrated": ("toy_calibrated", "limit"),
     "feldman_cousins": ("feldman_cousins", "upper"),
 }
 

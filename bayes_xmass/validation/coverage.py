@@ -13,11 +13,13 @@ import time
 
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.frequentist import ProfileLikelihood, asimov_counts, delta_chi2_threshold
+from bayes_xmass.infer.neyman import NEYMAN_GRID_FACTORS, calibrate_one_sided
 from bayes_xmass.infer.toy_studies import coverage_study
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet
+from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.validation.setup import posterior_sampler_for
 
 __all__ = ["COVERAGE_NOTE", "MAX_TRUE_OVER_REFERENCE", "reference_limit", "run_coverage"]
@@ -25,7 +27,10 @@ __all__ = ["COVERAGE_NOTE", "MAX_TRUE_OVER_REFERENCE", "reference_limit", "run_c
 COVERAGE_NOTE = (
     "coverage = fraction of toys whose limit >= true value; [..] = 68.27% Clopper-Pearson binomial "
     "interval (the CSV also has the binomial standard error). At x = 0 every upper limit covers. "
-    "Credible limits are not built to have frequentist coverage."
+    "Toys draw the nuisances from their priors (hybrid ensemble). 'toy-calibrated' = the one-sided "
+    "limit with the critical value of q~ at each x taken from toys at x (Neyman construction, "
+    "bayes_xmass.infer.neyman; calibration toys independent of these), on the same toys as the "
+    "asymptotic columns. Credible limits are not built to have frequentist coverage."
 )
 
 
@@ -56,6 +61,7 @@ def run_coverage(
     x_values=None,
     n_toys: int = 200,
     n_bayes_toys: int = 50,
+    n_calibration_toys: int = 1000,
     seed: int = 11,
     provenance: dict | None = None,
     log=None,
@@ -64,6 +70,8 @@ def run_coverage(
 
     ``x_values`` in units of the coupling scale; default 0, 0.5, 1, 1.5, 2 x the background-only
     Asimov Delta chi2 = 2.71 limit. Toys draw nuisances from their priors (the hybrid ensemble).
+    ``n_calibration_toys`` > 0: also the toy-calibrated one-sided limit, its critical values from
+    that many toys at each of ``NEYMAN_GRID_FACTORS`` x the reference limit and at each true x.
     ``log`` gets one line naming the true values and toy counts (the table is
     :func:`bayes_xmass.outputs.validation_report.coverage_markdown`).
     """
@@ -71,6 +79,8 @@ def run_coverage(
 
     if n_toys < 1 or n_bayes_toys < 0:
         raise InputError("command line", "--toys", "need --toys >= 1 and --bayes-toys >= 0")
+    if n_calibration_toys != 0 and n_calibration_toys < 100:
+        raise InputError("command line", "--calibration-toys", "need 0 (none) or >= 100 toys per grid point")
     started = time.perf_counter()
     pl = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
     ref = reference_limit(tpl, target, spec.likelihood, spec.cl, pl)
@@ -95,6 +105,10 @@ def run_coverage(
             f"{tpl.coupling_scale:g}); {n_toys} frequentist / {n_bayes_toys} Bayesian toys each"
         )
     sampler = posterior_sampler_for(tpl, spec.poi_prior, spec.likelihood) if n_bayes_toys else None
+    crit = None
+    if n_calibration_toys:
+        grid = sorted({round(f * ref, 12) for f in NEYMAN_GRID_FACTORS} | {round(x, 12) for x in x_values if x > 0})
+        crit = calibrate_one_sided(pl, grid, n_toys=n_calibration_toys, seed=step_seed(seed, "calibration"), cl=spec.cl)
     rows = coverage_study(
         tpl,
         x_values,
@@ -107,15 +121,18 @@ def run_coverage(
         cl=spec.cl,
         pl=pl,
         posterior_sampler=sampler,
+        critical_values=crit,
     )
     nominal = {
         "bayes": spec.cl,
         "one_sided": spec.cl,
+        "neyman": spec.cl,
         # Delta chi2 = 2.71 is two-sided 90% = one-sided 95% (asymptotically, away from x = 0)
         "xmass": float(stats.chi2.cdf(delta_chi2_threshold(spec.cl, "xmass"), 1) / 2 + 0.5),
     }
     for r in rows:
-        for key, n in (("xmass", r["n_toys"]), ("one_sided", r["n_toys"]), ("bayes", r.get("n_bayes_toys", 0))):
+        keys = (("xmass", r["n_toys"]), ("one_sided", r["n_toys"]), ("neyman", r["n_toys"]))
+        for key, n in keys + (("bayes", r.get("n_bayes_toys", 0)),):
             if r.get(f"coverage_{key}") is not None and n:
                 ci = stats.binomtest(int(round(r[f"coverage_{key}"] * n)), n).proportion_ci(0.6827, "exact")
                 r[f"coverage_{key}_lo"], r[f"coverage_{key}_hi"] = float(ci.low), float(ci.high)
@@ -129,6 +146,7 @@ def run_coverage(
         "cl": spec.cl,
         "nominal": nominal,
         "poi_prior": spec.poi_prior.describe(),
+        "calibration": None if crit is None else crit.describe(tpl.coupling_scale),
         "rows": rows,
         "note": COVERAGE_NOTE,
         "provenance": provenance or {},

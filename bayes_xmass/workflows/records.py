@@ -32,6 +32,7 @@ class FitRecord(TypedDict):
     netcdf: str  # the fit's DataTree, relative to the run directory
     toys: NotRequired[dict[str, Any]]  # expected bands (frequentist and Bayesian), PCL
     feldman_cousins: NotRequired[dict[str, Any]]
+    toy_calibrated: NotRequired[dict[str, Any]]  # one-sided limit with toy critical values (infer/neyman.py)
     plots: NotRequired[dict[str, str]]  # set once the fit's plots are written
     seconds: NotRequired[float]
     step_seconds: NotRequired[dict[str, float]]

@@ -56,6 +56,13 @@ def summary_markdown(result: dict, dataset: Dataset) -> str:
                 f"{t['bayes_bands']['median']:.3g} ({t['n_freq_toys']}/{t['n_bayes_toys']} toys); "
                 f"PCL {t['pcl']:.3g}" + _toy_divergence_note(t)
             )
+        if "toy_calibrated" in r:
+            tc = r["toy_calibrated"]
+            lines.append(
+                f"- toy-calibrated one-sided {tc['cl']:.0%} limit {tc['limit']:.4g} {r['coupling_unit']} (asymptotic "
+                f"Δχ² = 1.64: {r['frequentist']['limit_one_sided_scaled'] * r['coupling_scale']:.4g}; critical q~ "
+                f"{min(tc['critical_q']):.2f}-{max(tc['critical_q']):.2f} from {tc['n_toys_per_point']} toys per point)"
+            )
         if "feldman_cousins" in r:
             fc = r["feldman_cousins"]
             lines.append(

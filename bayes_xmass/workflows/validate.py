@@ -160,6 +160,7 @@ def validate_coverage(
     true_values: list[float] | None = None,
     toys: int = 200,
     bayes_toys: int = 50,
+    calibration_toys: int = 1000,
     seed: int = 11,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
@@ -174,7 +175,16 @@ def validate_coverage(
     out = prepare_out_dir(out, overwrite)
     prov = validation_provenance(spec, tpl, target, seed, {"study": "coverage", "reduced": reduced})
     result = run_coverage(
-        tpl, target, spec, x_values=x_values, n_toys=toys, n_bayes_toys=bayes_toys, seed=seed, provenance=prov, log=log
+        tpl,
+        target,
+        spec,
+        x_values=x_values,
+        n_toys=toys,
+        n_bayes_toys=bayes_toys,
+        n_calibration_toys=calibration_toys,
+        seed=seed,
+        provenance=prov,
+        log=log,
     )
     log(coverage_markdown(result, table_only=True))
     write_coverage_outputs(result, out, overwrite)

@@ -157,19 +157,22 @@ def test_coverage_reduced(reduced_mm, sbc_correct, tmp_path):
     from bayes_xmass.validation.coverage import reference_limit
 
     ref = reference_limit(tpl, target, spec.likelihood, spec.cl)
-    res = run_coverage(tpl, target, spec, x_values=[0.0, ref], n_toys=10, n_bayes_toys=2, seed=3)
+    res = run_coverage(
+        tpl, target, spec, x_values=[0.0, ref], n_toys=10, n_bayes_toys=2, n_calibration_toys=100, seed=3
+    )
     rows = res["rows"]
     assert res["reference_limit_scaled"] == pytest.approx(ref)
     assert [r["x_over_reference"] for r in rows] == pytest.approx([0.0, 1.0])
     assert rows[0]["coverage_xmass"] == 1.0 and rows[0]["coverage_bayes"] == 1.0  # limits >= 0 cover x = 0
     for r in rows:
-        for key in ("xmass", "one_sided", "bayes"):
+        for key in ("xmass", "one_sided", "neyman", "bayes"):
             assert 0.0 <= r[f"coverage_{key}_lo"] <= r[f"coverage_{key}"] <= r[f"coverage_{key}_hi"] <= 1.0
         assert r["coverage_xmass"] >= r["coverage_one_sided"]  # the 2.71 limit is above the 1.64 one
     assert res["nominal"]["xmass"] == pytest.approx(0.95, abs=0.002)
     paths = write_coverage_outputs(res, tmp_path)
     assert paths["csv"].read_text().count("\n") == len(rows) + 1
-    assert "Δχ² = 2.71" in paths["markdown"].read_text()
+    assert "Δχ² = 2.71" in paths["markdown"].read_text() and "toy-calibrated" in paths["markdown"].read_text()
+    assert res["calibration"]["n_toys_per_point"] == 100 and len(res["calibration"]["critical_q"]) >= 10
 
 
 def test_coverage_refuses_a_coupling_in_the_wrong_units(tmp_path, capsys):
