@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.posterior_sampler import PosteriorSampler
@@ -20,7 +22,15 @@ from bayes_xmass.model.targets import FitTarget, fit_targets, target_templates
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.executor import worker_cache
 
-__all__ = ["DEFAULT_SBC_MASS_MEV", "REDUCED_ANALYSIS", "posterior_sampler_for", "validation_setup"]
+__all__ = [
+    "DEFAULT_SBC_MASS_MEV",
+    "MAX_SIGNAL_OVER_OBSERVED",
+    "REDUCED_ANALYSIS",
+    "check_signal_size",
+    "posterior_sampler_for",
+    "signal_counts_at",
+    "validation_setup",
+]
 
 # Reduced analyses for CI-speed validation: a narrow window with merged bins (still the full set
 # of nuisances: every background normalisation, the energy scale, per-bin template factors).
@@ -30,6 +40,32 @@ REDUCED_ANALYSIS = {
     "b_minus_l": {"window_kev": (2.0, 30.0), "bin_width_kev": 4.0},
 }
 DEFAULT_SBC_MASS_MEV = 10.0  # dark-photon mediator mass of the validation studies (MeV)
+# A simulated signal above this multiple of the observed events (plus 100) is refused: the data would
+# exclude it by thousands of sigma, and Poisson draws of such means overflow. It is a slip of units
+# (a coupling of 1 mu_B, a prior bound in physical units), not a validation question.
+MAX_SIGNAL_OVER_OBSERVED = 1e3
+
+
+def signal_counts_at(tpl: TemplateSet, x: float) -> float:
+    """Expected signal events (all bins, |sum of terms|) at coupling x (units of the coupling scale),
+    nominal energy scale."""
+    s = float(np.clip(1.0, tpl.scale_grid[0], tpl.scale_grid[-1]))
+    terms = tpl.signal(s)
+    counts = sum(float(x) ** int(p) * terms[k] for k, p in enumerate(tpl.signal_powers))
+    return float(np.sum(np.abs(counts)))
+
+
+def check_signal_size(tpl: TemplateSet, x: float, option: str, unit: str = "") -> None:
+    """Refuse (InputError naming ``option``) a coupling x (scaled) whose signal exceeds
+    ``MAX_SIGNAL_OVER_OBSERVED`` x (observed events + 100)."""
+    signal, observed = signal_counts_at(tpl, x), float(np.sum(tpl.observed))
+    if not math.isfinite(signal) or signal > MAX_SIGNAL_OVER_OBSERVED * (observed + 100.0):
+        raise InputError(
+            "command line",
+            option,
+            f"{x * tpl.coupling_scale:g} {unit} gives {signal:.3g} signal events against {observed:.0f} observed; "
+            f"give a coupling in {unit or 'the interaction unit'} that the data do not exclude by orders of magnitude",
+        )
 
 
 def validation_setup(

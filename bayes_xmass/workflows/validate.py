@@ -24,13 +24,13 @@ from bayes_xmass.outputs.validation_report import (
     write_sbc_outputs,
     write_sensitivity_outputs,
 )
-from bayes_xmass.physics.interactions import CHARGE_CONVENTION
+from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.io import check_out_dir, package_versions
 from bayes_xmass.validation.coverage import run_coverage
 from bayes_xmass.validation.sbc import SbcResult, SbcSettings, run_sbc
 from bayes_xmass.validation.sensitivity import prior_sensitivity
-from bayes_xmass.validation.setup import DEFAULT_SBC_MASS_MEV, validation_setup
+from bayes_xmass.validation.setup import DEFAULT_SBC_MASS_MEV, check_signal_size, validation_setup
 
 __all__ = [
     "SENSITIVITY_REFIT_DRAWS",
@@ -118,6 +118,7 @@ def validate_sbc(
     if prior.kind in ("jeffreys",):
         raise InputError(spec.source or "model", "poi.prior.kind", "SBC needs a generative POI prior (not jeffreys)")
     if prior_upper is not None:
+        check_signal_size(tpl, prior_upper, "--prior-upper", INTERACTIONS[target.interaction].coupling_unit)
         prior = dataclasses.replace(prior, upper=prior_upper)
         spec = spec.with_overrides(poi_prior=prior)
     out = prepare_out_dir(out, overwrite)

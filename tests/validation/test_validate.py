@@ -184,6 +184,26 @@ def test_coverage_refuses_a_coupling_in_the_wrong_units(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_sbc_refuses_a_prior_bound_with_absurd_signals(tmp_path, capsys):
+    """`--prior-upper 1e9` (units of the coupling scale) would simulate ~1e20 events: one line, exit 2."""
+    out = tmp_path / "sbc"
+    code = main(["validate", "sbc", "magnetic-moment", "--prior-upper", "1e9", "--replicas", "20", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--prior-upper" in err[0] and "signal events" in err[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("interaction", ["magnetic-moment", "millicharge", "dark-photon"])
+def test_model_prior_bounds_pass_the_signal_size_check(interaction):
+    """The bundled models' own POI prior bounds (mu_nu: 34 x the observed events) are >= 10x inside the refused region."""
+    from bayes_xmass.validation.setup import MAX_SIGNAL_OVER_OBSERVED, check_signal_size, signal_counts_at
+
+    spec, _, tpl = validation_setup(interaction, load_dataset(DEFAULT_DATASET))
+    check_signal_size(tpl, spec.poi_prior.upper, "--prior-upper")
+    assert signal_counts_at(tpl, spec.poi_prior.upper) < 0.1 * MAX_SIGNAL_OVER_OBSERVED * tpl.observed.sum()
+    assert signal_counts_at(tpl, 0.0) == 0.0
+
+
 # -- prior sensitivity ----------------------------------------------------------------------------
 def test_scale_prior_width():
     from bayes_xmass.datasets.priors import make_prior
