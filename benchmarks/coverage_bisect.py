@@ -1,6 +1,6 @@
 """Why the asymptotic profile-likelihood limits under-cover on the benchmark: a bisection.
 
-    python benchmarks/coverage_bisect.py [--interaction magnetic-moment] [--toys 1000]
+    python benchmarks/coverage_bisect.py [--interaction magnetic-moment] [--sign -1] [--mass 10] [--toys 1000]
         [--variants baseline,scale_fixed,...] [--factors 0.5,1,1.5,2] [--ensemble-check]
 
 For each variant of the benchmark's nuisance structure it prints the coverage of the asymptotic
@@ -117,8 +117,8 @@ def cell(covered: np.ndarray) -> str:
     return f"{k / n:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
-def bisection(interaction: str, variants: list[str], factors: list[float], n_toys: int, seed: int) -> None:
-    spec, target, tpl0 = validation_setup(interaction, load_dataset(DEFAULT_DATASET))
+def bisection(interaction: str, variants: list[str], factors: list[float], n_toys: int, seed: int, **kw) -> None:
+    spec, target, tpl0 = validation_setup(interaction, load_dataset(DEFAULT_DATASET), **kw)
     thr = delta_chi2_threshold(spec.cl, "one_sided")
     print(f"\n### {target.label}: coverage of the asymptotic one-sided 90% limit, {n_toys} hybrid toys per cell\n")
     print("| variant | expected limit (scaled) | fitter | " + " | ".join(f"{f:g} x" for f in factors) + " |")
@@ -192,8 +192,8 @@ def scalar_q_tilde(pl: ProfileLikelihood, counts, params, x: float) -> np.ndarra
     return np.array(out)
 
 
-def ensemble_check(interaction: str, factors: list[float], n_toys: int, seed: int) -> None:
-    spec, target, tpl = validation_setup(interaction, load_dataset(DEFAULT_DATASET))
+def ensemble_check(interaction: str, factors: list[float], n_toys: int, seed: int, **kw) -> None:
+    spec, target, tpl = validation_setup(interaction, load_dataset(DEFAULT_DATASET), **kw)
     thr = delta_chi2_threshold(spec.cl, "one_sided")
     pl = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
     ref = reference_limit(tpl, target, spec.likelihood, spec.cl, pl)
@@ -215,6 +215,8 @@ def ensemble_check(interaction: str, factors: list[float], n_toys: int, seed: in
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--interaction", default="magnetic-moment")
+    ap.add_argument("--sign", type=int, default=None, help="millicharge sign (default: the model's first)")
+    ap.add_argument("--mass", type=float, default=None, help="dark-photon mediator mass in MeV (default 10)")
     ap.add_argument("--toys", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=2111)
     ap.add_argument("--variants", default=",".join(VARIANTS))
@@ -222,10 +224,11 @@ def main() -> None:
     ap.add_argument("--ensemble-check", action="store_true", help="hybrid vs global-observable toys instead")
     args = ap.parse_args()
     factors = [float(f) for f in args.factors.split(",")]
+    kw = {"sign": args.sign, "mass_mev": args.mass}
     if args.ensemble_check:
-        ensemble_check(args.interaction, factors, args.toys, args.seed)
+        ensemble_check(args.interaction, factors, args.toys, args.seed, **kw)
     else:
-        bisection(args.interaction, args.variants.split(","), factors, args.toys, args.seed)
+        bisection(args.interaction, args.variants.split(","), factors, args.toys, args.seed, **kw)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ class RunSettings:
     n_bayes_toys: int = 12
     fc_grid: int = 7  # x = 0 and 6 points around the asymptotic limit (pipeline: fc_window_grid)
     fc_toys: int = 100
-    neyman_toys: int = 500  # toys per grid point calibrating the one-sided limit (infer/neyman.py)
+    neyman_toys: int = 400  # toys per grid point calibrating the one-sided limit (infer/neyman.py)
     scan_masses: int = 16
     scan_draws: int = SCAN_DRAWS  # per chain; a mass whose diagnostics fail is re-sampled (scan.py)
     scan_tune: int = SCAN_TUNE
@@ -182,6 +182,20 @@ def run_fit(
         "frequentist": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in freq.items()},
         "netcdf": f"{target.label}.nc",
     }
+    # every fit (not the scan): the one-sided limit with critical values from toys (infer/neyman.py)
+    calibrated = observed_neyman_limit(
+        pl,
+        freq["limit_one_sided_scaled"],
+        n_toys=settings.neyman_toys,
+        seed=step_seed(seed, "toy_calibrated_limit"),
+        cl=spec.cl,
+    )
+    record["toy_calibrated"] = calibrated.describe(scale)
+    steps.lap("toy_calibrated_limit")
+    log(
+        f"[{target.label}] toy-calibrated one-sided {spec.cl:.0%} limit {calibrated.limit * scale:.4g} {unit} "
+        f"(asymptotic {freq['limit_one_sided_scaled'] * scale:.4g}; {settings.neyman_toys} toys per grid point)"
+    )
     toys_ds = None
     if is_headline(target):
         tl = toy_limits(
@@ -212,19 +226,6 @@ def run_fit(
             return_divergences=True,
         )
         steps.lap("bayesian_toys")
-        calibrated = observed_neyman_limit(
-            pl,
-            freq["limit_one_sided_scaled"],
-            n_toys=settings.neyman_toys,
-            seed=step_seed(seed, "toy_calibrated_limit"),
-            cl=spec.cl,
-        )
-        record["toy_calibrated"] = calibrated.describe(scale)
-        steps.lap("toy_calibrated_limit")
-        log(
-            f"[{target.label}] toy-calibrated one-sided {spec.cl:.0%} limit {calibrated.limit * scale:.4g} {unit} "
-            f"(asymptotic {freq['limit_one_sided_scaled'] * scale:.4g}; {settings.neyman_toys} toys per grid point)"
-        )
         bayes_bands = {
             k: float(np.quantile(bayes_toys * scale, q))
             for k, q in (("-1sigma", 0.158655), ("median", 0.5), ("+1sigma", 0.841345))
