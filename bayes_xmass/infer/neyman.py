@@ -112,10 +112,12 @@ def calibrate_one_sided(
 
 
 def neyman_limits(q: np.ndarray, best_x: np.ndarray, crit: CriticalValues) -> np.ndarray:
-    """Upper limits (scaled) from q~ on ``crit.x_grid`` ((n, grid) or (grid,)) and the best fits:
-    the first x above x_hat where q~ exceeds the critical value, linearly interpolated in
-    q~ - critical from the point below (x_hat itself, where q~ = 0, if it is above the grid point
-    below); inf if q~ stays below the critical values up to the last grid point.
+    """Upper limits (scaled) from q~ on ``crit.x_grid`` ((n, grid) or (grid,)) and the best fits: the
+    upper end of the confidence set {x : q~(x) <= critical(x)}, i.e. the largest accepted grid point,
+    linearly interpolated in q~ - critical towards the rejected point above it (so a toy covers x_true
+    on the grid whenever x_true is accepted: coverage = the calibration's CL). If no grid point is
+    accepted above x_hat, the interpolation starts at x_hat (where q~ = 0); inf if the last grid point
+    is accepted (the limit lies beyond the grid).
 
     >>> crit = CriticalValues(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 2.0]), 100, 0.9, 0)
     >>> neyman_limits(np.array([[0.0, 1.0, 4.0]]), np.array([0.5]), crit).round(3).tolist()
@@ -125,15 +127,18 @@ def neyman_limits(q: np.ndarray, best_x: np.ndarray, crit: CriticalValues) -> np
     best_x = np.atleast_1d(np.asarray(best_x, dtype=float))
     grid, c = crit.x_grid, crit.critical
     diff = q - c[None, :]
-    above = (grid[None, :] > best_x[:, None]) & (diff > 0)
+    accepted = (diff <= 0) | (grid[None, :] <= best_x[:, None])
     out = np.full(len(q), np.inf)
-    for i in np.flatnonzero(above.any(axis=1)):
-        j = int(np.argmax(above[i]))
-        if j > 0 and grid[j - 1] >= best_x[i]:
-            x0, d0 = grid[j - 1], diff[i, j - 1]
-        else:  # x_hat lies between the previous grid point and this one: q~(x_hat) = 0
+    for i in range(len(q)):
+        idx = np.flatnonzero(accepted[i])
+        if idx.size and idx[-1] == grid.size - 1:
+            continue  # accepted up to the last grid point
+        j = int(idx[-1]) if idx.size else -1
+        x1, d1 = grid[j + 1], diff[i, j + 1]
+        if j >= 0 and grid[j] >= best_x[i]:
+            x0, d0 = grid[j], min(diff[i, j], 0.0)
+        else:  # x_hat lies below the rejected point x1 and above the accepted one: q~(x_hat) = 0
             x0, d0 = best_x[i], -float(crit.at(best_x[i]))
-        x1, d1 = grid[j], diff[i, j]
         out[i] = x0 + (x1 - x0) * (-d0) / (d1 - d0) if d1 > d0 else x1
     return out
 

@@ -20,22 +20,24 @@ def reduced_mm():
     return validation_setup("magnetic-moment", load_dataset(DEFAULT_DATASET), reduced=True)
 
 
-def test_limits_interpolate_from_the_point_below_or_the_best_fit():
+def test_limits_are_the_upper_end_of_the_confidence_set():
     crit = CriticalValues(np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 3.0]), 100, 0.9, 0)
     q = np.array(
         [
-            [0.0, 1.0, 4.0],  # crosses between 2 and 3: q - c from -1 to +1 -> 2.5
-            [3.0, 5.0, 9.0],  # above at the first point; best fit 0.5 (q~ = 0 there, c = 2) -> 0.5 + 0.5 * 2/3
-            [0.0, 0.0, 0.5],  # never above: beyond the grid
-            [0.0, 3.0, 9.0],  # best fit 1.5 between the points: from x_hat (d = -2) to 2 (d = +1)
+            [0.0, 1.0, 4.0],  # accepted up to 2; q - c from -1 to +1 between 2 and 3 -> 2.5
+            [3.0, 5.0, 9.0],  # nothing accepted, best fit 0.5 (q~ = 0, c = 2) -> 0.5 + 0.5 * 2/3
+            [0.0, 0.0, 0.5],  # accepted up to the last point: beyond the grid
+            [0.0, 3.0, 9.0],  # best fit 1.5 between 1 and 2: from x_hat (d = -2) to 2 (d = +1)
+            [3.0, 1.0, 9.0],  # rejected at 1 but accepted at 2: the set's upper end, 2.5 (not 1)
         ]
     )
-    best = np.array([0.5, 0.5, 0.5, 1.5])
+    best = np.array([0.5, 0.5, 0.5, 1.5, 0.5])
     out = neyman_limits(q, best, crit)
     assert out[0] == pytest.approx(2.5)
     assert out[1] == pytest.approx(0.5 + 0.5 * 2.0 / 3.0)
     assert np.isinf(out[2])
     assert out[3] == pytest.approx(1.5 + 0.5 * 2.0 / 3.0)
+    assert out[4] == pytest.approx(2.0 + 1.0 / 7.0)
 
 
 def test_calibration_rejects_bad_grids(reduced_mm):
