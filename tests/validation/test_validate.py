@@ -294,8 +294,10 @@ def test_prior_sensitivity_refit_matches_reweighting(reduced_mm):
 
 @pytest.mark.slow
 def test_coverage_full_toys(reduced_mm):
-    """300 frequentist / 60 Bayesian toys at 1 and 2 x the Asimov limit: coverage near nominal."""
+    """300 frequentist / 60 Bayesian toys at 1 to 2 x the Asimov limit (reduced analysis): the
+    toy-calibrated limit near nominal (binomial sd 1.7%, calibration 1%: >= 0.85 is 2.5 sd below 0.90),
+    the credible limit not far below it. The asymptotic limits are not required to cover (README)."""
     spec, target, tpl = reduced_mm
     res = run_coverage(tpl, target, spec, x_values=None, n_toys=300, n_bayes_toys=60, seed=5)
     for r in res["rows"][2:]:  # x >= the Asimov limit (away from the boundary at 0)
-        assert r["coverage_xmass"] >= 0.88 and r["coverage_one_sided"] >= 0.8 and r["coverage_bayes"] >= 0.75, r
+        assert r["coverage_neyman"] >= 0.85 and r["coverage_bayes"] >= 0.75, r
