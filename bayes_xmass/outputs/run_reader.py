@@ -77,10 +77,13 @@ def open_run(path: str | Path) -> FinishedRun:
     >>> import tempfile, json, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "limits.json").write_text(json.dumps({"fits": [{"fit": "magnetic_moment",
-    ...     "coupling_scale": 1e-10, "bayes": {"limit": 7.8e-11}, "frequentist": {"limit_xmass_scaled": 0.765}}]}))
+    ...     "coupling_scale": 1e-10, "bayes": {"limit": 7.8e-11}, "frequentist": {"limit_xmass_scaled": 0.765},
+    ...     "toy_calibrated": {"limit": 7.3e-11}}]}))
     >>> run = open_run(d)
     >>> run.fits, run.limit("magnetic_moment"), round(run.limit("magnetic_moment", "delta_chi2_2.71"), 14)
     (['magnetic_moment'], 7.8e-11, 7.65e-11)
+    >>> run.limit("magnetic_moment", "toy_calibrated")
+    7.3e-11
     """
     path = Path(path)
     limits_file = path / "limits.json"
