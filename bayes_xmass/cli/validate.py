@@ -63,6 +63,13 @@ def add_validate_parser(sub) -> None:
     p.add_argument("--alpha", type=float, default=SBC_ALPHA, help=f"family-wise test level (default {SBC_ALPHA})")
     p.add_argument("--processes", type=int, default=1, help="local worker processes (default 1: this process)")
     p.add_argument(
+        "--chain-starts",
+        choices=["mode", "prior"],
+        default="mode",
+        help="NUTS chain starts: around the likelihood's dominant mode (default) or the earlier prior-scaled "
+        "points with a small signal (for comparison; README, 'Posteriors that find the dominant mode')",
+    )
+    p.add_argument(
         "--prior-upper",
         type=float,
         default=None,
@@ -153,6 +160,7 @@ def cmd_validate_sbc(args) -> int:
         args.rank_draws,
         args.alpha,
         args.seed,
+        chain_starts=args.chain_starts,
     )
     settings.validate()
     for name in ("fit_prior_upper_factor", "fit_signal_factor"):

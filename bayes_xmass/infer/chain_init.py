@@ -37,7 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from bayes_xmass.model.poi_transform import forward_numpy
+from bayes_xmass.model.poi_prior import POI_PRIOR_PARAMETERS, POI_REFERENCE
+from bayes_xmass.model.poi_transform import forward_numpy, prior_quantile_numpy, quantile_range_numpy
 
 __all__ = [
     "POI_SOFT_START_VARIABLE",
@@ -45,7 +46,10 @@ __all__ = [
     "POI_START_VARIABLES",
     "PRIOR_SHRINK",
     "flat_initial_point_function",
+    "flatten_starts",
     "initial_point_function",
+    "mode_initial_point_function",
+    "nutpie_layout",
     "pymc_initvals",
     "with_prior_scaled_starts",
 ]
@@ -88,11 +92,63 @@ def initial_point_function(model: Any, shrink: float = PRIOR_SHRINK) -> Callable
     return starts
 
 
-def flat_initial_point_function(
-    model: Any, names: Sequence[str], shapes: Sequence[Sequence[int]], shrink: float = PRIOR_SHRINK
+def mode_initial_point_function(
+    base: Callable[[int], dict[str, np.ndarray]],
+    model: Any,
+    plan: Any,
+    layout: Sequence[tuple[str, tuple[int, ...], int]],
+) -> Callable[[int], dict[str, np.ndarray]]:
+    """Starts around the likelihood's dominant mode (``plan``: a :class:`bayes_xmass.infer.mode_starts.StartPlan`): the
+    POI and the nuisances of ``layout`` (the profile likelihood's unconstrained coordinates, which are
+    the model's) drawn by ``plan.draw(seed)``, the template factors at the mode's profiled values;
+    any other variable as ``base`` (:func:`initial_point_function`) gives it. Reads the model's
+    current pm.Data (POI prior parameters, template errors)."""
+    values = {v.name for v in model.value_vars}
+    gamma_z = None
+    if plan.mode.gamma is not None and "gamma_z" in values:
+        delta = np.asarray(model["template_rel_error"].get_value(), dtype=float)
+        safe = np.where(delta > 0, delta, 1.0)
+        gamma_z = np.where(delta > 0, (plan.mode.gamma - 1.0) / safe, 0.0)
+    poi_key, poi_value = _poi_coordinate(model, values, plan.x_upper)
+
+    def starts(seed: int) -> dict[str, np.ndarray]:
+        out = base(seed)
+        x, nuisances = plan.draw(seed)
+        cursor = 0
+        for name, shape, size in layout:
+            if name in out:
+                out[name] = np.reshape(nuisances[cursor : cursor + size], shape)
+            cursor += size
+        if gamma_z is not None:
+            out["gamma_z"] = gamma_z.copy()
+        if poi_key is not None:
+            out[poi_key] = np.asarray(poi_value(x))
+        return out
+
+    return starts
+
+
+def _poi_coordinate(model: Any, values: set[str], x_upper: float) -> tuple[str | None, Callable[[float], float]]:
+    """(the POI's unconstrained variable, x -> its value) for the quantile-form and Jeffreys priors."""
+    if POI_SOFT_START_VARIABLE in values:
+        par = np.asarray(model[POI_PRIOR_PARAMETERS].get_value(), dtype=float)
+        k = quantile_range_numpy(par, float(model[POI_REFERENCE].get_value()))
+
+        def soft(x: float) -> float:
+            u = float(np.clip(prior_quantile_numpy(par, x), 1e-9, 1.0 - 1e-9))
+            return forward_numpy(k * u, k)
+
+        return POI_SOFT_START_VARIABLE, soft
+    for key in POI_START_VARIABLES:  # x ~ U(0, upper): logit coordinate
+        if key in values:
+            return key, lambda x: float(np.log(x / (x_upper - x)))
+    return None, float
+
+
+def flatten_starts(
+    fn: Callable[[int], dict[str, np.ndarray]], names: Sequence[str], shapes: Sequence[Sequence[int]]
 ) -> Callable[[int], np.ndarray]:
-    """The same starts as one flat float64 vector in the order ``names`` (nutpie's layout)."""
-    fn = initial_point_function(model, shrink)
+    """The starts of ``fn`` as one flat float64 vector in the order ``names`` (nutpie's layout)."""
     sizes = [int(np.prod(s)) for s in shapes]
 
     def flat(seed: int) -> np.ndarray:
@@ -110,24 +166,43 @@ def flat_initial_point_function(
     return flat
 
 
+def flat_initial_point_function(
+    model: Any, names: Sequence[str], shapes: Sequence[Sequence[int]], shrink: float = PRIOR_SHRINK
+) -> Callable[[int], np.ndarray]:
+    """:func:`initial_point_function`'s starts as one flat float64 vector in the order ``names``."""
+    return flatten_starts(initial_point_function(model, shrink), names, shapes)
+
+
 def with_prior_scaled_starts(compiled: Any, model: Any, shrink: float = PRIOR_SHRINK) -> Any:
     """A nutpie compiled PyMC model whose chains start as :func:`initial_point_function` says."""
     import dataclasses
 
+    names, shapes = nutpie_layout(compiled, model)
+    return dataclasses.replace(compiled, initial_point_func=flat_initial_point_function(model, names, shapes, shrink))
+
+
+def nutpie_layout(compiled: Any, model: Any) -> tuple[list[str], list[Sequence[int]]]:
+    """(names, shapes) of the free value variables in a nutpie compiled model's flat vector."""
     all_names, _, all_shapes = compiled.shape_info  # free value variables first (model.free_RVs order)
     names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     if list(all_names[: len(names)]) != names:
         raise RuntimeError("nutpie's variable layout differs from model.free_RVs; cannot set chain starts")
-    shapes = all_shapes[: len(names)]
-    return dataclasses.replace(compiled, initial_point_func=flat_initial_point_function(model, names, shapes, shrink))
+    return names, list(all_shapes[: len(names)])
 
 
-def pymc_initvals(model: Any, chains: int, seed: int, shrink: float = PRIOR_SHRINK) -> list[dict[str, np.ndarray]]:
+def pymc_initvals(
+    model: Any,
+    chains: int,
+    seed: int,
+    shrink: float = PRIOR_SHRINK,
+    fn: Callable[[int], dict[str, np.ndarray]] | None = None,
+) -> list[dict[str, np.ndarray]]:
     """Per-chain starts for ``pm.sample(initvals=..., init="adapt_diag")``, keyed by random-variable
-    name in the constrained space (the same points as the nutpie path)."""
+    name in the constrained space (the same points as the nutpie path; ``fn``: the start function,
+    default :func:`initial_point_function`)."""
     import pytensor
 
-    fn = initial_point_function(model, shrink)
+    fn = fn or initial_point_function(model, shrink)
     rvs = list(model.free_RVs)
     values = [model.rvs_to_values[rv] for rv in rvs]
     backward = []

@@ -16,8 +16,17 @@ import warnings
 
 import numpy as np
 
-from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
+from bayes_xmass.infer.chain_init import (
+    flatten_starts,
+    initial_point_function,
+    mode_initial_point_function,
+    nutpie_layout,
+    pymc_initvals,
+)
 from bayes_xmass.infer.forward_sampling import batched_forward_function
+from bayes_xmass.infer.mode_starts import MODE_CHECK_ATTR, ModeStarts, StartPlan
+from bayes_xmass.infer.predictive_draws import PPC_DRAWS, predictive_draws
+from bayes_xmass.infer.toys import shared_batch_likelihood, shared_profile_likelihood
 from bayes_xmass.infer.trace_metadata import constant_data_group, trace_attrs
 from bayes_xmass.model.build import build_model
 from bayes_xmass.model.data import (
@@ -40,6 +49,7 @@ from bayes_xmass.runtime.nutpie_compile import compile_for_nutpie
 from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = [
+    "CHAIN_STARTS",
     "HEAVY_DETERMINISTICS",
     "PPC_DRAWS",
     "QUIET_WARNINGS",
@@ -50,7 +60,7 @@ __all__ = [
     "stored_var_names",
 ]
 
-PPC_DRAWS = 500
+CHAIN_STARTS = ("mode", "prior")  # around the likelihood's dominant mode (infer/mode_starts.py), or prior-scaled
 HEAVY_DETERMINISTICS = ("expected", "signal_expected", "gamma")
 QUIET_WARNINGS = (  # known, harmless messages that would drown the progress output
     "Numba will use object mode",
@@ -75,11 +85,20 @@ class PosteriorSampler:
     """
 
     def __init__(
-        self, tpl: TemplateSet, poi_prior: PoiPrior, likelihood: str = "poisson", sampler_name: str = "nutpie"
+        self,
+        tpl: TemplateSet,
+        poi_prior: PoiPrior,
+        likelihood: str = "poisson",
+        sampler_name: str = "nutpie",
+        chain_starts: str = "mode",
     ):
+        if chain_starts not in CHAIN_STARTS:
+            raise ValueError(f"chain_starts must be one of {CHAIN_STARTS}, got {chain_starts!r}")
         self.poi_prior = poi_prior
         self.likelihood = likelihood
         self.sampler_name = sampler_name
+        self.chain_starts = chain_starts
+        self.tpl = tpl  # the structure's templates: the profile likelihood of the chain starts is built from them
         self.key = structure_key(tpl, poi_prior, likelihood)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -88,11 +107,30 @@ class PosteriorSampler:
             self.compiled = None
             if sampler_name == "nutpie":
                 # per-bin deterministics are not stored per draw (faster compile, less memory); the
-                # thinned draws that need them get them from _heavy_values
-                self.compiled = with_prior_scaled_starts(
-                    compile_for_nutpie(self.model, var_names=stored_var_names(self.model)), self.model
-                )
+                # thinned draws that need them get them from predictive_draws.heavy_values
+                self.compiled = compile_for_nutpie(self.model, var_names=stored_var_names(self.model))
+                self._layout = nutpie_layout(self.compiled, self.model)
+            self._prior_starts = initial_point_function(self.model)
         self._lazy: dict = {}  # compiled helper functions, shared with the for_prior views
+
+    def _mode_starts(self) -> ModeStarts:
+        """The profile likelihood of this structure (the process's shared one) for the chain starts."""
+        if "mode_starts" not in self._lazy:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pl = shared_profile_likelihood(self.tpl, 1, self.likelihood)
+                self._lazy["mode_starts"] = ModeStarts(pl, shared_batch_likelihood(pl))
+        starts: ModeStarts = self._lazy["mode_starts"]
+        return starts
+
+    def _starts(self, data: dict) -> tuple[StartPlan, object]:
+        """(plan, start function) of one run on ``data`` (set in the model already). The plan (the
+        likelihood's dominant mode) is made for either kind of start: the posterior check needs it."""
+        ms = self._mode_starts()
+        plan = ms.plan(data, self.poi_prior.upper)
+        if self.chain_starts == "prior":
+            return plan, self._prior_starts
+        return plan, mode_initial_point_function(self._prior_starts, self.model, plan, ms.nuisance_layout)
 
     def for_prior(self, poi_prior: PoiPrior) -> PosteriorSampler:
         """This sampler with POI prior ``poi_prior`` (same compiled model; its parameters are data)."""
@@ -102,6 +140,16 @@ class PosteriorSampler:
             raise ValueError(f"POI prior {poi_prior.kind!r} needs its own compiled model (not {self.poi_prior.kind!r})")
         view = copy.copy(self)
         view.poi_prior = poi_prior
+        return view
+
+    def with_chain_starts(self, chain_starts: str) -> PosteriorSampler:
+        """This sampler (same compiled model) with chains started as ``chain_starts`` says."""
+        if chain_starts not in CHAIN_STARTS:
+            raise ValueError(f"chain_starts must be one of {CHAIN_STARTS}, got {chain_starts!r}")
+        if chain_starts == self.chain_starts:
+            return self
+        view = copy.copy(self)
+        view.chain_starts = chain_starts
         return view
 
     def compatible(self, tpl: TemplateSet) -> bool:
@@ -127,11 +175,20 @@ class PosteriorSampler:
         """Posterior and sample_stats only (used by toys and scans). The POI prior is always this
         sampler's (its parameters are added to ``data``)."""
         data = self._with_derived({**data, **poi_prior_data(self.poi_prior)})
+        self._set_data(data)
+        plan, starts = self._starts(data)
         if self.compiled is not None:
-            return self._nutpie(data, sampler, seed, progress)
+            dt = self._nutpie(data, sampler, seed, progress, starts=starts)
+        else:
+            dt = self._pymc(data, sampler, seed, progress, starts)
+        # the posterior against the profile likelihood (posterior_summary.diagnostics)
+        medians = np.median(np.asarray(dt.posterior[POI_VALUE].values), axis=1)
+        dt.attrs[MODE_CHECK_ATTR] = json.dumps(self._mode_starts().check(data, plan, medians))
+        return dt
+
+    def _pymc(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool, starts):
         import pymc as pm
 
-        self._set_data(data)
         with self.model, warnings.catch_warnings():
             for message in QUIET_WARNINGS:
                 warnings.filterwarnings("ignore", message=message)
@@ -146,17 +203,25 @@ class PosteriorSampler:
                 progressbar=progress,
                 compute_convergence_checks=False,
                 init="adapt_diag",
-                initvals=pymc_initvals(self.model, sampler.chains, seed),
+                initvals=pymc_initvals(self.model, sampler.chains, seed, fn=starts),
             )
 
-    def _nutpie(self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False, raw: bool = False):
-        """nutpie's run on ``data`` (complete: :meth:`draw_posterior` adds the derived entries): a DataTree,
-        or with ``raw`` nutpie's own results (Arrow tables per chain, tuning rows included)."""
+    def _nutpie(
+        self, data: dict, sampler: SamplerSettings, seed: int, progress: bool = False, raw: bool = False, starts=None
+    ):
+        """nutpie's run on ``data`` (complete: :meth:`draw_posterior` adds the derived entries) from the
+        chain starts ``starts`` (default: :meth:`_starts`): a DataTree, or with ``raw`` nutpie's own
+        results (Arrow tables per chain, tuning rows included)."""
+        import dataclasses
+
         import nutpie
 
-        self._set_data(data)  # nutpie's initial points (e.g. a log-normal's mean) read the model's data
+        self._set_data(data)  # the chain starts (e.g. a log-normal's mean) read the model's data
+        if starts is None:
+            starts = self._starts(data)[1]
         known = {var.name for var in self.compiled.shared_var_keys}
         cm = self.compiled.with_data(**{k: v for k, v in data.items() if k in known})
+        cm = dataclasses.replace(cm, initial_point_func=flatten_starts(starts, *self._layout))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return nutpie.sample(
@@ -219,10 +284,14 @@ class PosteriorSampler:
                 warnings.filterwarnings("ignore", message=message)
             prior = self.prior_draws(PPC_DRAWS, step_seed(seed, "prior_draws"))
         post = dt["posterior"].to_dataset()
-        dt["posterior_predictive"] = self._predictive(post, data, step_seed(seed, "posterior_predictive"), thin=True)
+        dt["posterior_predictive"] = predictive_draws(
+            self.model, self._lazy, self.likelihood, post, data, step_seed(seed, "posterior_predictive"), thin=True
+        )
         dt["posterior"] = post.drop_vars([v for v in HEAVY_DETERMINISTICS if v in post])
         prior_ds = prior["prior"].to_dataset()
-        dt["prior_predictive"] = self._predictive(prior_ds, data, step_seed(seed, "prior_predictive"), thin=False)
+        dt["prior_predictive"] = predictive_draws(
+            self.model, self._lazy, self.likelihood, prior_ds, data, step_seed(seed, "prior_predictive"), thin=False
+        )
         dt["prior"] = prior_ds.drop_vars([v for v in HEAVY_DETERMINISTICS if v in prior_ds])
         centres = 0.5 * (data["bin_edges_keV"][1:] + data["bin_edges_keV"][:-1])
         dt["observed_data"] = xr.Dataset(
@@ -274,64 +343,10 @@ class PosteriorSampler:
             values = [np.stack(v) for v in zip(*(fn() for _ in range(draws)))]
         return pm.to_inference_data(prior=dict(zip(names, values)), model=model)
 
-    def _predictive(self, draws, data, seed, thin: bool):
-        """Replicated counts drawn from the expected counts of posterior (thinned to ~PPC_DRAWS) or
-        prior draws: Poisson(expected), or Normal(expected, sigma) for the chi-square likelihood."""
-        import xarray as xr
-
-        n = draws.sizes["chain"] * draws.sizes["draw"]
-        step = max(1, n // PPC_DRAWS) if thin else 1
-        sub = draws.isel(draw=slice(None, None, step))
-        sub = sub[["expected", "signal_expected"]] if "expected" in sub else self._heavy_values(sub)
-        rng = np.random.default_rng(seed)
-        mu = sub["expected"].values
-        if self.likelihood == "poisson":
-            counts = rng.poisson(mu)
-        else:
-            counts = rng.normal(mu, data["chi2_sigma"])
-        return xr.Dataset(
-            {
-                "counts": (sub["expected"].dims, counts),
-                "expected": sub["expected"],
-                "signal_expected": sub["signal_expected"],
-            }
-        )
-
-    def _heavy_values(self, draws):
-        """``expected`` and ``signal_expected`` (counts per bin) at each draw of the free variables,
-        from the model's own graph with the current pm.Data (compiled once per model)."""
-        import pytensor
-        import xarray as xr
-        from pytensor.graph.replace import graph_replace
-
-        model = self.model
-        if "heavy_fn" not in self._lazy:
-            rvs = list(model.free_RVs)
-            inputs = [rv.type(name=rv.name) for rv in rvs]
-            outs = graph_replace([model["expected"], model["signal_expected"]], dict(zip(rvs, inputs)), strict=False)
-            self._lazy["heavy_fn"] = (
-                [rv.name for rv in rvs],
-                pytensor.function(inputs, outs, on_unused_input="ignore"),
-            )
-        names, fn = self._lazy["heavy_fn"]
-        n_chain, n_draw = draws.sizes["chain"], draws.sizes["draw"]
-        values = [draws[name].values for name in names]
-        out = np.empty((2, n_chain, n_draw, len(model.coords["energy_bin"])))
-        for c in range(n_chain):
-            for d in range(n_draw):
-                out[:, c, d] = fn(*[v[c, d] for v in values])
-        dims = ("chain", "draw", "energy_bin")
-        coords = {
-            "chain": draws["chain"].values,
-            "draw": draws["draw"].values,
-            "energy_bin": np.asarray(model.coords["energy_bin"]),
-        }
-        return xr.Dataset({"expected": (dims, out[0]), "signal_expected": (dims, out[1])}, coords=coords)
-
 
 def stored_var_names(model) -> list[str]:
     """Variables stored per NUTS draw: the free variables and the cheap deterministics (the
-    per-bin HEAVY_DETERMINISTICS are recomputed where needed, see PosteriorSampler._heavy_values)."""
+    per-bin HEAVY_DETERMINISTICS are recomputed where needed, see predictive_draws.heavy_values)."""
     return [v.name for v in model.free_RVs] + [
         v.name for v in model.deterministics if v.name not in HEAVY_DETERMINISTICS
     ]

@@ -3,7 +3,9 @@
 The credible limit is the one-sided ``cl`` quantile of the marginal posterior of |coupling|
 (not an HDI/ETI, in the coupling's physical unit), reported with its Monte Carlo standard error.
 :class:`Diagnostics` holds R-hat, bulk/tail ESS, divergences and BFMI of a run and checks them
-against ``RHAT_MAX``, ``ESS_MIN``, ``POI_ESS_MIN`` and ``BFMI_MIN``.
+against ``RHAT_MAX``, ``ESS_MIN``, ``POI_ESS_MIN`` and ``BFMI_MIN``, and the posterior against the
+profile likelihood (:mod:`bayes_xmass.infer.mode_starts`: a chain's median POI that the profile
+likelihood excludes by more than ``PROFILE_CHECK_DELTA_CHI2``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, NotRequired, TypedDict
 import numpy as np
 
 from bayes_xmass.infer.convergence import dataset_rhat_ess
+from bayes_xmass.infer.mode_starts import PROFILE_CHECK_DELTA_CHI2, mode_check_of
 from bayes_xmass.infer.posterior_sampler import HEAVY_DETERMINISTICS
 from bayes_xmass.model.poi_prior import POI_VALUE
 
@@ -50,6 +53,9 @@ class Diagnostics:
     bfmi_min: float
     worst_rhat_var: str
     worst_ess_var: str
+    # largest profile Delta chi2 at a chain's posterior median of x against the likelihood's dominant
+    # mode (infer/mode_starts.py); NaN when not checked (prior-scaled starts, combined fits)
+    profile_delta_chi2: float = float("nan")
 
     @property
     def failures(self) -> list[str]:
@@ -66,6 +72,11 @@ class Diagnostics:
             out.append(f"{self.divergences} divergent transitions")
         if not self.bfmi_min >= BFMI_MIN:
             out.append(f"BFMI {self.bfmi_min:.2f} < {BFMI_MIN}")
+        if self.profile_delta_chi2 > PROFILE_CHECK_DELTA_CHI2:
+            out.append(
+                f"posterior median of the POI excluded by the profile likelihood (Delta chi2 "
+                f"{self.profile_delta_chi2:.3g} > {PROFILE_CHECK_DELTA_CHI2:g}): chains away from the data's mode"
+            )
         return out
 
     @property
@@ -83,6 +94,7 @@ class Diagnostics:
                 "poi_ess_min": POI_ESS_MIN,
                 "bfmi_min": BFMI_MIN,
                 "divergences": 0,
+                "profile_delta_chi2": PROFILE_CHECK_DELTA_CHI2,
             },
         )
         return d
@@ -151,4 +163,8 @@ def diagnostics(dt: Any, model: Any = None) -> Diagnostics:
         bfmi = float(az.bfmi(dt)["energy"].min())  # one value per chain
     else:  # a sampler that does not record the Hamiltonian energy
         bfmi = float("nan")
-    return Diagnostics(rmax, emin, tmin, float(ess_b[POI_VALUE]), float(ess_t[POI_VALUE]), div, bfmi, rvar, evar)
+    check = mode_check_of(dt)
+    profile = float(check["max_delta_chi2"]) if check else float("nan")
+    return Diagnostics(
+        rmax, emin, tmin, float(ess_b[POI_VALUE]), float(ess_t[POI_VALUE]), div, bfmi, rvar, evar, profile
+    )

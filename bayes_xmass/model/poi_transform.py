@@ -40,7 +40,16 @@ from pymc.logprob.transforms import Transform
 if TYPE_CHECKING:
     from bayes_xmass.response.templates import TemplateSet
 
-__all__ = ["KNEE_FACTOR", "RANGE_BOUNDS", "SoftInterval", "forward_numpy", "poi_reference", "quantile_range"]
+__all__ = [
+    "KNEE_FACTOR",
+    "RANGE_BOUNDS",
+    "SoftInterval",
+    "forward_numpy",
+    "poi_reference",
+    "prior_quantile_numpy",
+    "quantile_range",
+    "quantile_range_numpy",
+]
 
 KNEE_FACTOR = 10.0  # the linear part of the coordinate starts at u_ref / KNEE_FACTOR
 RANGE_BOUNDS = (10.0, 1e6)  # K, the length of the sampled interval
@@ -101,3 +110,18 @@ def quantile_range(par: Any, x_ref: Any) -> Any:
     log_quantile = (pt.log(x) - par[3]) / par[4]
     u_ref = pt.clip(pt.switch(par[0] > 0.5, log_quantile, power_quantile), 1e-12, 1.0)
     return pt.clip(KNEE_FACTOR / u_ref, *RANGE_BOUNDS)
+
+
+def prior_quantile_numpy(par: np.ndarray, x: float) -> float:
+    """u = F(x), the prior quantile of x >= 0 under the quantile-form prior with parameters ``par``
+    (POI_PRIOR_PARAMETER_LABELS): the inverse of the model's x = F^-1(u), in NumPy."""
+    x = max(float(x), 1e-300)
+    if par[0] > 0.5:
+        return float((np.log(x) - par[3]) / par[4])
+    return float((x / par[1]) ** (1.0 / par[2]))
+
+
+def quantile_range_numpy(par: np.ndarray, x_ref: float) -> float:
+    """:func:`quantile_range` in NumPy (same clipping)."""
+    u_ref = float(np.clip(prior_quantile_numpy(par, x_ref), 1e-12, 1.0))
+    return float(np.clip(KNEE_FACTOR / u_ref, *RANGE_BOUNDS))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bayes_xmass.infer.mode_starts import PROFILE_CHECK_DELTA_CHI2
 from bayes_xmass.outputs.plot_validation import plot_coverage, plot_sbc_ranks
 from bayes_xmass.runtime.io import write_json, write_text, write_with
 from bayes_xmass.validation.sbc import SbcResult
@@ -53,7 +54,9 @@ def sbc_markdown(result: SbcResult) -> str:
         "",
         f"POI bulk ESS per replica: min {s['poi_ess_bulk_min']:.0f}, median {s['poi_ess_bulk_median']:.0f} "
         f"(thinning to L draws is only independent if ESS ≳ L); replicas with divergences: "
-        f"{s['replicas_with_divergences']}.",
+        f"{s['replicas_with_divergences']}; replicas whose posterior the profile likelihood excludes "
+        f"(a chain's median POI at Δχ² > {PROFILE_CHECK_DELTA_CHI2:g} from the dominant mode): "
+        f"{s['replicas_flagged_by_profile_check']}; chain starts: {result.settings.chain_starts}.",
         "",
         f"Simulation prior {json.dumps(s['misspecification']['simulation_prior'])}; fit prior "
         f"{json.dumps(s['misspecification']['fit_prior'])}; fit signal factor "

@@ -22,6 +22,8 @@ import numpy as np
 
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.forward_sampling import forward_sampling_mode
+from bayes_xmass.infer.mode_starts import PROFILE_CHECK_DELTA_CHI2, mode_check_of
+from bayes_xmass.infer.posterior_sampler import CHAIN_STARTS
 from bayes_xmass.model.build import build_model
 from bayes_xmass.model.data import model_data, template_rel_error
 from bayes_xmass.model.likelihood import chi2_sigma
@@ -61,6 +63,7 @@ class SbcSettings:
     alpha: float = SBC_ALPHA
     seed: int = SBC_SEED
     adaptation: str = "diag"  # nutpie mass-matrix adaptation (the model TOML's, see model/spec.py)
+    chain_starts: str = "mode"  # "mode" (infer/mode_starts.py) or "prior" (the earlier prior-scaled starts)
 
     def validate(self) -> None:
         for name, lo in (("replicas", 10), ("chains", 1), ("draws", 10), ("tune", 0), ("rank_draws", 9)):
@@ -81,6 +84,8 @@ class SbcSettings:
                 "--draws",
                 f"chains x draws ({self.chains * self.draws}) must be >= --rank-draws ({self.rank_draws})",
             )
+        if self.chain_starts not in CHAIN_STARTS:
+            raise InputError("command line", "--chain-starts", f"must be one of {', '.join(CHAIN_STARTS)}")
         if not 0 < self.alpha < 0.5:
             raise InputError("command line", "--alpha", f"must be in (0, 0.5), got {self.alpha}")
 
@@ -100,6 +105,8 @@ class SbcResult:
     misspecification: dict
     provenance: dict = field(default_factory=dict)
     seconds: float = 0.0
+    # per replica: largest profile Delta chi2 at a chain's median POI (infer/mode_starts.py; NaN: not checked)
+    profile_delta_chi2: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def passed(self) -> bool:
@@ -117,6 +124,10 @@ class SbcResult:
             "poi_ess_bulk_min": float(np.nanmin(self.poi_ess)),
             "poi_ess_bulk_median": float(np.nanmedian(self.poi_ess)),
             "replicas_with_divergences": int(np.sum(self.divergences > 0)),
+            "replicas_flagged_by_profile_check": int(np.sum(self.profile_delta_chi2 > PROFILE_CHECK_DELTA_CHI2)),
+            "profile_delta_chi2_max": float(np.nanmax(self.profile_delta_chi2))
+            if np.isfinite(self.profile_delta_chi2).any()
+            else None,
             "settings": dataclasses.asdict(self.settings),
             "seconds": round(self.seconds, 1),
         }
@@ -139,6 +150,7 @@ class SbcResult:
                 "true_value": (("replica", "parameter"), self.truths),
                 "poi_ess_bulk": ("replica", self.poi_ess),
                 "divergences": ("replica", self.divergences.astype("int64")),
+                "profile_delta_chi2": ("replica", self.profile_delta_chi2),
             },
             coords={"replica": np.arange(self.ranks.shape[0]), "parameter": self.parameters},
             attrs=attrs,
@@ -194,16 +206,16 @@ def simulate_prior(tpl: TemplateSet, prior: PoiPrior, likelihood: str, n: int, s
 _STATE: dict = {}  # per-process: the template set of the running study (set by _init_replicas)
 
 
-def _init_replicas(tpl: TemplateSet, prior: PoiPrior, likelihood: str) -> None:
+def _init_replicas(tpl: TemplateSet, prior: PoiPrior, likelihood: str, chain_starts: str = "mode") -> None:
     """Worker set-up (once per process): templates, and the compiled model of the fit."""
     _STATE["tpl"] = tpl
-    posterior_sampler_for(tpl, prior, likelihood)
+    posterior_sampler_for(tpl, prior, likelihood, chain_starts=chain_starts)
 
 
 def _sbc_replica(task: dict) -> dict:
     """Fit one simulated spectrum; ranks of the true values among L evenly thinned draws."""
     tpl, prior = _STATE["tpl"], task["prior"]
-    ps = posterior_sampler_for(tpl, prior, task["likelihood"])
+    ps = posterior_sampler_for(tpl, prior, task["likelihood"], chain_starts=task["sampler_starts"])
     data = model_data(tpl, task["sign"], task["likelihood"])
     data["observed_counts"] = task["counts"]
     c = task["upper_factor"]
@@ -232,7 +244,9 @@ def _sbc_replica(task: dict) -> dict:
 
     ess = float(az.ess(dt, var_names=[POI_VALUE], method="bulk")[POI_VALUE])
     div = int(dt.sample_stats["diverging"].sum()) if "diverging" in dt.sample_stats else 0
-    return {"ranks": ranks, "ess": ess, "divergences": div}
+    check = mode_check_of(dt)
+    profile = float(check["max_delta_chi2"]) if check else float("nan")
+    return {"ranks": ranks, "ess": ess, "divergences": div, "profile_delta_chi2": profile}
 
 
 def rank_uniformity(
@@ -342,6 +356,7 @@ def run_sbc(
             "signal_factor": float(fit_signal_factor),
             "upper_factor": float(c),
             "sampler": sampler,
+            "sampler_starts": settings.chain_starts,
             "seed": int(seeds[i]),
             "rank_draws": settings.rank_draws,
             "parameters": params,
@@ -360,7 +375,7 @@ def run_sbc(
         scheduler=scheduler,
         processes=processes,
         init=_init_replicas,
-        init_args=(tpl, compiled_prior, likelihood),
+        init_args=(tpl, compiled_prior, likelihood, settings.chain_starts),
     )
     provenance = {
         **(provenance or {}),
@@ -395,6 +410,7 @@ def run_sbc(
         mis,
         provenance,
         time.perf_counter() - started,
+        np.array([r["profile_delta_chi2"] for r in rows], dtype=float),
     )
     if log:
         log(

@@ -99,9 +99,11 @@ def validation_setup(
 
 
 def posterior_sampler_for(
-    tpl: TemplateSet, prior: PoiPrior, likelihood: str, sampler_name: str = "nutpie"
+    tpl: TemplateSet, prior: PoiPrior, likelihood: str, sampler_name: str = "nutpie", chain_starts: str = "mode"
 ) -> PosteriorSampler:
     """A compiled model for this structure, kept per process (:func:`bayes_xmass.runtime.executor.worker_cache`)
-    so replicas and repeated studies in one process do not recompile."""
+    so replicas and repeated studies in one process do not recompile. ``chain_starts``: see
+    :data:`bayes_xmass.infer.posterior_sampler.CHAIN_STARTS`."""
     key = ("posterior_sampler", structure_key(tpl, prior, likelihood), sampler_name)
-    return worker_cache(key, lambda: PosteriorSampler(tpl, prior, likelihood, sampler_name)).for_prior(prior)
+    ps = worker_cache(key, lambda: PosteriorSampler(tpl, prior, likelihood, sampler_name)).for_prior(prior)
+    return ps.with_chain_starts(chain_starts)
