@@ -45,6 +45,7 @@ __all__ = [
     "POI_START_FRACTION",
     "POI_START_VARIABLES",
     "PRIOR_SHRINK",
+    "centre_point_function",
     "flat_initial_point_function",
     "flatten_starts",
     "initial_point_function",
@@ -164,6 +165,21 @@ def flatten_starts(
         return out
 
     return flat
+
+
+def centre_point_function(model: Any) -> Callable[[], dict[str, np.ndarray]]:
+    """``f() -> {value-variable name: the prior's support point}`` in the unconstrained space (reads the
+    model's current pm.Data)."""
+    from pymc.initial_point import make_initial_point_fn
+
+    fn = make_initial_point_fn(model=model, jitter_rvs=set(), default_strategy="support_point", return_transformed=True)
+    lock = threading.Lock()
+
+    def centre() -> dict[str, np.ndarray]:
+        with lock:
+            return {k: np.asarray(v) for k, v in fn(0).items()}
+
+    return centre
 
 
 def flat_initial_point_function(

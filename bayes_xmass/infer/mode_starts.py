@@ -6,8 +6,10 @@ sampler where the data's mode is. Before each NUTS run:
 1. **Dominant mode.** Batched fits of -2 log L (POI free, x >= 0; the background normalisations'
    and energy scale's priors included, the per-bin template factors profiled in closed form) from
    several starts: x = 0 and x in ``MODE_X_START_FRACTIONS`` of the POI prior's range and at 0.5 and
-   2, each from the energy scale at its prior mean and mean -/+ 2 sigma
-   (:meth:`BatchMinimiser.nuisance_starts`). The lowest minimum is the mode.
+   2, each from the nuisances' prior centres with the energy scale at its centre and at
+   ``SCALE_START_FRACTIONS`` of the template grid. The lowest minimum is the mode. The starts are
+   read from the run's data only (the sampler model's support point, the data's grid), so a compiled
+   model gives the same draws for the same data whatever it was compiled from.
 2. **Dispersed starts around it.** Chain starts are drawn from the mode's Laplace approximation
    widened by ``START_SPREAD`` (covariance ``START_SPREAD**2 * 2 H^-1``, H the Hessian of -2 log L),
    in the sampler's unconstrained coordinates: overdispersed relative to the posterior, as R-hat
@@ -49,6 +51,7 @@ __all__ = [
     "MODE_CHECK_ATTR",
     "MODE_X_START_FRACTIONS",
     "PROFILE_CHECK_DELTA_CHI2",
+    "SCALE_START_FRACTIONS",
     "START_SPREAD",
     "DominantMode",
     "ModeStarts",
@@ -58,6 +61,7 @@ __all__ = [
 ]
 
 MODE_X_START_FRACTIONS = (0.05, 0.25, 1.0)  # free-fit x starts, fractions of the POI prior's upper bound
+SCALE_START_FRACTIONS = (0.25, 0.75)  # extra energy-scale starts, fractions of the template grid's range
 START_SPREAD = 2.0  # chain starts: the Laplace approximation's standard deviations times this
 BOUNDARY_FRACTION = 0.01  # a mode with x-hat below this fraction of the prior range is at the boundary
 PROFILE_CHECK_DELTA_CHI2 = 9.0  # a chain's median x excluded at > 3 sigma by the profile likelihood
@@ -87,10 +91,13 @@ def _laplace_factor(h: np.ndarray) -> np.ndarray:
     return np.asarray(vecs * np.sqrt(2.0 / vals)[None, :])
 
 
-def find_dominant_mode(bpl: BatchProfileLikelihood, counts: np.ndarray, x_upper: float) -> DominantMode:
-    """The dominant mode of -2 log L for one spectrum ``counts`` (see the module docstring)."""
+def find_dominant_mode(
+    bpl: BatchProfileLikelihood, counts: np.ndarray, x_upper: float, starts: list[np.ndarray] | None = None
+) -> DominantMode:
+    """The dominant mode of -2 log L for one spectrum ``counts`` (see the module docstring), from the
+    nuisance vectors ``starts`` (default :meth:`BatchMinimiser.nuisance_starts`)."""
     counts = np.atleast_2d(np.asarray(counts, dtype="float64"))
-    starts = bpl.nuisance_starts()
+    starts = bpl.nuisance_starts() if starts is None else starts
     x_starts = sorted({0.5, 2.0, *(f * x_upper for f in MODE_X_START_FRACTIONS)})
     specs = [(0.0, s, 0.5) for s in starts] + [(None, s, x0) for s in starts for x0 in x_starts]
     fits = bpl.fit_many(counts, specs)
@@ -158,12 +165,32 @@ class ModeStarts:
         self.pl = pl
         self.bpl = bpl
 
-    def plan(self, data: dict[str, Any], x_upper: float) -> StartPlan:
-        """Find the dominant mode of the likelihood given ``data`` (the sampler's pm.Data values)."""
+    def plan(self, data: dict[str, Any], x_upper: float, centre: dict[str, np.ndarray]) -> StartPlan:
+        """Find the dominant mode of the likelihood given ``data`` (the sampler's pm.Data values);
+        ``centre``: the nuisances' prior centres by unconstrained variable name (the sampler model's
+        support point under ``data``)."""
         counts = np.asarray(data["observed_counts"], dtype="float64")
         with _data_swapped(self.pl, data):
-            mode = find_dominant_mode(self.bpl, counts, x_upper)
+            mode = find_dominant_mode(self.bpl, counts, x_upper, self._nuisance_starts(data, centre))
         return StartPlan(mode, counts, float(x_upper))
+
+    def _nuisance_starts(self, data: dict[str, Any], centre: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """The centre, and the same with the energy scale at ``SCALE_START_FRACTIONS`` of the grid."""
+        base = np.concatenate([np.ravel(centre[name]) for name in self.pl._names]) if self.pl._names else np.zeros(0)
+        starts = [base]
+        if "energy_scale" in self.pl._names:
+            j = int(np.sum(self.pl._sizes[: self.pl._names.index("energy_scale")]))
+            grid = np.asarray(data["scale_grid"], dtype=float)
+            rv = self.pl.model["energy_scale"]
+            transform = self.pl.model.rvs_to_transforms.get(rv)
+            for f in SCALE_START_FRACTIONS:
+                value = float(grid[0] + f * (grid[-1] - grid[0]))
+                if transform is not None:  # e.g. a truncated prior's interval coordinate (bounds are data)
+                    value = float(transform.forward(np.asarray(value), *rv.owner.inputs).eval())
+                start = base.copy()
+                start[j] = value
+                starts.append(start)
+        return starts
 
     @property
     def nuisance_layout(self) -> list[tuple[str, tuple[int, ...], int]]:

@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 
 from bayes_xmass.infer.chain_init import (
+    centre_point_function,
     flatten_starts,
     initial_point_function,
     mode_initial_point_function,
@@ -111,6 +112,7 @@ class PosteriorSampler:
                 self.compiled = compile_for_nutpie(self.model, var_names=stored_var_names(self.model))
                 self._layout = nutpie_layout(self.compiled, self.model)
             self._prior_starts = initial_point_function(self.model)
+            self._centre = centre_point_function(self.model)
         self._lazy: dict = {}  # compiled helper functions, shared with the for_prior views
 
     def _mode_starts(self) -> ModeStarts:
@@ -127,7 +129,7 @@ class PosteriorSampler:
         """(plan, start function) of one run on ``data`` (set in the model already). The plan (the
         likelihood's dominant mode) is made for either kind of start: the posterior check needs it."""
         ms = self._mode_starts()
-        plan = ms.plan(data, self.poi_prior.upper)
+        plan = ms.plan(data, self.poi_prior.upper, self._centre())
         if self.chain_starts == "prior":
             return plan, self._prior_starts
         return plan, mode_initial_point_function(self._prior_starts, self.model, plan, ms.nuisance_layout)

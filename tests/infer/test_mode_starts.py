@@ -50,7 +50,7 @@ def test_dominant_mode_beats_the_default_best_fit(stuck_case):
     """The frequentist default starts (x = 0.5, 2) end in the secondary mode; the wider search does not."""
     ps, data, _, truth, spec = stuck_case
     ms = ps._mode_starts()
-    plan = ms.plan(data, spec.poi_prior.upper)
+    plan = ms.plan(data, spec.poi_prior.upper, ps._centre())
     assert plan.mode.x == pytest.approx(truth["x"], abs=0.5)
     default = ms.bpl.best_fit(data["observed_counts"][None])
     assert plan.mode.nll2 < float(default.nll2[0]) - 1000.0  # 1561 measured
@@ -91,7 +91,7 @@ def test_chain_start_maps_to_the_planned_point(stuck_case):
     ps, data, _, _, spec = stuck_case
     ps._set_data(ps._with_derived({**data, **_poi_data(spec)}))
     ms = ps._mode_starts()
-    plan = ms.plan(data, spec.poi_prior.upper)
+    plan = ms.plan(data, spec.poi_prior.upper, ps._centre())
     fn = mode_initial_point_function(ps._prior_starts, ps.model, plan, ms.nuisance_layout)
     point = fn(3)
     x_planned, nuis = plan.draw(3)
