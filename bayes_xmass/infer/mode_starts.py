@@ -13,7 +13,8 @@ sampler where the data's mode is. Before each NUTS run:
 2. **Dispersed starts around it.** Chain starts are drawn from the mode's Laplace approximation
    widened by ``START_SPREAD`` (covariance ``START_SPREAD**2 * 2 H^-1``, H the Hessian of -2 log L),
    in the sampler's unconstrained coordinates: overdispersed relative to the posterior, as R-hat
-   needs, and all in the mode's basin. The POI is reflected at 0 and at the prior's upper bound. At a
+   needs, and all in the mode's basin. A ridge bounds each coordinate's spread by one unit;
+   transformed coordinates start within +-``TAIL_BOUND`` and the energy scale inside its template grid. The POI is reflected at 0 and at the prior's upper bound. At a
    boundary mode (x-hat below ``BOUNDARY_FRACTION`` of the prior range) the POI starts as before
    (:data:`bayes_xmass.infer.chain_init.POI_START_FRACTION` of the range) and the nuisances come from
    their own block of the Laplace approximation. The template factors start at the mode's profiled
@@ -63,6 +64,9 @@ __all__ = [
 MODE_X_START_FRACTIONS = (0.05, 0.25, 1.0)  # free-fit x starts, fractions of the POI prior's upper bound
 SCALE_START_FRACTIONS = (0.25, 0.75)  # extra energy-scale starts, fractions of the template grid's range
 START_SPREAD = 2.0  # chain starts: the Laplace approximation's standard deviations times this
+RIDGE = 2.0  # added to the Hessian's diagonal: Laplace standard deviations <= 1 unconstrained unit
+TAIL_BOUND = 8.0  # transformed (log, logit) coordinates start within +-8 of 0
+GRID_MARGIN = 0.02  # the energy scale starts inside its template grid by this fraction of the range
 BOUNDARY_FRACTION = 0.01  # a mode with x-hat below this fraction of the prior range is at the boundary
 PROFILE_CHECK_DELTA_CHI2 = 9.0  # a chain's median x excluded at > 3 sigma by the profile likelihood
 MODE_CHECK_ATTR = "mode_check"  # DataTree attribute holding :meth:`ModeStarts.check`'s result (JSON)
@@ -82,12 +86,13 @@ class DominantMode:
 
 
 def _laplace_factor(h: np.ndarray) -> np.ndarray:
-    """A factor F with F F^T = 2 H^-1 for a symmetric Hessian H of -2 log L (eigenvalues floored
-    at 1e-8 of the largest, so flat directions get a wide but finite spread)."""
-    h = 0.5 * (h + h.T)
+    """A factor F with F F^T = 2 (H + RIDGE I)^-1 for a symmetric Hessian H of -2 log L: the ridge
+    bounds every coordinate's standard deviation by sqrt(2 / RIDGE) = 1 unit of the unconstrained
+    space (flat directions, e.g. a normalisation at its bound, deep in its logit coordinate's tail,
+    would otherwise send a chain to the other bound, where NUTS diverged on every step)."""
+    h = 0.5 * (h + h.T) + RIDGE * np.eye(h.shape[0])
     vals, vecs = np.linalg.eigh(h)
-    floor = 1e-8 * max(float(np.max(np.abs(vals))), 1e-300)
-    vals = np.where(vals > floor, vals, floor)
+    vals = np.where(vals > RIDGE, vals, RIDGE)
     return np.asarray(vecs * np.sqrt(2.0 / vals)[None, :])
 
 
@@ -135,6 +140,8 @@ class StartPlan:
     mode: DominantMode
     counts: np.ndarray
     x_upper: float
+    lower: np.ndarray | None = None  # bounds of the nuisances' starts (profile-likelihood coordinates)
+    upper: np.ndarray | None = None
 
     def draw(self, seed: int) -> tuple[float, np.ndarray]:
         """One chain's start: (x, nuisances in the profile likelihood's coordinates)."""
@@ -152,6 +159,8 @@ class StartPlan:
             nuisances = theta[1:]
         if not np.all(np.isfinite(nuisances)):
             nuisances = m.nuisances.copy()
+        if self.lower is not None and self.upper is not None:
+            nuisances = np.clip(nuisances, self.lower, self.upper)
         return float(x), nuisances
 
 
@@ -172,7 +181,22 @@ class ModeStarts:
         counts = np.asarray(data["observed_counts"], dtype="float64")
         with _data_swapped(self.pl, data):
             mode = find_dominant_mode(self.bpl, counts, x_upper, self._nuisance_starts(data, centre))
-        return StartPlan(mode, counts, float(x_upper))
+        return StartPlan(mode, counts, float(x_upper), *self._start_bounds(data))
+
+    def _start_bounds(self, data: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+        """Transformed coordinates within +-TAIL_BOUND; an untransformed energy scale inside the grid."""
+        lower, upper = [], []
+        grid = np.asarray(data["scale_grid"], dtype=float)
+        margin = GRID_MARGIN * (grid[-1] - grid[0])
+        for name, size in zip(self.pl._names, self.pl._sizes):
+            lo, hi = -np.inf, np.inf
+            if name.endswith("__"):
+                lo, hi = -TAIL_BOUND, TAIL_BOUND
+            elif name == "energy_scale":
+                lo, hi = grid[0] + margin, grid[-1] - margin
+            lower += [lo] * size
+            upper += [hi] * size
+        return np.array(lower), np.array(upper)
 
     def _nuisance_starts(self, data: dict[str, Any], centre: dict[str, np.ndarray]) -> list[np.ndarray]:
         """The centre, and the same with the energy scale at ``SCALE_START_FRACTIONS`` of the grid."""

@@ -118,8 +118,21 @@ def test_boundary_mode_starts_the_poi_near_zero():
     assert np.all(xs <= BOUNDARY_FRACTION * 20.0) and np.all(xs > 0)
     interior = StartPlan(_toy_mode(x=10.0), np.zeros(3), 20.0)
     xs = np.array([interior.draw(s)[0] for s in range(400)])
-    # spread 2 x the Laplace sd (sqrt(2 / H_xx) = 1): sd ~2 around 10
-    assert abs(xs.mean() - 10.0) < 0.3 and 1.7 < xs.std() < 2.3
+    # spread 2 x the Laplace sd, sqrt(2 / (H_xx + RIDGE)) = 1 / sqrt(2): sd ~1.41 around 10
+    assert abs(xs.mean() - 10.0) < 0.2 and 1.25 < xs.std() < 1.6
+
+
+def test_flat_directions_and_tails_are_bounded():
+    """A flat direction (a normalisation at its bound, deep in its logit tail) gets at most one
+    unconstrained unit of spread, and transformed coordinates start within +-TAIL_BOUND."""
+    from bayes_xmass.infer.mode_starts import TAIL_BOUND, DominantMode
+
+    mode = DominantMode(10.0, 0.0, np.array([-19.0, 0.0]), None, np.diag([2.0, 0.0, 50.0]))
+    plan = StartPlan(mode, np.zeros(3), 20.0, np.array([-TAIL_BOUND, -np.inf]), np.array([TAIL_BOUND, np.inf]))
+    starts = np.array([plan.draw(s)[1] for s in range(200)])
+    assert np.all(starts[:, 0] == -TAIL_BOUND)
+    free = np.array([StartPlan(mode, np.zeros(3), 20.0).draw(s)[1][0] for s in range(400)])
+    assert abs(free.mean() + 19.0) < 0.3 and 1.7 < free.std() < 2.3  # 2 x sqrt(2 / RIDGE) = 2
 
 
 def _toy_mode(x: float):

@@ -4,7 +4,7 @@ CI runs a reduced analysis (magnetic moment, 2-30 keV in 4-keV bins, every nuisa
 benchmark kept) with one compiled model shared by all tests of this module. The SBC tests check
 both directions: the correct model passes the rank-uniformity test and deliberately wrong models
 (truths from a prior twice as wide as the fit's; signal templates mis-scaled in the fit) fail it
-with the same seed. The full versions (all three interactions, full analyses) are marked slow.
+with the same seed. Full-model SBC of every interaction: ``test_sbc_full_models.py``.
 """
 
 from __future__ import annotations
@@ -263,16 +263,6 @@ def test_prior_sensitivity_reweighting(reduced_mm, sbc_correct, tmp_path):
 
 
 # -- full versions (slow) ----------------------------------------------------------------------------
-@pytest.mark.slow
-@pytest.mark.parametrize("interaction", ["magnetic-moment", "millicharge", "dark-photon"])
-def test_sbc_full(interaction, tmp_path):
-    spec, target, tpl = validation_setup(interaction, load_dataset(DEFAULT_DATASET), reduced=False)
-    settings = SbcSettings(replicas=100, chains=2, draws=1000, tune=700, rank_draws=99, seed=SEED)
-    res = run_sbc(tpl, target, spec.poi_prior, settings, likelihood=spec.likelihood)
-    write_sbc_outputs(res, tmp_path)
-    assert res.passed, res.tests
-
-
 @pytest.mark.slow
 def test_prior_sensitivity_refit_matches_reweighting(reduced_mm):
     """Where PSIS reweighting is reliable (k-hat <= 0.7) it agrees with refitting every variant."""
