@@ -35,6 +35,7 @@ bench:
 	$(BIN)/python benchmarks/bench_spectra.py
 	$(BIN)/python benchmarks/bench_frequentist.py
 	$(BIN)/python benchmarks/bench_compile.py
+	$(BIN)/python benchmarks/bench_chain_starts.py
 	$(BIN)/python benchmarks/bench_peers.py --json $(BENCH_JSON) $(BENCH_ARGS)
 
 clean:
