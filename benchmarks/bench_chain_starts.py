@@ -44,7 +44,10 @@ def main() -> None:
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     dataset = load_dataset(DEFAULT_DATASET)
-    print("| fit | PL + batch compile (s, once per structure) | mode search (ms) | check (ms) | NUTS, mode starts (s) | NUTS, prior starts (s) |")
+    print(
+        "| fit | PL + batch compile (s, once per structure) | mode search (ms) | check (ms) "
+        "| NUTS, mode starts (s) | NUTS, prior starts (s) |"
+    )
     print("|---|---|---|---|---|---|")
     for label, (interaction, kw) in FITS.items():
         spec, target, tpl = validation_setup(interaction, dataset, **kw)
