@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from bayes_xmass.cli.combine import add_combine_parser
-from bayes_xmass.cli.datasets import add_convert_xenon1t_parser, add_make_benchmark_parser
+from bayes_xmass.cli.datasets import add_convert_parsers, add_convert_xenon1t_parser, add_make_benchmark_parser
 from bayes_xmass.cli.fits import add_compare_parser, add_limit_parser, add_sample_parser
 from bayes_xmass.cli.options import execution_env
 from bayes_xmass.cli.run import add_run_parser
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(sub)
     add_make_benchmark_parser(sub)
     add_convert_xenon1t_parser(sub)
+    add_convert_parsers(sub)
     add_scan_parser(sub)
     add_combine_parser(sub)
     add_validate_parser(sub)  # `validate sbc|coverage|prior-sensitivity`

@@ -23,7 +23,15 @@ from bayes_xmass.datasets.csv_tables import check_curve, parse_csv
 from bayes_xmass.datasets.dataset_files import checksum_of_bytes, find_dataset_toml, read_dataset_toml
 from bayes_xmass.datasets.priors import Prior, parse_prior
 from bayes_xmass.datasets.toml_reader import TomlReader, toml_type_name
-from bayes_xmass.datasets.types import EDGE_TOL_KEV, Background, Dataset, Efficiency, Resolution, frozen_array
+from bayes_xmass.datasets.types import (
+    EDGE_TOL_KEV,
+    Background,
+    Dataset,
+    DatasetAnalysis,
+    Efficiency,
+    Resolution,
+    frozen_array,
+)
 from bayes_xmass.errors import InputError
 from bayes_xmass.physics.constants import DAYS_PER_YEAR, KG_PER_TONNE, tonne_year_to_kg_day
 
@@ -231,13 +239,37 @@ def _parse_background(ld: TomlReader, i: int, entry: Any, seen: dict[str, int]) 
 
 
 def _check_coverage(ld: TomlReader, bkg: Background, ref: str, edges: np.ndarray) -> None:
+    # a table tabulated at bin centres (e.g. 0.05 ... 29.95 keV) covers its outer bins to within half
+    # its grid step (and never more than half the outermost observed bin)
     e = cast(np.ndarray, bkg.energy_keV)
-    if e[0] > edges[0] + EDGE_TOL_KEV or e[-1] < edges[-1] - EDGE_TOL_KEV:
+    tol_lo = 0.5 * min(e[1] - e[0], edges[1] - edges[0]) + EDGE_TOL_KEV
+    tol_hi = 0.5 * min(e[-1] - e[-2], edges[-1] - edges[-2]) + EDGE_TOL_KEV
+    if e[0] > edges[0] + tol_lo or e[-1] < edges[-1] - tol_hi:
         raise ld.error(
             f"background[{bkg.name}].file",
             f"energy window outside template range: observed bins span [{edges[0]:g}, {edges[-1]:g}] keV "
-            f"but folded template '{ref}' covers [{e[0]:g}, {e[-1]:g}] keV",
+            f"but folded template '{ref}' covers [{e[0]:g}, {e[-1]:g}] keV (half its grid step allowed at the ends)",
         )
+
+
+def _parse_analysis(ld: TomlReader, table: dict[str, Any], edges: np.ndarray) -> DatasetAnalysis:
+    ld.check_keys(table, "analysis", [], ["window_keV", "bin_width_keV"])
+    window = None
+    if "window_keV" in table:
+        w = table["window_keV"]
+        if not (isinstance(w, list) and len(w) == 2 and all(isinstance(v, (int, float)) for v in w)):
+            raise ld.error("analysis.window_keV", f"must be a pair [lo, hi] of energies in keV, got {w!r}")
+        lo, hi = float(w[0]), float(w[1])
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+            raise ld.error("analysis.window_keV", f"need finite 0 <= lo < hi, got [{lo:g}, {hi:g}]")
+        if hi <= edges[0] or lo >= edges[-1]:
+            raise ld.error(
+                "analysis.window_keV",
+                f"[{lo:g}, {hi:g}] keV does not overlap the data ({edges[0]:g}-{edges[-1]:g} keV)",
+            )
+        window = (lo, hi)
+    width = ld.number(table, "bin_width_keV", "analysis", minimum=0.0) if "bin_width_keV" in table else None
+    return DatasetAnalysis(window, width)
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -252,13 +284,16 @@ def load_dataset(path: str | Path) -> Dataset:
                              | { model = "table", file = "sigma.csv" }        CSV energy_keV,sigma_keV
                    efficiency = { file = "eff.csv" } (CSV energy_keV,efficiency) | { constant = 0.9 }
                    threshold_keV (optional, default 0.0)
+        [analysis] (optional) window_keV = [lo, hi], bin_width_keV (0 = keep the bins): the data's own
+                   analysis, used instead of the model file's unless the command line sets them
                    energy_scale = { prior = { kind = .., ... } }
         [[background]] name, prior, and either builtin = "solar_nu_sm" or
                    file (CSV energy_keV,rate[,rate_err]) + folded (bool) + rate_unit (optional,
                    "per_keV_kg_day" default | "per_keV_tonne_year")
 
     Referenced files are relative to the dataset folder. A folded template must cover the
-    observed bins. ``checksum`` is :func:`~bayes_xmass.datasets.dataset_files.dataset_checksum` of the bytes read.
+    observed bins to within half its grid step at either end (tables tabulated at bin centres); its
+    end values are extended over that half step. ``checksum`` is :func:`~bayes_xmass.datasets.dataset_files.dataset_checksum` of the bytes read.
 
     Examples
     --------
@@ -269,7 +304,7 @@ def load_dataset(path: str | Path) -> Dataset:
     toml_path = find_dataset_toml(path)
     raw, doc = read_dataset_toml(toml_path)
     ld = TomlReader(toml_path)
-    ld.check_keys(doc, "", ["dataset", "observed", "response"], ["background"])
+    ld.check_keys(doc, "", ["dataset", "observed", "response"], ["background", "analysis"])
 
     # [dataset]
     meta = ld.table(doc, "dataset", "")
@@ -298,6 +333,9 @@ def load_dataset(path: str | Path) -> Dataset:
 
     # [observed]
     edges, counts = _parse_observed(ld, ld.table(doc, "observed", ""))
+
+    # [analysis] (optional): the data's own window and binning
+    analysis = _parse_analysis(ld, ld.table(doc, "analysis", ""), edges) if "analysis" in doc else DatasetAnalysis()
 
     # [response]
     resolution, efficiency, threshold, es_prior = _parse_response(ld, ld.table(doc, "response", ""))
@@ -330,4 +368,5 @@ def load_dataset(path: str | Path) -> Dataset:
         checksum=checksum_of_bytes(toml_path.name, raw, ld.files),
         toml_name=toml_path.name,
         files=tuple(sorted(ld.files)),
+        analysis=analysis,
     )

@@ -28,6 +28,7 @@ __all__ = [
     "EDGE_TOL_KEV",
     "Background",
     "Dataset",
+    "DatasetAnalysis",
     "Efficiency",
     "Resolution",
     "frozen_array",
@@ -146,6 +147,20 @@ class Background:
         return out
 
 
+@dataclass(frozen=True)
+class DatasetAnalysis:
+    """The data's own analysis choices (``[analysis]`` in dataset.toml), used instead of the model
+    file's when the command line does not set them: ``window_keV`` (lo, hi) and ``bin_width_keV``
+    (0 = keep the dataset's bins). None = not given."""
+
+    window_keV: tuple[float, float] | None = None
+    bin_width_keV: float | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able description."""
+        return {"window_keV": list(self.window_keV) if self.window_keV else None, "bin_width_keV": self.bin_width_keV}
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """A validated dataset. Energies keV, exposure kg*day, rates events/(keV kg day).
@@ -173,6 +188,7 @@ class Dataset:
     view_info: dict[str, Any] | None = None
     toml_name: str = DATASET_TOML
     files: tuple[str, ...] = ()
+    analysis: DatasetAnalysis = DatasetAnalysis()
 
     # -- derived ---------------------------------------------------------------------------
     @property
@@ -296,4 +312,5 @@ class Dataset:
             "efficiency": self.efficiency.summary(),
             "energy_scale_prior": self.energy_scale_prior.to_dict(),
             "backgrounds": [b.summary() for b in self.backgrounds],
+            "analysis": self.analysis.summary(),
         }

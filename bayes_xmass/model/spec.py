@@ -87,8 +87,15 @@ class ModelSpec:
     masses_mev: tuple[float, ...] = ()
     source: str = ""
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
+    # analysis settings the user set explicitly ("window_kev", "bin_width_kev"); the others give way
+    # to a dataset's own [analysis] choices (model/targets.py: effective_analysis)
+    user_analysis: frozenset[str] = frozenset()
 
     def with_overrides(self, **kw: Any) -> ModelSpec:
+        """A copy with fields replaced; a window or bin width set here counts as the user's choice."""
+        explicit = {k for k in ("window_kev", "bin_width_kev") if k in kw}
+        if explicit:
+            kw["user_analysis"] = self.user_analysis | explicit
         return replace(self, **kw)
 
     def describe(self) -> dict[str, Any]:

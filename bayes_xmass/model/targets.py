@@ -19,6 +19,7 @@ from scipy.optimize import brentq
 
 from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
+from bayes_xmass.model.analysis_choice import effective_analysis
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.response.detector import MorphingTemplates
@@ -83,10 +84,14 @@ def fit_targets(
 
 
 def analysis_view(spec: ModelSpec, dataset: Dataset) -> Dataset:
-    """The dataset restricted to the spec's window (intersected with the data's range, snapped to
-    bin edges) with bins finer than ``bin_width_keV`` merged (uniform binning only)."""
+    """The dataset restricted to the fit's window (intersected with the data's range, snapped to
+    bin edges) with bins finer than the bin width merged (uniform binning only). Window and bin
+    width: the command line's, else the dataset's ``[analysis]``, else the model's
+    (:func:`~bayes_xmass.model.analysis_choice.effective_analysis`)."""
     edges = np.asarray(dataset.bin_edges_keV)
-    w_lo, w_hi = spec.window_kev
+    choice = effective_analysis(spec, dataset)
+    w_lo, w_hi = choice.window_kev
+    bin_width = choice.bin_width_kev
     if w_hi <= edges[0] or w_lo >= edges[-1]:
         raise InputError(
             spec.source or "model",
@@ -102,8 +107,8 @@ def analysis_view(spec: ModelSpec, dataset: Dataset) -> Dataset:
     view = dataset.view(window=(float(lo), float(hi)))
     widths = np.diff(view.bin_edges_keV)
     merge = 1
-    if spec.bin_width_kev > 0 and np.allclose(widths, widths[0]) and widths[0] < spec.bin_width_kev:
-        merge = int(round(spec.bin_width_kev / widths[0]))
+    if bin_width > 0 and np.allclose(widths, widths[0]) and widths[0] < bin_width:
+        merge = int(round(bin_width / widths[0]))
         while merge > 1 and view.n_bins % merge:
             merge -= 1
     return view.view(merge=merge) if merge > 1 else view

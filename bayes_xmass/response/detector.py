@@ -96,19 +96,30 @@ class Response:
 def integrate_folded(
     energy_kev: ArrayLike, rate: ArrayLike, bin_edges_kev: ArrayLike, exposure_kg_day: float
 ) -> NDArray[np.float64]:
-    """Counts per bin of a reconstructed-energy rate curve (piecewise linear), exact integral."""
+    """Counts per bin of a reconstructed-energy rate curve (piecewise linear), exact integral.
+
+    Outside the curve's range its end values are extended (constant): a table tabulated at bin
+    centres thereby covers the outer half bins (the loader allows half a grid step at each end).
+
+    >>> integrate_folded([0.5, 1.5], [2.0, 2.0], [0.0, 1.0, 2.0], 1.0).tolist()
+    [2.0, 2.0]
+    """
     e = np.asarray(energy_kev, dtype=np.float64)
     r = np.asarray(rate, dtype=np.float64)
     cum = np.concatenate([[0.0], np.cumsum(0.5 * (r[1:] + r[:-1]) * np.diff(e))])
 
     def cumulative(x: NDArray[np.float64]) -> NDArray[np.float64]:
-        i = np.clip(np.searchsorted(e, x, side="right") - 1, 0, e.size - 2)
-        dx = x - e[i]
+        xi = np.clip(x, e[0], e[-1])
+        i = np.clip(np.searchsorted(e, xi, side="right") - 1, 0, e.size - 2)
+        dx = xi - e[i]
         slope = (r[i + 1] - r[i]) / (e[i + 1] - e[i])
-        return cum[i] + r[i] * dx + 0.5 * slope * dx * dx
+        inside = cum[i] + r[i] * dx + 0.5 * slope * dx * dx
+        out: NDArray[np.float64] = inside + np.minimum(x - e[0], 0.0) * r[0] + np.maximum(x - e[-1], 0.0) * r[-1]
+        return out
 
-    edges = np.clip(np.asarray(bin_edges_kev, dtype=np.float64), e[0], e[-1])
-    return exposure_kg_day * np.diff(cumulative(edges))
+    edges = np.asarray(bin_edges_kev, dtype=np.float64)
+    counts: NDArray[np.float64] = exposure_kg_day * np.diff(cumulative(edges))
+    return counts
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from bayes_xmass.infer.combined_profile import CombinedProfileLikelihood
 from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
 from bayes_xmass.infer.posterior_sampler import sample_posterior
 from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
+from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.outputs.compare import comparison_row, csv_text, markdown_table
@@ -236,6 +237,8 @@ def combine_datasets(
         )
     labels, tpls = plan_combination(spec, datasets, targets[0], shared)
     out = prepare_run_dir(out, overwrite)
+    for ds in datasets:
+        log(analysis_note(spec, ds))
     result = run_combination(
         spec,
         datasets,

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from bayes_xmass.errors import InputError
+from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.outputs.compare import comparison_row, csv_text, markdown_table, terminal_table
 from bayes_xmass.outputs.plot_fits import plot_poi_posterior
 from bayes_xmass.outputs.report import open_datatree
@@ -55,6 +56,7 @@ def run_compare(
     i-th) into the run directory ``out``; returns the comparison rows."""
     spec, dataset = load_spec_and_dataset(options)
     out = prepare_run_dir(out, overwrite)
+    log(analysis_note(spec, dataset))
     records = []
     for i, t in enumerate(select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)):
         bayes = run_bayesian_fit(spec, dataset, t, out, seed=step_seed(seed, "fit", i), overwrite=overwrite, log=log)

@@ -20,6 +20,7 @@ from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
 from bayes_xmass.infer.posterior_sampler import sample_posterior
 from bayes_xmass.infer.posterior_summary import Diagnostics, credible_limit, diagnostics
 from bayes_xmass.infer.toys import feldman_cousins, toy_limits
+from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.model.targets import FitTarget, fit_targets, target_templates
 from bayes_xmass.outputs.report import markdown_section, write_datatree, write_fit_plots
@@ -216,6 +217,7 @@ def run_sample(
     spec, dataset = load_spec_and_dataset(options)
     targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
     out = prepare_run_dir(out, overwrite)
+    log(analysis_note(spec, dataset))
     results = [
         run_bayesian_fit(
             spec, dataset, t, out, seed=step_seed(seed, "fit", i), progress=progress, overwrite=overwrite, log=log
@@ -241,6 +243,7 @@ def run_limit(
     spec, dataset = load_spec_and_dataset(options)
     targets = select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)
     run_dir = prepare_run_dir(out, overwrite) if out else None
+    log(analysis_note(spec, dataset))
     records = [run_frequentist(spec, dataset, t, n_toys=toys, fc_toys=fc_toys, seed=seed, log=log) for t in targets]
     if run_dir:
         write_json(

@@ -525,14 +525,14 @@ BAD_CASES = [
     # (18) folded template not covering the observed bins
     (
         "template-range-high",
-        _file("b0.csv", "energy_keV,rate\n0,1\n10.5,1\n"),
+        _file("b0.csv", "energy_keV,rate\n0,1\n10.4,1\n"),  # 10.5, the last bin's centre, would do
         "dataset.toml",
         "background[B0].file",
         "energy window outside template range",
     ),
     (
         "template-range-low",
-        _file("b0.csv", "energy_keV,rate\n1.5,1\n20,1\n"),
+        _file("b0.csv", "energy_keV,rate\n1.6,1\n20,1\n"),  # 1.5, the first bin's centre, would do
         "dataset.toml",
         "background[B0].file",
         "energy window outside template range",
