@@ -28,6 +28,8 @@ from bayes_xmass.physics.radioactivity import line
 __all__ = ["AR37_K_LINE_KEV", "LZ_RUNS", "LzRun", "convert_lz"]
 
 AR37_K_LINE_KEV = 2.8224  # 37Ar K-shell electron-capture energy (ENSDF; LZ PRD 108 072006)
+# The 37Ar count and its uncertainty (LzRun.ar37) are the WS2022 fit results listed by SNuDD as
+# "WS2022 1D fit results" for arXiv:2511.17350; not checked against the paper's table here.
 AR37_LINE_WIDTH_KEV = 0.01  # a line in true energy; the detector resolution sets the folded width
 
 
@@ -53,7 +55,7 @@ LZ_RUNS: dict[str, LzRun] = {
         "WS2022",
         60.0 * 5.5 / DAYS_PER_YEAR,
         (0.33, 0.0),
-        (96.0, 13.0),
+        (47.6, 9.4),  # fitted 37Ar of LZ's WS2022 1D fit, as transcribed by SNuDD (arXiv:2511.17350)
         0.05,
         "LZ Collaboration, PRD 108 (2023) 072006, arXiv:2307.15753",
         "60 live days x 5.5 t fiducial (PRD 108 072006)",

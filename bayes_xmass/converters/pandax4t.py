@@ -52,9 +52,12 @@ PANDAX_FITTED_COUNTS: dict[str, tuple[float, float]] = {
 
 
 def pandax_sigma_kev(e_kev: np.ndarray) -> np.ndarray:
-    """PandaX-4T ER energy resolution sigma(E) in keV (see the dataset description for the source)."""
-    e = np.maximum(np.asarray(e_kev, dtype=np.float64), 0.0)
-    return 0.31 * np.sqrt(e) + 0.0037 * e
+    """PandaX-4T ER energy resolution sigma(E) in keV: the cubic 0.073 + 0.173 E - 6.5e-3 E^2 + 1.1e-4 E^3
+    (E in keV) that SNuDD takes from PandaX-4T's Run0 ER paper (arXiv:2206.02339), read as sigma in
+    keV: sigma(1) = 0.24, sigma(10) = 1.26, sigma(30) = 2.4 keV. (SNuDD applies it as sigma/E, which
+    would mean 126% at 10 keV, unphysical.) Above 40 keV the cubic turns over: not used there."""
+    e = np.clip(np.asarray(e_kev, dtype=np.float64), 0.0, 40.0)
+    return 0.073 + 0.173 * e - 6.5e-3 * e**2 + 1.1e-4 * e**3
 
 
 def convert_pandax4t(release: Path, out: Path, overwrite: bool = False) -> Path:
@@ -107,7 +110,7 @@ def convert_pandax4t(release: Path, out: Path, overwrite: bool = False) -> Path:
         csv_block(
             ("energy_keV", "sigma_keV"),
             ["PandaX-4T ER resolution, keV"],
-            [res_e, np.maximum(pandax_sigma_kev(res_e), 1e-3)],
+            [res_e, pandax_sigma_kev(res_e)],
         ),
     )
     folder.add(
@@ -145,7 +148,9 @@ dropped). Exposure 363.3 t day. Fitted Run1 counts (arXiv:2408.07641): {fitted}.
 Backgrounds: tritium (beta spectrum, Q = {TRITIUM_Q_KEV} keV, folded by the response) normalised to
 its fitted count, prior truncated normal with its fitted uncertainty ({s_h3 / n_h3:.1%}); the rest of the
 best-fit total (the other components) with a normal prior of {rest_rel:.1%}, their fitted uncertainties
-added in quadrature relative to their sum. Resolution: see resolution.csv. Energy scale fixed."""
+added in quadrature relative to their sum. Resolution (resolution.csv): sigma = 0.073 + 0.173 E -
+6.5e-3 E^2 + 1.1e-4 E^3 keV, the PandaX-4T Run0 form (arXiv:2206.02339) as transcribed by SNuDD.
+Energy scale fixed."""
 exposure_tonne_year = {PANDAX_EXPOSURE_T_YR:.6g}
 target = "Xe"
 

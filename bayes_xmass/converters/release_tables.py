@@ -69,8 +69,8 @@ def read_columns(
                 continue  # a text header before the first data row
             raise InputError(path, f"line {lineno}", f"non-numeric value in {line!r}") from None
         if not lo <= len(values) <= hi:
-            want = str(lo) if lo == hi else f"{lo} to {hi}"
-            raise InputError(path, f"line {lineno}", f"expected {want} columns, found {len(values)}")
+            want = f"{lo} column{'s' if lo > 1 else ''}" if lo == hi else f"{lo} to {hi} columns"
+            raise InputError(path, f"line {lineno}", f"expected {want}, found {len(values)}")
         bad = [v for v in values if not math.isfinite(v)]
         if bad:
             raise InputError(path, f"line {lineno}", f"non-finite value {bad[0]!r}")

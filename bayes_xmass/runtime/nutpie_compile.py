@@ -46,6 +46,9 @@ __all__ = ["CALLBACK_CACHE_VERSION", "compile_for_nutpie"]
 _FALLBACK_WARNED = False
 
 
+CALL_ARGS_MAX = 24  # arguments per call or tuple display that CPython compiles without list_to_tuple
+
+
 def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list[tuple[str, int]]) -> str:
     """Python source of the C callback ``kind`` ('logp' or 'expand') of nutpie's ABI.
 
@@ -74,7 +77,14 @@ def _callback_source(kind: str, n_dim: int, n_expanded: int, arrays: list[tuple[
         shape = f"({dims},)" if ndim == 1 else f"({dims})"
         body.append(f"a{i} = numba.carray(as_pointer(shared['data']['{key}']), {shape}, DTYPE{i})")
         args.append(f"a{i}")
-    call = ", ".join(args)
+    if len(args) <= CALL_ARGS_MAX:
+        call = ", ".join(args)
+    else:  # CPython >= 3.12 builds calls with > 30 arguments through list_to_tuple, which numba
+        # cannot type: build the argument tuple in chunks (tuple concatenation types) and unpack it
+        chunks = [args[i : i + CALL_ARGS_MAX] for i in range(0, len(args), CALL_ARGS_MAX)]
+        body.append("args = (" + ", ".join(chunks[0]) + ",)")
+        body += ["args = args + (" + ", ".join(c) + ",)" for c in chunks[1:]]
+        call = "*args"
     if kind == "logp":
         body += [
             f"value, grad = INNER({call})",

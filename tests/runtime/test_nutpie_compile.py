@@ -67,6 +67,32 @@ def test_callback_source_copies_element_by_element():
     compile(_callback_source("expand", 3, 5, []), "<test>", "exec")
 
 
+def test_many_shared_arrays_take_the_fast_path_with_the_same_draws():
+    """A model with 40 pm.Data arrays (a combination of several datasets has that many): CPython
+    builds calls with > 30 arguments through list_to_tuple, which numba cannot type, so the callback
+    passes them as a tuple built in chunks. Same draws as nutpie's own compile."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    rng = np.random.default_rng(5)
+    with pm.Model() as model:
+        parts = [pm.Data(f"t{i}", rng.uniform(1.0, 2.0, size=4)) for i in range(40)]
+        norm = pm.LogNormal("norm", 0.0, 0.3)
+        mu = norm * sum(parts)
+        pm.Potential("loglike", pt.sum(60.0 * pt.log(mu) - mu))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback to nutpie's compile
+        ours = compile_for_nutpie(model)
+    assert "args = args + (" in _callback_source("logp", 1, 1, [(f"{i:032x}", 1) for i in range(40)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = nutpie.sample(ours, draws=100, tune=100, chains=1, cores=1, seed=2, progress_bar=False)
+        b = nutpie.sample(
+            nutpie.compile_pymc_model(model), draws=100, tune=100, chains=1, cores=1, seed=2, progress_bar=False
+        )
+    np.testing.assert_array_equal(a.posterior["norm"].values, b.posterior["norm"].values)
+
+
 @pytest.mark.parametrize(
     "arrays", [[("x'] + __import__('os').system('true') + ['", 1)], [("0" * 31, 1)], [("0" * 32, "1")]]
 )
