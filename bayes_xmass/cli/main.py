@@ -2,7 +2,7 @@
 
 Each command lives in its own module (:mod:`~bayes_xmass.cli.spectra`, :mod:`~bayes_xmass.cli.fits`,
 :mod:`~bayes_xmass.cli.run`, :mod:`~bayes_xmass.cli.datasets`, :mod:`~bayes_xmass.cli.scan`,
-:mod:`~bayes_xmass.cli.combine`, :mod:`~bayes_xmass.cli.validate`) and calls its workflow.
+:mod:`~bayes_xmass.cli.combine`, :mod:`~bayes_xmass.cli.global_cmd`, :mod:`~bayes_xmass.cli.validate`) and calls its workflow.
 User errors (bad files, bad arguments) print one line ``bayes-xmass: error: ...`` on stderr and
 exit with code 2; nothing is written.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from bayes_xmass.cli.combine import add_combine_parser
 from bayes_xmass.cli.datasets import add_convert_parsers, add_convert_xenon1t_parser, add_make_benchmark_parser
 from bayes_xmass.cli.fits import add_compare_parser, add_limit_parser, add_sample_parser
+from bayes_xmass.cli.global_cmd import add_global_parser
 from bayes_xmass.cli.options import execution_env
 from bayes_xmass.cli.run import add_run_parser
 from bayes_xmass.cli.scan import add_scan_parser
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_convert_parsers(sub)
     add_scan_parser(sub)
     add_combine_parser(sub)
+    add_global_parser(sub)
     add_validate_parser(sub)  # `validate sbc|coverage|prior-sensitivity`
     return parser
 

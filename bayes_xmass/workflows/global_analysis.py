@@ -1,0 +1,238 @@
+"""``bayes-xmass global``: the global analysis of the public xenon electron-recoil data.
+
+For every fit of the chosen interactions (magnetic moment; millicharge per flavour set and sign;
+B-L at XMASS's masses) it runs :func:`~bayes_xmass.workflows.combine.run_combination` on the
+datasets (each alone and combined, Bayesian and frequentist, into ``out/<fit>/``), adds the
+combination's expected limits from background-only toys, and the B-L exclusion curve (Delta chi2 =
+2.71, each dataset and combined) over 1e-3-10 MeV. Writes ``limits.json`` (last), ``summary.md``,
+``comparison.csv``, ``report.html`` and ``plots/``. The datasets keep their own windows, binning and
+nuisances (their ``[analysis]`` tables); none is shared.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bayes_xmass.bundled import data_dir
+from bayes_xmass.converters.public import PUBLIC_DATASETS
+from bayes_xmass.datasets.loader import load_dataset
+from bayes_xmass.datasets.types import Dataset
+from bayes_xmass.errors import InputError
+from bayes_xmass.infer.combined import combined_templates
+from bayes_xmass.infer.combined_toys import combined_toy_bands
+from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.infer.summed_profile import summed_upper_limit
+from bayes_xmass.model.analysis_choice import analysis_note
+from bayes_xmass.model.spec import ModelSpec, model_spec_for
+from bayes_xmass.model.targets import FitTarget, fit_targets
+from bayes_xmass.outputs.global_report import (
+    global_csv,
+    global_html,
+    global_markdown,
+    plot_b_minus_l_curve,
+    plot_target,
+)
+from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
+from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
+from bayes_xmass.runtime.seeds import step_seed
+from bayes_xmass.workflows.combine import plan_combination, run_combination
+
+__all__ = ["DEFAULT_INTERACTIONS", "GlobalOptions", "resolve_datasets", "run_global"]
+
+DEFAULT_INTERACTIONS = ("magnetic-moment", "millicharge", "dark-photon")
+CURVE_MASSES_MEV = tuple(float(m) for m in np.geomspace(1e-3, 10.0, 9))  # 1e-3 ... 10 MeV, 3 per decade
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """What ``global`` fits: datasets (bundled names or folders; None = all bundled public ones),
+    interactions, toys per combined fit, and the reduced ``quick`` variant (common millicharge only,
+    fewer draws and toys, 5 curve masses)."""
+
+    datasets: tuple[str, ...] | None = None
+    interactions: tuple[str, ...] = DEFAULT_INTERACTIONS
+    toys: int = 50
+    quick: bool = False
+    seed: int = 2022
+
+
+def resolve_datasets(names: Sequence[str] | None) -> list[tuple[str, Dataset]]:
+    """(label, dataset) for bundled public names (e.g. ``xenonnt_sr0``) or dataset folders."""
+    out = []
+    for name in names or list(PUBLIC_DATASETS):
+        path = data_dir() / name if name in PUBLIC_DATASETS else Path(name)
+        if not path.exists():
+            raise InputError(
+                "command line",
+                "--dataset",
+                f"{name!r} is neither a bundled dataset ({', '.join(PUBLIC_DATASETS)}) nor a folder",
+            )
+        out.append((path.name, load_dataset(path)))
+    labels = [lab for lab, _ in out]
+    if len(set(labels)) != len(labels) or len({d.checksum for _, d in out}) != len(out):
+        raise InputError("command line", "--dataset", "a dataset is given twice")
+    if len(out) < 2:
+        raise InputError("command line", "--dataset", "the global analysis needs at least two datasets")
+    return out
+
+
+def _spec(name: str, quick: bool) -> ModelSpec:
+    spec = model_spec_for(name)
+    if quick:
+        spec = spec.with_overrides(sampler=dataclasses.replace(spec.sampler, draws=min(spec.sampler.draws, 1000)))
+    return spec
+
+
+def _targets(spec: ModelSpec, quick: bool) -> list[FitTarget]:
+    return fit_targets(spec, flavours=("common",) if quick else None)
+
+
+def _summary(rec: dict[str, Any]) -> dict[str, Any]:
+    f, s = rec["frequentist"], rec["coupling_scale"]
+    out: dict[str, Any] = {
+        "best_fit": f["best_fit"],
+        "discovery_z": f["discovery_z"],
+        "delta_chi2_271": f["limit_xmass_scaled"] * s,
+        "one_sided": f["limit_one_sided_scaled"] * s,
+        "cls": f["limit_cls_scaled"] * s,
+    }
+    if "bayes" in rec:
+        out.update(
+            bayes=rec["bayes"]["limit"],
+            bayes_mcse=rec["bayes"]["mcse"],
+            diagnostics_ok=rec["diagnostics"]["ok"],
+            failures=rec["diagnostics"]["failures"],
+            netcdf=rec["netcdf"],
+        )
+    return out
+
+
+def _b_minus_l_curve(spec: ModelSpec, datasets: list[Dataset], labels: list[str], masses) -> dict[str, Any]:
+    """Delta chi2 = 2.71 limits per mass: each dataset (its own profile likelihood, templates swapped
+    per mass) and their sum (no shared nuisances: the combined profile likelihood)."""
+    pls: list[ProfileLikelihood] = []
+    combined: list[float] = []
+    alone: dict[str, list[float]] = {lab: [] for lab in labels}
+    for m in masses:
+        tpls = combined_templates(spec, datasets, FitTarget("b_minus_l", 1, None, float(m)))
+        if not pls:
+            pls = [ProfileLikelihood(t, sign=1, likelihood=spec.likelihood) for t in tpls]
+        else:
+            pls = [pl.load(t, 1) for pl, t in zip(pls, tpls)]
+        scale = tpls[0].coupling_scale
+        for lab, pl in zip(labels, pls):
+            alone[lab].append(pl.upper_limit(spec.cl, "xmass") * scale)
+        combined.append(summed_upper_limit(pls, spec.cl, "xmass")[1] * scale)
+    return {"masses_MeV": list(masses), "combined": combined, "alone": alone, "statistic": "Delta chi2 = 2.71"}
+
+
+def run_global(
+    options: GlobalOptions,
+    *,
+    out: Path,
+    progress: bool = False,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """The global analysis into the run directory ``out``; returns the limits.json record."""
+    started = time.perf_counter()
+    for name in options.interactions:
+        get_interaction(name)  # unknown names: one-line error before anything is written
+    if options.toys < 0:
+        raise InputError("command line", "--toys", f"must be >= 0, got {options.toys}")
+    pairs = resolve_datasets(options.datasets)
+    labels, datasets = [lab for lab, _ in pairs], [d for _, d in pairs]
+    out = prepare_run_dir(out, overwrite)
+    toys = min(options.toys, 20) if options.quick else options.toys
+    targets_out: list[dict[str, Any]] = []
+    curve = None
+    for name in options.interactions:
+        spec = _spec(name, options.quick)
+        for ds in datasets:
+            log(analysis_note(spec, ds))
+        for target in _targets(spec, options.quick):
+            seed = step_seed(options.seed, "global", target.label)
+            labs, tpls = plan_combination(spec, datasets, target)
+            sub = prepare_run_dir(out / target.label, overwrite)
+            res = run_combination(
+                spec,
+                datasets,
+                target,
+                sub,
+                labels=labs,
+                tpls=tpls,
+                seed=seed,
+                progress=progress,
+                overwrite=overwrite,
+                log=log,
+            )
+            rec: dict[str, Any] = {
+                "fit": target.label,
+                "interaction": target.interaction,
+                "sign": target.sign,
+                "flavours": target.flavours,
+                "mass_MeV": target.mass_mev,
+                "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
+                "run_dir": target.label,
+                "combined": _summary(res["combined"]),
+                "alone": {r["fit"]: _summary(r) for r in res["alone"]},
+            }
+            if toys:
+                bands = combined_toy_bands(
+                    tpls, labs, sign=target.sign, likelihood=spec.likelihood, n_toys=toys, seed=step_seed(seed, "toys")
+                )
+                rec["expected"] = bands.as_dict()
+                b = bands.delta_chi2_271
+                log(
+                    f"[{target.label}] combined expected Delta chi2 = 2.71 limit ({toys} toys): median {b['median']:.3g}"
+                )
+            rec["plot"] = str(
+                plot_target(rec, out=out / "plots" / f"global_{target.label}.png", overwrite=overwrite).relative_to(out)
+            )
+            targets_out.append(rec)
+        if spec.interaction == "b_minus_l":
+            masses = CURVE_MASSES_MEV[::2] if options.quick else CURVE_MASSES_MEV
+            curve = _b_minus_l_curve(spec, datasets, labels, masses)
+            curve["plot"] = str(
+                plot_b_minus_l_curve(
+                    curve, out=out / "plots" / "global_b_minus_l.png", overwrite=overwrite
+                ).relative_to(out)
+            )
+            log(
+                f"[b_minus_l curve] combined Delta chi2 = 2.71 limits at {len(masses)} masses: "
+                + ", ".join(f"{v:.2g}" for v in curve["combined"])
+            )
+    failed = [
+        f"{t['fit']} ({lab})"
+        for t in targets_out
+        for lab, r in [("combined", t["combined"]), *t["alone"].items()]
+        if r.get("diagnostics_ok") is False
+    ]
+    result = {
+        "provenance": {
+            "datasets": labels,
+            "dataset_checksums": {lab: d.checksum for lab, d in pairs},
+            "interactions": list(options.interactions),
+            "seed": options.seed,
+            "toys": toys,
+            "quick": options.quick,
+            "charge_convention": CHARGE_CONVENTION,
+            "package_versions": package_versions(),
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+        "targets": targets_out,
+        "b_minus_l_curve": curve,
+        "diagnostics_failed": failed,
+    }
+    write_text(out / "summary.md", global_markdown(result), overwrite)
+    write_text(out / "comparison.csv", global_csv(result), overwrite)
+    write_text(out / "report.html", global_html(result, out), overwrite)
+    write_json(out / "limits.json", result, overwrite)
+    return result
