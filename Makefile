@@ -36,6 +36,7 @@ bench:
 	$(BIN)/python benchmarks/bench_frequentist.py
 	$(BIN)/python benchmarks/bench_compile.py
 	$(BIN)/python benchmarks/bench_chain_starts.py
+	$(BIN)/python benchmarks/bench_global.py --quick
 	$(BIN)/python benchmarks/bench_peers.py --json $(BENCH_JSON) $(BENCH_ARGS)
 
 clean:
