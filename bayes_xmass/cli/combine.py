@@ -56,7 +56,10 @@ def add_combine_parser(sub) -> None:
         help="also fit each dataset alone for comparison: Bayesian and frequentist (all, "
         "default), frequentist only, or none",
     )
-    add_sampler_options(p, "exit 0 even if the combined fit's R-hat/ESS/divergence/BFMI thresholds fail")
+    add_sampler_options(
+        p,
+        "exit 0 even if the combined fit's R-hat/ESS/divergence/BFMI thresholds fail or the prior's bound sets its limit",
+    )
     p.set_defaults(func=cmd_combine)
 
 

@@ -3,7 +3,7 @@
 The options are checked here (the model-related ones by
 :func:`bayes_xmass.workflows.fit_inputs.load_spec_and_dataset`); each command calls one workflow
 of :mod:`bayes_xmass.workflows.fits` / :mod:`bayes_xmass.workflows.compare` and prints the result.
-Exit 3: diagnostics failed (``sample``) unless ``--allow-bad-diagnostics``.
+Exit 3: diagnostics failed (``sample``, ``compare`` running its fits) unless ``--allow-bad-diagnostics``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ def add_sample_parser(sub) -> None:
     """Register ``sample``."""
     p = sub.add_parser("sample", help="Bayesian fit(s) of one interaction with NUTS -> run directory")
     add_fit_options(p)
-    add_sampler_options(p, "exit 0 even if R-hat/ESS/divergence/BFMI thresholds fail")
+    add_sampler_options(
+        p, "exit 0 even if R-hat/ESS/divergence/BFMI thresholds fail or the POI prior's bound sets a limit"
+    )
     p.set_defaults(func=cmd_sample)
 
 
@@ -48,6 +50,11 @@ def add_compare_parser(sub) -> None:
     p.add_argument("--draws", type=int, default=None)
     p.add_argument("--tune", type=int, default=None)
     p.add_argument("--chains", type=int, default=None)
+    p.add_argument(
+        "--allow-bad-diagnostics",
+        action="store_true",
+        help="exit 0 even if a fit fails its diagnostics (R-hat/ESS/divergences/BFMI, the POI prior's bound)",
+    )
     p.set_defaults(func=cmd_compare)
 
 
@@ -117,4 +124,12 @@ def cmd_compare(args) -> int:
         log=log,
     )
     print(terminal_table(rows))
+    bad = [r["fit"] for r in rows if r.get("diagnostics_ok") is False]
+    if bad and not args.allow_bad_diagnostics:
+        print(
+            f"bayes-xmass: diagnostics failed for {', '.join(bad)} (see comparison.json); "
+            "pass --allow-bad-diagnostics to accept",
+            file=sys.stderr,
+        )
+        return 3
     return 0

@@ -102,7 +102,13 @@ def add_fit_options(p, out_required: bool = True) -> None:
         default=None,
         help="POI prior kind (default: the model TOML's)",
     )
-    p.add_argument("--prior-upper", type=float, default=None, help="POI prior upper bound in units of the scale")
+    p.add_argument(
+        "--prior-upper",
+        type=float,
+        default=None,
+        help="POI prior upper bound in units of the model file's poi.scale (or, for scale = 'auto', of the "
+        "automatic data-sensitivity scale); --scale does not change it",
+    )
     p.add_argument("--prior-power", type=float, default=None, help="power for the flat_power prior")
     p.add_argument("--likelihood", choices=list(LIKELIHOODS), default=None)
     p.add_argument(
@@ -123,7 +129,8 @@ def add_fit_options(p, out_required: bool = True) -> None:
         "--scale",
         type=float,
         default=None,
-        help="coupling unit for the sampler (e.g. 1e-11 for mu_nu at XENON1T); default: the model's",
+        help="coupling unit for the sampler (e.g. 1e-11 for mu_nu at XENON1T); default: the model's. "
+        "The POI prior in physical units stays the model's",
     )
     p.add_argument("--seed", type=int, default=20201, help="random seed (recorded)")
     p.add_argument("--out", type=Path, required=out_required, default=None, help="run directory to create")

@@ -248,7 +248,7 @@ def combined_attrs(
         "coupling_scale": t0.coupling_scale,
         "sign": target.sign,
         "options": json.dumps(t0.options, default=str),
-        "poi_prior": json.dumps(poi_prior.describe()),
+        "poi_prior": json.dumps(poi_prior.describe(t0.coupling_scale)),
         "poi_prior_upper_physical": poi_prior.upper * t0.coupling_scale,
         "likelihood": likelihood,
         "sampler": sampler.name,

@@ -403,6 +403,6 @@ def posterior_only(
     dt.attrs.update(
         coupling_scale=tpl.coupling_scale,
         coupling_unit=INTERACTIONS[target.interaction].coupling_unit,
-        poi_prior=json.dumps(poi_prior.describe(), default=str),
+        poi_prior=json.dumps(poi_prior.describe(tpl.coupling_scale), default=str),
     )
     return dt

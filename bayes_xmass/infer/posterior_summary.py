@@ -5,7 +5,8 @@ The credible limit is the one-sided ``cl`` quantile of the marginal posterior of
 :class:`Diagnostics` holds R-hat, bulk/tail ESS, divergences and BFMI of a run and checks them
 against ``RHAT_MAX``, ``ESS_MIN``, ``POI_ESS_MIN`` and ``BFMI_MIN``, and the posterior against the
 profile likelihood (:mod:`bayes_xmass.infer.mode_starts`: a chain's median POI that the profile
-likelihood excludes by more than ``PROFILE_CHECK_DELTA_CHI2``).
+likelihood excludes by more than ``PROFILE_CHECK_DELTA_CHI2``) and against the POI prior's range (a
+credible limit above ``PRIOR_BOUND_MAX`` of the prior's upper bound is set by the prior, not the data).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "BFMI_MIN",
     "ESS_MIN",
     "POI_ESS_MIN",
+    "PRIOR_BOUND_MAX",
     "RHAT_MAX",
     "Diagnostics",
     "credible_limit",
@@ -38,6 +40,7 @@ RHAT_MAX = 1.01
 ESS_MIN = 400
 POI_ESS_MIN = 1000
 BFMI_MIN = 0.3
+PRIOR_BOUND_MAX = 0.8  # credible limit / POI prior upper bound above this: the prior's range sets the limit
 
 
 @dataclass(frozen=True)
@@ -56,9 +59,23 @@ class Diagnostics:
     # largest profile Delta chi2 at a chain's posterior median of x against the likelihood's dominant
     # mode (infer/mode_starts.py); NaN when not checked (prior-scaled starts, combined fits)
     profile_delta_chi2: float = float("nan")
+    # credible limit / the POI prior's upper bound (both in units of the coupling scale); NaN when unknown
+    prior_bound_fraction: float = float("nan")
 
     @property
     def failures(self) -> list[str]:
+        """Every failed check: :attr:`sampling_failures`, then the prior's bound setting the limit."""
+        out = self.sampling_failures
+        if self.prior_bound_fraction > PRIOR_BOUND_MAX:
+            out.append(
+                f"credible limit at {self.prior_bound_fraction:.0%} of the POI prior's upper bound: the prior "
+                "range, not the data, sets it; widen the prior (--prior-upper)"
+            )
+        return out
+
+    @property
+    def sampling_failures(self) -> list[str]:
+        """The failed checks of the sampling (what more draws or another seed may cure)."""
         out = []
         if not self.rhat_max <= RHAT_MAX:
             out.append(f"R-hat {self.rhat_max:.4f} > {RHAT_MAX} ({self.worst_rhat_var})")
@@ -95,6 +112,7 @@ class Diagnostics:
                 "bfmi_min": BFMI_MIN,
                 "divergences": 0,
                 "profile_delta_chi2": PROFILE_CHECK_DELTA_CHI2,
+                "prior_bound_fraction": PRIOR_BOUND_MAX,
             },
         )
         return d
@@ -129,14 +147,36 @@ def credible_limit(dt: Any, cl: float = 0.9) -> CredibleLimit:
         "posterior_mean": float(x.mean()) * scale,
         "coupling_unit": dt.attrs.get("coupling_unit", ""),
     }
-    upper = json.loads(dt.attrs.get("poi_prior", "{}")).get("upper_scaled")
-    if upper and q > 0.8 * upper:
-        out["warning"] = "limit within 20% of the prior's upper bound: the prior range sets it; widen poi.prior.upper"
+    upper = _prior_upper(dt)
+    if upper and q > PRIOR_BOUND_MAX * upper:
+        out["warning"] = (
+            f"limit within {1 - PRIOR_BOUND_MAX:.0%} of the prior's upper bound: the prior range sets it; "
+            "widen the prior (poi.prior.upper, --prior-upper)"
+        )
     return out
 
 
-def diagnostics(dt: Any, model: Any = None) -> Diagnostics:
-    """R-hat (rank-normalised), bulk/tail ESS, divergences and BFMI over the sampled parameters.
+def _prior_upper(dt: Any) -> float | None:
+    """The POI prior's upper bound (units of the coupling scale) recorded in ``dt.attrs``, if any."""
+    try:
+        upper = json.loads(dt.attrs.get("poi_prior", "{}")).get("upper_scaled")
+    except (TypeError, ValueError, AttributeError):  # not a recorded prior (e.g. a hand-made DataTree)
+        return None
+    return float(upper) if upper else None
+
+
+def _cl_of(dt: Any) -> float:
+    """The credible level of the fit's model config in ``dt.attrs`` (0.9 if not recorded)."""
+    try:
+        return float(json.loads(dt.attrs.get("model_config", "{}")).get("cl", 0.9))
+    except (TypeError, ValueError, AttributeError):
+        return 0.9
+
+
+def diagnostics(dt: Any, model: Any = None, *, cl: float | None = None) -> Diagnostics:
+    """R-hat (rank-normalised), bulk/tail ESS, divergences and BFMI over the sampled parameters, and
+    the ``cl`` credible limit (default: the model config's level in ``dt.attrs``, else 0.9) as a
+    fraction of the POI prior's upper bound.
 
     R-hat and ESS are ArviZ's (``az.rhat``, ``az.ess`` bulk and tail) computed for all parameters
     at once by :func:`bayes_xmass.infer.convergence.dataset_rhat_ess` (same numbers to ~1e-14, ~5x faster)."""
@@ -165,6 +205,9 @@ def diagnostics(dt: Any, model: Any = None) -> Diagnostics:
         bfmi = float("nan")
     check = mode_check_of(dt)
     profile = float(check["max_delta_chi2"]) if check else float("nan")
+    upper = _prior_upper(dt)
+    limit = float(np.quantile(post[POI_VALUE].values.ravel(), _cl_of(dt) if cl is None else cl))
+    bound = limit / upper if upper else float("nan")
     return Diagnostics(
-        rmax, emin, tmin, float(ess_b[POI_VALUE]), float(ess_t[POI_VALUE]), div, bfmi, rvar, evar, profile
+        rmax, emin, tmin, float(ess_b[POI_VALUE]), float(ess_t[POI_VALUE]), div, bfmi, rvar, evar, profile, bound
     )

@@ -11,6 +11,7 @@ derived from the master seed and the mass index, so results do not depend on the
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from bayes_xmass.model.targets import (
     auto_scale,
     rescale_signal,
     round_scale,
+    spec_in_template_unit,
     target_templates,
 )
 from bayes_xmass.response.detector import MorphingTemplates
@@ -156,6 +158,14 @@ def _posterior_sampler(tpl: TemplateSet, poi_prior, likelihood: str):
     return worker_cache(key, lambda: PosteriorSampler(tpl, poi_prior, likelihood)).for_prior(poi_prior)
 
 
+def _in_template_unit(spec: ModelSpec, settings: PointSettings, tpl: TemplateSet) -> PointSettings:
+    """``settings`` with the POI prior (in ``spec``'s prior unit) in the mass's coupling unit."""
+    if settings.poi_prior is None:
+        return settings
+    prior = spec_in_template_unit(spec.with_overrides(poi_prior=settings.poi_prior), tpl).poi_prior
+    return settings if prior == settings.poi_prior else dataclasses.replace(settings, poi_prior=prior)
+
+
 def _short_of_ess(diag) -> bool:
     """The failure is only too few effective draws (no divergences, R-hat fine)."""
     return (
@@ -211,9 +221,10 @@ def _scan_point(index, mass, tpl, ps) -> dict:
             trace = sampler.draw_posterior(data, settings, seed)
             draws_total += settings.draws * settings.chains
             trace.attrs["coupling_scale"] = scale
+            trace.attrs["poi_prior"] = json.dumps(ps.poi_prior.describe(scale))
             lim = credible_limit(trace, ps.cl)
-            diag = diagnostics(trace)
-            if diag.ok:
+            diag = diagnostics(trace, cl=ps.cl)
+            if not diag.sampling_failures:  # ok, or only the prior's bound set the limit: more draws won't help
                 break
             settings = dataclasses.replace(
                 settings, draws=2 * settings.draws, tune=settings.tune if _short_of_ess(diag) else 2 * settings.tune
@@ -260,7 +271,7 @@ def run_scan(
             f"[b_minus_l scan] {done_reason}: {len(done)} of {masses.size} points already done "
             f"(M = {', '.join(f'{masses[i]:.3g}' for i in sorted(done))} MeV)"
         )
-    tasks = [(i, float(masses[i]), tpls[i], settings) for i in todo]
+    tasks = [(i, float(masses[i]), tpls[i], _in_template_unit(spec, settings, tpls[i])) for i in todo]
 
     def finished(k, row):
         i = todo[k]
@@ -360,7 +371,7 @@ def scan_b_minus_l(
     )
     attrs = {
         "cl": spec.cl,
-        "poi_prior": str(spec.poi_prior.describe()),
+        "poi_prior": str(spec.poi_prior.describe(spec.poi_prior_unit)),
         "dataset_checksum": dataset.checksum,
         "seed": seed,
         "seconds": round(time.perf_counter() - started, 2),
@@ -393,6 +404,7 @@ def row_from_fit(record: dict, nuts_draws: int) -> dict:
 def _share_compiled(spec, dataset, masses, cache: dict) -> None:
     """Put the caller's compiled nutpie model (if any) in this process's worker cache, and back."""
     tpl = target_templates(spec, dataset, FitTarget("b_minus_l", 1, None, float(masses[0])))
+    spec = spec_in_template_unit(spec, tpl)
     skey = structure_key(tpl, spec.poi_prior, spec.likelihood)
     ps = worker_cache(
         ("posterior", skey, "nutpie"),

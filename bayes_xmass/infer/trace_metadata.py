@@ -60,7 +60,7 @@ def trace_attrs(
         "coupling_scale": tpl.coupling_scale,
         "sign": target.sign,
         "options": json.dumps(tpl.options, default=str),
-        "poi_prior": json.dumps(poi_prior.describe()),
+        "poi_prior": json.dumps(poi_prior.describe(tpl.coupling_scale)),
         "poi_prior_upper_physical": poi_prior.upper * tpl.coupling_scale,
         "likelihood": likelihood,
         "sampler": sampler_name,

@@ -1,7 +1,7 @@
 """The prior of the parameter of interest, x = |coupling| / coupling_scale (dimensionless, >= 0).
 
 :class:`PoiPrior` declares the prior (kind, upper bound and shape parameters, in units of the
-coupling scale); the names here are those of the POI variables and pm.Data in every model
+coupling scale; :meth:`PoiPrior.rescaled` converts them to another unit); the names here are those of the POI variables and pm.Data in every model
 (:mod:`bayes_xmass.model.build` builds the graph). Light: NumPy only, so specs can hold a prior
 without importing the PyMC builder.
 """
@@ -9,7 +9,7 @@ without importing the PyMC builder.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -95,12 +95,37 @@ class PoiPrior:
         power = self.power if self.kind == "flat_power" else 1.0
         return np.array([0.0, self.upper, 1.0 / power, 0.0, 0.0])
 
-    def describe(self) -> dict[str, Any]:
+    def rescaled(self, factor: float) -> PoiPrior:
+        """The same prior of |coupling| for x in a unit ``factor`` times smaller (x' = factor * x):
+        ``upper`` and ``floor`` times ``factor``; the shape (kind, power) is unit-free.
+
+        >>> PoiPrior("log_uniform", 20.0, floor=0.01).rescaled(10.0)
+        PoiPrior(kind='log_uniform', upper=200.0, power=2.0, floor=0.1)
+        """
+        if not (factor > 0 and math.isfinite(factor)):
+            raise ValueError(f"a POI prior is rescaled by a positive finite factor, got {factor}")
+        if factor == 1.0:
+            return self
+        return replace(self, upper=self.upper * factor, floor=self.floor * factor)
+
+    def describe(self, coupling_scale: float | None = None) -> dict[str, Any]:
+        """Kind, bounds in units of the coupling scale (``upper_scaled``, ``floor_scaled``) and shape;
+        given the scale (physical units per unit of x), also the bounds in physical units (``upper``,
+        ``floor``) and the scale itself.
+
+        >>> PoiPrior("flat_power", 20.0, 2.0).describe(1e-10)
+        {'kind': 'flat_power', 'upper_scaled': 20.0, 'power': 2.0, 'coupling_scale': 1e-10, 'upper': 2e-09}
+        """
         out: dict[str, Any] = {"kind": self.kind, "upper_scaled": self.upper}
         if self.kind == "flat_power":
             out["power"] = self.power
         if self.kind == "log_uniform":
             out["floor_scaled"] = self.floor
+        if coupling_scale is not None:
+            out["coupling_scale"] = coupling_scale
+            out["upper"] = self.upper * coupling_scale
+            if self.kind == "log_uniform":
+                out["floor"] = self.floor * coupling_scale
         return out
 
 

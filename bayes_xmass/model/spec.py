@@ -79,7 +79,11 @@ class ModelSpec:
     likelihood: str
     cl: float
     physics: PhysicsConfig
-    poi_scale: float | None  # None = auto
+    poi_scale: float | None  # coupling unit of x = |coupling| / scale for templates and sampler; None = auto
+    # the unit poi_prior's bounds are in: the model file's poi.scale, None = the automatic scale of
+    # the fit; not changed by a scale override (--scale), so the prior in physical units stays the
+    # model's (model/targets.py: spec_in_template_unit converts it to the templates' unit)
+    poi_prior_unit: float | None
     poi_prior: PoiPrior
     sampler: SamplerSettings
     flavours: tuple[str, ...] = ("common",)
@@ -108,7 +112,8 @@ class ModelSpec:
             "cl": self.cl,
             "physics": self.physics.describe(),
             "poi_scale": self.poi_scale or "auto",
-            "poi_prior": self.poi_prior.describe(),
+            "poi_prior_unit": self.poi_prior_unit or "auto",
+            "poi_prior": self.poi_prior.describe(self.poi_prior_unit),
             "sampler": self.sampler.__dict__,
             "flavours": list(self.flavours),
             "signs": list(self.signs),
@@ -270,6 +275,7 @@ def parse_model_spec(doc: dict[str, Any], src: str) -> ModelSpec:
         cl=float(cl),
         physics=PhysicsConfig(flux_set=flux, atomic=atomic),
         poi_scale=None if scale == "auto" else float(scale),
+        poi_prior_unit=None if scale == "auto" else float(scale),
         poi_prior=PoiPrior(kind, float(upper), float(power), float(floor)),
         sampler=sampler,
         flavours=flavours,

@@ -3,7 +3,9 @@
 One model spec expands into several fits: the millicharge per flavour set and sign, the dark
 photon per mediator mass. Each fit gets its view of the dataset (window, merged bins), its
 templates, and its coupling scale (given, or "auto": the coupling whose signal equals
-3 sqrt(background) counts in the window, so the sampled x is of order one).
+3 sqrt(background) counts in the window, so the sampled x is of order one). The POI prior's bounds
+are in the model file's scale (or the automatic one) whatever unit the templates use
+(:func:`spec_in_template_unit` converts them), so ``--scale`` changes units, not the prior.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ __all__ = [
     "analysis_view",
     "auto_scale",
     "fit_targets",
+    "prior_unit",
     "rescale_signal",
     "round_scale",
+    "spec_in_template_unit",
     "target_templates",
 ]
 
@@ -159,3 +163,31 @@ def target_templates(spec: ModelSpec, dataset: Dataset, target: FitTarget) -> Te
 def round_scale(value: float) -> float:
     """Round to 2 significant digits so the scale is a readable unit."""
     return float(f"{value:.2g}")
+
+
+def prior_unit(spec: ModelSpec, tpls: TemplateSet | Sequence[TemplateSet], sign: int = 1) -> float:
+    """The coupling (physical units) that the POI prior's bounds of ``spec`` are in: the model file's
+    ``poi.scale``, or for ``scale = "auto"`` the automatic scale of the fit's templates (the largest
+    over a combination's datasets, as :func:`bayes_xmass.infer.combined.combined_templates` takes)."""
+    if spec.poi_prior_unit is not None:
+        return spec.poi_prior_unit
+    group = [tpls] if isinstance(tpls, TemplateSet) else list(tpls)
+    return max(round_scale(auto_scale(t, sign)) for t in group)
+
+
+def spec_in_template_unit(spec: ModelSpec, tpls: TemplateSet | Sequence[TemplateSet], sign: int = 1) -> ModelSpec:
+    """``spec`` with its POI prior expressed in the coupling unit of its templates ``tpls`` (one fit's,
+    or a combination's common unit), so that the prior in physical units is the model's whatever unit
+    the templates and sampler use (``--scale``): the prior is rescaled by prior unit / template unit
+    (exactly 1, the spec unchanged, when no scale was overridden). The result's prior unit is the
+    templates', so applying this twice changes nothing.
+
+    ``tpls`` are resolved from ``spec`` (:func:`target_templates`, ``combined_templates``, the scan's
+    ``mass_templates``): with both the scale and the prior unit automatic, they are in the automatic
+    scale already."""
+    group = [tpls] if isinstance(tpls, TemplateSet) else list(tpls)
+    unit = group[0].coupling_scale
+    if (spec.poi_scale is None and spec.poi_prior_unit is None) or spec.poi_prior_unit == unit:
+        return spec  # the prior is in the templates' unit already (for auto: the automatic scale)
+    factor = prior_unit(spec, group, sign) / unit
+    return spec.with_overrides(poi_prior=spec.poi_prior.rescaled(factor), poi_prior_unit=unit)

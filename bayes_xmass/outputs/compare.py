@@ -10,13 +10,24 @@ from bayes_xmass.physics.interactions import INTERACTIONS
 
 __all__ = [
     "COLUMNS",
+    "PRIOR_BOUND_FOOTNOTE",
+    "PRIOR_BOUND_MARK",
+    "bayes_cell",
     "comparison_row",
     "csv_text",
     "format_cell",
     "markdown_table",
+    "prior_bound_flag",
     "published_limit",
     "terminal_table",
 ]
+
+PRIOR_BOUND_MARK = "(!prior bound)"
+PRIOR_BOUND_FOOTNOTE = (
+    f"{PRIOR_BOUND_MARK}: the credible limit is above 80% of the POI prior's upper bound, so the prior's "
+    "range, not the data, sets it (the data alone would give a higher limit); widen the prior (--prior-upper)."
+)
+_PRIOR_BOUND_MAX = 0.8  # as infer.posterior_summary.PRIOR_BOUND_MAX, for records without their thresholds
 
 COLUMNS = (
     "fit",
@@ -24,6 +35,7 @@ COLUMNS = (
     "unit",
     "bayes",
     "bayes_mcse",
+    "bayes_prior_bound",
     "prior",
     "freq_xmass",
     "freq_one_sided",
@@ -57,6 +69,29 @@ def published_limit(interaction: str, flavours: str | None, mass_mev: float | No
     return pub.get(flavours or "common")
 
 
+def prior_bound_flag(fit: dict) -> bool:
+    """Whether a fit record's credible limit is set by the POI prior's upper bound: its ``bayes`` record
+    carries a ``warning``, or its diagnostics' ``prior_bound_fraction`` is above the threshold."""
+    b, d = fit.get("bayes") or {}, fit.get("diagnostics") or {}
+    frac = d.get("prior_bound_fraction")
+    limit = (d.get("thresholds") or {}).get("prior_bound_fraction", _PRIOR_BOUND_MAX)
+    return bool(b.get("warning")) or (isinstance(frac, (int, float)) and frac > limit)
+
+
+def bayes_cell(row: dict, digits: int = 3) -> str:
+    """The credible limit of a comparison row as a table cell, marked when the prior's bound sets it.
+
+    >>> bayes_cell({"bayes": 1.96e-11, "bayes_prior_bound": True}), bayes_cell({"bayes": 1.96e-11})
+    ('1.96e-11 (!prior bound)', '1.96e-11')
+    """
+    text = format_cell(row.get("bayes"), digits)
+    return f"{text} {PRIOR_BOUND_MARK}" if row.get("bayes_prior_bound") and row.get("bayes") is not None else text
+
+
+def _footnote(rows: list[dict]) -> list[str]:
+    return [PRIOR_BOUND_FOOTNOTE] if any(r.get("bayes_prior_bound") for r in rows) else []
+
+
 def comparison_row(fit: dict) -> dict:
     """Flatten one fit record of limits.json into a comparison row (physical units)."""
     b, f = fit.get("bayes", {}), fit.get("frequentist", {})
@@ -74,6 +109,8 @@ def comparison_row(fit: dict) -> dict:
         "unit": INTERACTIONS[fit["interaction"]].coupling_unit,
         "bayes": b.get("limit"),
         "bayes_mcse": b.get("mcse"),
+        "bayes_prior_bound": prior_bound_flag(fit) if b else None,
+        "diagnostics_ok": (fit.get("diagnostics") or {}).get("ok"),
         "prior": fit.get("poi_prior"),
         "freq_xmass": phys("limit_xmass_scaled"),
         "freq_one_sided": phys("limit_one_sided_scaled"),
@@ -124,7 +161,7 @@ def format_cell(v, digits=3) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    """Compact Markdown comparison table."""
+    """Compact Markdown comparison table (with a footnote when a credible limit is marked)."""
     head = (
         "fit",
         "Bayes (prior)",
@@ -156,7 +193,7 @@ def markdown_table(rows: list[dict]) -> str:
             + " | ".join(
                 [
                     f"{r['fit']} [{r['unit']}]",
-                    f"{format_cell(r['bayes'])} ({prior})",
+                    f"{bayes_cell(r)} ({prior})",
                     format_cell(r["freq_xmass"]),
                     format_cell(r["freq_one_sided"]),
                     format_cell(r.get("freq_toy_calibrated")),
@@ -170,7 +207,8 @@ def markdown_table(rows: list[dict]) -> str:
             )
             + " |"
         )
-    return "\n".join(lines)
+    note = _footnote(rows)
+    return "\n".join(lines + ["", *note] if note else lines)
 
 
 def csv_text(rows: list[dict]) -> str:
@@ -189,13 +227,15 @@ def csv_text(rows: list[dict]) -> str:
 
 
 def terminal_table(rows: list[dict]) -> str:
-    """Plain-text table for the terminal: ours (Bayes, frequentist) vs XMASS with ratios."""
-    head = f"{'fit':34s} {'unit':5s} {'Bayes':>10s} {'Δχ²=2.71':>10s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
+    """Plain-text table for the terminal: ours (Bayes, frequentist) vs XMASS with ratios (and a footnote
+    when a credible limit is marked)."""
+    w = max([10] + [len(bayes_cell(r)) for r in rows])
+    head = f"{'fit':34s} {'unit':5s} {'Bayes':>{w}s} {'Δχ²=2.71':>10s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['fit']:34s} {r['unit']:5s} {format_cell(r['bayes']):>10s} "
+            f"{r['fit']:34s} {r['unit']:5s} {bayes_cell(r):>{w}s} "
             f"{format_cell(r['freq_xmass']):>10s} {format_cell(r['published']):>9s} "
             f"{format_cell(r['bayes_over_published'], 2):>6s} {format_cell(r['freq_over_published'], 2):>6s}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _footnote(rows))

@@ -7,7 +7,7 @@ import html
 import json
 from pathlib import Path
 
-from bayes_xmass.outputs.compare import format_cell
+from bayes_xmass.outputs.compare import PRIOR_BOUND_FOOTNOTE, bayes_cell, format_cell
 from bayes_xmass.outputs.validation_report import SENSITIVITY_NOTE, power_scaling_text
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION
 
@@ -90,7 +90,7 @@ def _limits_table(rows) -> str:
         cells = [
             r["fit"],
             r["unit"],
-            format_cell(r["bayes"]),
+            bayes_cell(r),
             prior,
             format_cell(r["freq_xmass"]),
             format_cell(r["freq_one_sided"]),
@@ -103,7 +103,8 @@ def _limits_table(rows) -> str:
             format_cell(r["freq_over_published"], 2),
         ]
         out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    return "".join(out) + "</table>"
+    note = any(r.get("bayes_prior_bound") for r in rows)
+    return "".join(out) + "</table>" + (f"<p class='bad'>{html.escape(PRIOR_BOUND_FOOTNOTE)}</p>" if note else "")
 
 
 def _diag_table(fits) -> str:

@@ -18,7 +18,7 @@ from bayes_xmass.infer.posterior_sampler import PosteriorSampler
 from bayes_xmass.model.data import structure_key
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import ModelSpec, model_spec_for
-from bayes_xmass.model.targets import FitTarget, fit_targets, target_templates
+from bayes_xmass.model.targets import FitTarget, fit_targets, spec_in_template_unit, target_templates
 from bayes_xmass.response.templates import TemplateSet
 from bayes_xmass.runtime.executor import worker_cache
 
@@ -78,7 +78,8 @@ def validation_setup(
     flavours: str | None = None,
     spec: ModelSpec | None = None,
 ) -> tuple[ModelSpec, FitTarget, TemplateSet]:
-    """Model spec (bundled TOML unless ``spec`` is given), one fit target and its templates.
+    """Model spec (bundled TOML unless ``spec`` is given; its POI prior in the templates' unit), one
+    fit target and its templates.
 
     Dark photon: one mass (default 10 MeV); millicharge: one flavour set and sign (default the
     model's first).
@@ -95,7 +96,8 @@ def validation_setup(
         target = FitTarget("millicharge", sign or spec.signs[0], flavours or spec.flavours[0])
     else:
         target = fit_targets(spec)[0]
-    return spec, target, target_templates(spec, dataset, target)
+    tpl = target_templates(spec, dataset, target)
+    return spec_in_template_unit(spec, tpl, target.sign), target, tpl
 
 
 def posterior_sampler_for(

@@ -34,8 +34,8 @@ from bayes_xmass.infer.posterior_sampler import sample_posterior
 from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
 from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.model.spec import ModelSpec
-from bayes_xmass.model.targets import FitTarget
-from bayes_xmass.outputs.compare import comparison_row, csv_text, markdown_table
+from bayes_xmass.model.targets import FitTarget, spec_in_template_unit
+from bayes_xmass.outputs.compare import PRIOR_BOUND_MARK, comparison_row, csv_text, markdown_table, prior_bound_flag
 from bayes_xmass.outputs.plot_fits import plot_poi_posterior
 from bayes_xmass.outputs.report import write_datatree
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
@@ -73,7 +73,7 @@ def _record(name, target, scale, freq, bayes=None, diag=None, spec=None, netcdf=
         "frequentist": _freq_record(freq),
     }
     if bayes is not None:
-        rec.update(bayes=bayes, diagnostics=diag.as_dict(), poi_prior=spec.poi_prior.describe(), netcdf=netcdf)
+        rec.update(bayes=bayes, diagnostics=diag.as_dict(), poi_prior=spec.poi_prior.describe(scale), netcdf=netcdf)
     return rec
 
 
@@ -116,6 +116,7 @@ def run_combination(
     """Combined fit + each dataset alone -> files in ``out`` (see module docstring); returns limits.json."""
     out = Path(out)
     shared = tuple(shared)
+    spec = spec_in_template_unit(spec, tpls, target.sign)  # the POI prior in the common coupling unit
     scale = tpls[0].coupling_scale
     unit = INTERACTIONS[target.interaction].coupling_unit
     started = time.perf_counter()
@@ -136,7 +137,7 @@ def run_combination(
         progress=progress,
         provenance={"model_config": spec.describe()},
     )
-    limit, diag = credible_limit(dt, spec.cl), diagnostics(dt)
+    limit, diag = credible_limit(dt, spec.cl), diagnostics(dt, cl=spec.cl)
     pl = CombinedProfileLikelihood(tpls, labels, sign=target.sign, likelihood=spec.likelihood, shared=shared)
     freq = frequentist_summary(pl, spec.cl)
     dt["frequentist"] = _frequentist_group(freq, scale)
@@ -172,7 +173,9 @@ def run_combination(
             )
             dt1["frequentist"] = _frequentist_group(f1, scale)
             nc1 = write_datatree(dt1, out / f"alone_{lab}_{target.label}.nc", overwrite)
-            rec = _record(lab, target, scale, f1, credible_limit(dt1, spec.cl), diagnostics(dt1), spec, nc1.name)
+            rec = _record(
+                lab, target, scale, f1, credible_limit(dt1, spec.cl), diagnostics(dt1, cl=spec.cl), spec, nc1.name
+            )
         else:
             rec = _record(lab, target, scale, f1)
         _log_line(log, f"{lab} alone", rec)
@@ -293,7 +296,11 @@ def _best_fit_table(fits) -> str:
         lines.append(
             f"| {r['fit']} | {f['best_fit']:.3g} | {f['discovery_z']:.2f} | "
             f"{f['limit_xmass_scaled'] * s:.3g} | {f['limit_one_sided_scaled'] * s:.3g} | "
-            + (f"{b['limit']:.3g} ({b['mcse']:.1g})" if b else "–")
+            + (
+                f"{b['limit']:.3g} ({b['mcse']:.1g}){' ' + PRIOR_BOUND_MARK if prior_bound_flag(r) else ''}"
+                if b
+                else "–"
+            )
             + " |"
         )
     return "\n".join(lines)

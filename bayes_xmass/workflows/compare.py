@@ -61,7 +61,9 @@ def run_compare(
     for i, t in enumerate(select_targets(spec, flavours=options.flavours, signs=options.signs, masses=options.masses)):
         bayes = run_bayesian_fit(spec, dataset, t, out, seed=step_seed(seed, "fit", i), overwrite=overwrite, log=log)
         rec = run_frequentist(spec, dataset, t, n_toys=toys, fc_toys=fc_toys, seed=step_seed(seed, "fit", i), log=log)
-        rec.update(bayes=bayes.limit, diagnostics=bayes.diagnostics.as_dict(), poi_prior=spec.poi_prior.describe())
+        # the fit's POI prior as sampled: in its coupling unit, with the bounds in physical units
+        prior = json.loads(bayes.attrs["poi_prior"])
+        rec.update(bayes=bayes.limit, diagnostics=bayes.diagnostics.as_dict(), poi_prior=prior)
         f = rec["frequentist"]
         scale = rec["coupling_scale"]
         dt = open_datatree(bayes.netcdf)

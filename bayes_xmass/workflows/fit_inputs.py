@@ -34,12 +34,12 @@ class FitOptions:
     flavours: tuple[str, ...] | None = None
     signs: tuple[int, ...] | None = None
     prior: str | None = None
-    prior_upper: float | None = None  # in units of the coupling scale
+    prior_upper: float | None = None  # in units of the prior's unit: the model file's poi.scale (or the auto scale)
     prior_power: float | None = None
     likelihood: str | None = None
     window: tuple[float, float] | None = None  # keV
     bin_width: float | None = None  # keV; 0 keeps the dataset's bins
-    scale: float | None = None  # coupling unit of the sampler
+    scale: float | None = None  # coupling unit of the sampler and templates; the prior (physical) is unchanged
     sampler: str | None = None
     draws: int | None = None
     tune: int | None = None

@@ -22,7 +22,7 @@ from bayes_xmass.infer.posterior_summary import Diagnostics, credible_limit, dia
 from bayes_xmass.infer.toys import feldman_cousins, toy_limits
 from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.model.spec import ModelSpec
-from bayes_xmass.model.targets import FitTarget, fit_targets, target_templates
+from bayes_xmass.model.targets import FitTarget, fit_targets, spec_in_template_unit, target_templates
 from bayes_xmass.outputs.report import markdown_section, write_datatree, write_fit_plots
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
@@ -85,6 +85,7 @@ def run_bayesian_fit(
     """Templates -> NUTS -> limit -> diagnostics -> files, for one fit target."""
     started = time.perf_counter()
     tpl = target_templates(spec, dataset, target)
+    spec = spec_in_template_unit(spec, tpl, target.sign)  # the POI prior in the templates' unit
     log(
         f"[{target.label}] sampling: {spec.sampler.chains} chains x {spec.sampler.draws} draws "
         f"({spec.sampler.name}), coupling unit {tpl.coupling_scale:g} {INTERACTIONS[target.interaction].coupling_unit}"
@@ -100,7 +101,7 @@ def run_bayesian_fit(
         provenance={"model_config": spec.describe()},
     )
     limit = credible_limit(dt, spec.cl)
-    diag = diagnostics(dt)
+    diag = diagnostics(dt, cl=spec.cl)
     nc = write_datatree(dt, Path(out) / f"{target.label}.nc", overwrite)
     plots = write_fit_plots(dt, limit, out, target.label, overwrite=overwrite)
     seconds = time.perf_counter() - started
@@ -149,7 +150,7 @@ def run_frequentist(
     spec: ModelSpec, dataset: Dataset, target: FitTarget, *, n_toys: int = 0, fc_toys: int = 0, seed: int = 1, log=print
 ) -> dict:
     """Profile-likelihood results for one fit (optionally toy bands and a Feldman-Cousins interval)."""
-    tpl = target_templates(spec, dataset, target)
+    tpl = target_templates(spec, dataset, target)  # no POI prior here: its unit does not matter
     pl = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
     started = time.perf_counter()
     freq = frequentist_summary(pl, spec.cl)

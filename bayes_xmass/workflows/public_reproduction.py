@@ -24,7 +24,7 @@ from bayes_xmass.infer.frequentist import ProfileLikelihood, delta_chi2_threshol
 from bayes_xmass.infer.posterior_sampler import sample_posterior
 from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
 from bayes_xmass.model.spec import model_spec_for
-from bayes_xmass.model.targets import fit_targets, target_templates
+from bayes_xmass.model.targets import fit_targets, spec_in_template_unit, target_templates
 from bayes_xmass.runtime.seeds import step_seed
 
 __all__ = ["PUBLISHED_MU_NU", "PublishedResult", "ReproductionRow", "reproduce_mu_nu", "without_background"]
@@ -108,6 +108,7 @@ def _row(name: str, variant: str, ds: Dataset, bayes: bool, seed: int) -> Reprod
     spec = model_spec_for("magnetic-moment")
     (target,) = fit_targets(spec)
     tpl = target_templates(spec, ds, target)
+    spec = spec_in_template_unit(spec, tpl, target.sign)  # the POI prior in the templates' unit
     pl = ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
     f = frequentist_summary(pl, spec.cl)
     scale = tpl.coupling_scale
@@ -131,7 +132,7 @@ def _row(name: str, variant: str, ds: Dataset, bayes: bool, seed: int) -> Reprod
         tpl, target, poi_prior=spec.poi_prior, sampler=spec.sampler, likelihood=spec.likelihood, seed=seed
     )
     lim = credible_limit(dt, spec.cl)
-    return dataclasses.replace(row, bayes=lim["limit"], bayes_mcse=lim["mcse"], bayes_ok=diagnostics(dt).ok)
+    return dataclasses.replace(row, bayes=lim["limit"], bayes_mcse=lim["mcse"], bayes_ok=diagnostics(dt, cl=spec.cl).ok)
 
 
 def reproduce_mu_nu(

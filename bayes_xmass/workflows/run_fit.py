@@ -33,7 +33,7 @@ from bayes_xmass.infer.toys import (
     toy_limits,
 )
 from bayes_xmass.model.spec import ModelSpec
-from bayes_xmass.model.targets import FitTarget, target_templates
+from bayes_xmass.model.targets import FitTarget, spec_in_template_unit, target_templates
 from bayes_xmass.outputs.plot_fits import plot_spectrum_fit
 from bayes_xmass.outputs.report import signal_counts_at_limit, write_datatree, write_fit_plots
 from bayes_xmass.physics.interactions import INTERACTIONS
@@ -141,6 +141,7 @@ def run_fit(
     started = time.perf_counter()
     steps = StepTimer()
     tpl = target_templates(spec, dataset, target)
+    spec = spec_in_template_unit(spec, tpl, target.sign)  # the POI prior in the templates' unit
     unit = INTERACTIONS[target.interaction].coupling_unit
     log(f"[{target.label}] NUTS ({spec.sampler.name}): {spec.sampler.chains} chains x {spec.sampler.draws} draws")
     cache = {} if cache is None else cache
@@ -156,7 +157,7 @@ def run_fit(
         cache=cache,
     )
     limit = credible_limit(dt, spec.cl)
-    diag = diagnostics(dt)
+    diag = diagnostics(dt, cl=spec.cl)
     steps.lap("posterior")
     pl = shared_profile_likelihood(tpl, target.sign, spec.likelihood)  # the toys' compiled one too
     freq = frequentist_summary(pl, spec.cl)
@@ -175,7 +176,7 @@ def run_fit(
         "mass_MeV": target.mass_mev,
         "coupling_scale": scale,
         "coupling_unit": unit,
-        "poi_prior": spec.poi_prior.describe(),
+        "poi_prior": spec.poi_prior.describe(scale),
         "likelihood": spec.likelihood,
         "bayes": limit,
         "diagnostics": diag.as_dict(),

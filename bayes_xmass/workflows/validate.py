@@ -16,7 +16,7 @@ from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
 from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.model.spec import ModelSpec, model_spec_for
-from bayes_xmass.model.targets import FitTarget, target_templates
+from bayes_xmass.model.targets import FitTarget, spec_in_template_unit, target_templates
 from bayes_xmass.outputs.report import open_datatree
 from bayes_xmass.outputs.validation_report import (
     coverage_markdown,
@@ -255,6 +255,7 @@ def run_prior_sensitivity(
         rec = max(recs, key=pick)
         target = FitTarget(interaction, rec["sign"], rec.get("flavours"), rec.get("mass_MeV"))
         tpl = target_templates(spec, dataset, target)
+        spec = spec_in_template_unit(spec, tpl, target.sign)  # the POI prior in the templates' unit
         base_dt = open_datatree(Path(out) / rec["netcdf"])
         # refits only: the ratio to the baseline is quoted to 2 decimals; 4 x 1000 draws give its 90%
         # quantile to ~1% (MCSE; 0.5-0.8% for the baseline priors), and R-hat and divergences are checked

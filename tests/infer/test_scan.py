@@ -181,7 +181,7 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
 
     monkeypatch.setattr(scan, "_posterior_sampler", lambda *a: FakeSampler())
     monkeypatch.setattr(scan, "credible_limit", lambda trace, cl: {"limit": 1.0, "mcse": 0.01})
-    monkeypatch.setattr(scan, "diagnostics", lambda trace: Diagnostics(**verdicts[len(calls) - 1]))
+    monkeypatch.setattr(scan, "diagnostics", lambda trace, **kw: Diagnostics(**verdicts[len(calls) - 1]))
     sampler = dataclasses.replace(spec.sampler, draws=200, tune=100, chains=2)
     settings = scan.PointSettings(spec.cl, spec.likelihood, spec.poi_prior, sampler, 0, 5)
     row = scan._scan_point(0, 1e-3, tpl, settings)
@@ -195,4 +195,9 @@ def test_failed_diagnostics_trigger_seeded_reruns(env, monkeypatch):
     calls.clear()
     verdicts[:] = [dict(good, divergences=1)] * 3
     row = scan._scan_point(0, 1e-3, tpl, dataclasses.replace(settings, max_resample=0))
+    assert len(calls) == 1 and not row["diagnostics_ok"]
+    # a limit set by the prior's upper bound fails, but more draws would not cure it: no rerun
+    calls.clear()
+    verdicts[:] = [dict(good, prior_bound_fraction=0.95)] * 3
+    row = scan._scan_point(0, 1e-3, tpl, settings)
     assert len(calls) == 1 and not row["diagnostics_ok"]
