@@ -1,7 +1,7 @@
 """``bayes-xmass global``: the global analysis of the public xenon electron-recoil data.
 
     bayes-xmass global [--dataset xenonnt_sr0 --dataset lz_ws2024 ...] [--interaction magnetic-moment]
-                       [--out results_global] [--toys 50] [--quick] [--seed 2022]
+                       [--out results_global] [--toys 50] [--quick] [--seed 2022] [--processes 2]
 
 Default: every bundled public dataset, all three interactions. Exit 0, 2 (bad input, nothing
 written) or 3 (a posterior failed its diagnostics, e.g. a credible limit set by the prior's bound;
@@ -42,6 +42,12 @@ def add_global_parser(sub) -> None:
     p.add_argument("--toys", type=int, default=50, help="background-only toys per combined fit (expected band)")
     p.add_argument("--quick", action="store_true", help="common millicharge only, fewer draws, 20 toys, 5 curve masses")
     p.add_argument("--seed", type=int, default=2022)
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=2,
+        help="worker processes, one interaction each (default 2; 1 = all in this process); same numbers",
+    )
     p.add_argument("--overwrite", action="store_true", help="write into a non-empty run directory")
     p.add_argument("--no-progress", action="store_true", help="hide the sampler progress bars")
     p.add_argument("--allow-bad-diagnostics", action="store_true", help="exit 0 even if a posterior fails its checks")
@@ -58,6 +64,7 @@ def cmd_global(args: argparse.Namespace) -> int:
         toys=args.toys,
         quick=args.quick,
         seed=args.seed,
+        processes=args.processes,
     )
     result = run_global(options, out=args.out, progress=not args.no_progress, overwrite=args.overwrite, log=log)
     print(f"{'fit':34s} {'unit':5s} {'Bayes':>10s} {'Δχ²=2.71':>10s} {'one-sided':>10s}  best single Δχ²=2.71")

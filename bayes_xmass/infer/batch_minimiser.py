@@ -310,6 +310,8 @@ class BatchMinimiser(BatchObjective):
         prior mean -/+ ``SCALE_START_SIGMAS`` sigma (inside the template grid). The energy scale
         shifts spectral features, so -2 log L can have local minima in it."""
         pl = self.pl
+        if getattr(pl, "tpl", None) is None:  # a combination: its energy scales are per dataset (prefixed)
+            return [pl.start.copy()]
         prior, grid = pl.tpl.scale_prior, pl.tpl.scale_grid
         key = (prior.structure(), prior.mean(), prior.std(), float(grid[0]), float(grid[-1]), tuple(pl.start))
         if getattr(self, "_starts_key", None) == key:

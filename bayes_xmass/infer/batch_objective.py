@@ -1,4 +1,4 @@
-"""The -2 log L graph of a single-dataset profile likelihood, vectorised over toy data sets.
+"""The -2 log L graph of a profile likelihood (one dataset, or a combination), vectorised over toy data sets.
 
 :class:`BatchObjective` takes the ``-2 log L(theta)`` graph of a
 :class:`~bayes_xmass.infer.frequentist.ProfileLikelihood` (so the same expected-counts function and
@@ -21,9 +21,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from bayes_xmass.infer.frequentist import ProfileLikelihood
+from bayes_xmass.model.combination import dataset_prefix
 from bayes_xmass.model.likelihood import chi2_sigma
+from bayes_xmass.response.templates import TemplateSet
 
-__all__ = ["BAD_VALUE", "EVAL_CHUNK_BYTES", "FD_STEP", "BatchObjective", "aligned"]
+__all__ = ["BAD_VALUE", "EVAL_CHUNK_BYTES", "FD_STEP", "BatchObjective", "aligned", "count_blocks"]
 
 FD_STEP = 1e-6  # relative forward-difference step of the Hessian
 BAD_VALUE = 1e300
@@ -46,12 +48,25 @@ def _data_only_terms(out: Any, theta: Any, data_inputs: Sequence[Any]) -> list[A
     return [v for v in terms if v.ndim >= 1]
 
 
+def count_blocks(pl: ProfileLikelihood) -> list[tuple[str, TemplateSet, int, int]]:
+    """(variable prefix, template set, first bin, end bin) of each dataset in ``pl``'s counts vector:
+    one block for a single dataset, one per label (in label order) for a combined likelihood."""
+    tpls = getattr(pl, "tpls", None)
+    if tpls is None:
+        return [("", pl.tpl, 0, int(pl.n_bins))]
+    edges = np.cumsum([0] + [int(t.n_bins) for t in tpls])
+    labels = getattr(pl, "labels")  # noqa: B009 - a CombinedProfileLikelihood's (this module may not import it)
+    return [(dataset_prefix(lab), t, int(a), int(b)) for lab, t, a, b in zip(labels, tpls, edges[:-1], edges[1:])]
+
+
 def _eval_chunk(pl: ProfileLikelihood) -> int:
     """Rows per call of the batched function: the spline templates it gathers for a block of toys
     (4 coefficients x components x bins each) stay in cache, and its temporaries below the
     allocator's trim threshold (larger ones are page-faulted afresh on every call: 3x slower)."""
     try:
-        components = sum(int(t.coefficients.shape[2]) for t in (pl.tpl.backgrounds, pl.tpl.signal))
+        components = sum(
+            int(t.coefficients.shape[2]) for _, tpl, _, _ in count_blocks(pl) for t in (tpl.backgrounds, tpl.signal)
+        )
     except (AttributeError, IndexError, TypeError):
         components = 10
     per_row = 8 * 4 * max(components, 1) * max(int(pl.n_bins), 1)
@@ -65,10 +80,11 @@ def aligned(a: ArrayLike) -> np.ndarray:
 
 
 class BatchObjective:
-    """The graph of a single-dataset :class:`ProfileLikelihood`, vectorised over data sets.
+    """The graph of a :class:`ProfileLikelihood` (single or combined), vectorised over data sets.
 
     Templates are the ones currently loaded in ``pl`` (shared variables, so ``pl.load`` swaps
-    them here too). Counts are passed per call as an (n_toys, n_bins) array.
+    them here too). Counts are passed per call as an (n_toys, n_bins) array (a combination: its
+    datasets' bins concatenated in label order, as its ``observed``).
     """
 
     def __init__(self, pl: ProfileLikelihood):
@@ -76,20 +92,25 @@ class BatchObjective:
         import pytensor.tensor as pt
         from pytensor.graph.replace import graph_replace, vectorize_graph
 
-        if getattr(pl, "tpls", None) is not None:
-            raise ValueError("batched fits support single-dataset likelihoods only")
         self.pl = pl
         self.n_params = 1 + int(sum(pl._sizes))
         theta = pt.matrix("theta_batch", dtype="float64")
         counts = pt.matrix("counts_batch", dtype="float64")
-        replace = {pl.theta_graph: theta, pl.model["observed_counts"]: counts}
+        blocks = count_blocks(pl)
+        whole = len(blocks) == 1  # a single dataset takes the counts matrix as it is
+
+        def rows(matrix: Any, a: int, b: int) -> Any:
+            return matrix if whole else matrix[:, a:b]
+
+        replace: dict[Any, Any] = {pl.theta_graph: theta}
+        replace.update({pl.model[p + "observed_counts"]: rows(counts, a, b) for p, _, a, b in blocks})
         inputs = [theta, counts]
         self._chi2 = pl.likelihood == "chi2"
         if self._chi2:  # the Gaussian widths follow each toy's counts
             sigma = pt.matrix("chi2_sigma_batch", dtype="float64")
-            replace[pl.model["chi2_sigma"]] = sigma
+            replace.update({pl.model[p + "chi2_sigma"]: rows(sigma, a, b) for p, _, a, b in blocks})
             inputs.append(sigma)
-        nll2 = vectorize_graph(pl.nll2_graph, replace=replace)
+        nll2: Any = vectorize_graph(pl.nll2_graph, replace=replace)
         # terms that depend on the data only (log k! of the Poisson likelihood) are computed once per
         # fit by a separate function (same ops, same mode: the same numbers) and passed in
         data_terms = _data_only_terms(nll2, theta, inputs[1:])
@@ -114,7 +135,14 @@ class BatchObjective:
         """Per-toy inputs besides theta and counts: the chi-square widths, the data-only terms."""
         extra: list[np.ndarray] = []
         if self._chi2:
-            extra.append(aligned(chi2_sigma(counts, self.pl.tpl.background_errors)))
+            extra.append(
+                aligned(
+                    np.concatenate(
+                        [chi2_sigma(counts[:, a:b], t.background_errors) for _, t, a, b in count_blocks(self.pl)],
+                        axis=1,
+                    )
+                )
+            )
         if self._data_fn is not None:
             extra += [aligned(np.array(v, dtype=float)) for v in self._data_fn(aligned(counts), *extra)]
         return extra

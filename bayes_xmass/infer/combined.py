@@ -26,10 +26,16 @@ import numpy as np
 from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.chain_init import pymc_initvals, with_prior_scaled_starts
-from bayes_xmass.infer.forward_sampling import forward_sampling_mode
+from bayes_xmass.infer.forward_sampling import prior_draws
 from bayes_xmass.infer.posterior_sampler import HEAVY_DETERMINISTICS, PPC_DRAWS, QUIET_WARNINGS, nutpie_adaptation
 from bayes_xmass.model.build import build_combined_model
-from bayes_xmass.model.combination import check_combination, dataset_prefix
+from bayes_xmass.model.combination import (
+    check_combination,
+    combined_model_data,
+    combined_structure_key,
+    dataset_prefix,
+)
+from bayes_xmass.model.data import data_of_model
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import ModelSpec, SamplerSettings
 from bayes_xmass.model.targets import FitTarget, analysis_view, auto_scale, rescale_signal, round_scale
@@ -87,7 +93,47 @@ def validate_combination(tpls: Sequence[TemplateSet], labels: Sequence[str], sha
         raise InputError("command line", "--shared-nuisance" if shared else "--dataset", str(exc)) from None
 
 
-def _draw(model: Any, sampler: SamplerSettings, seed: int, progress: bool) -> Any:
+def _combined_model(
+    tpls: Sequence[TemplateSet],
+    labels: Sequence[str],
+    poi_prior: PoiPrior,
+    sign: int,
+    likelihood: str,
+    shared: Collection[str],
+    sampler_name: str,
+    cache: dict[Any, Any] | None,
+) -> tuple[Any, Any, dict[Any, Any]]:
+    """(PyMC model, nutpie compiled model or None, the model's compiled helper functions) of a
+    combination, its pm.Data set for ``tpls``: built and compiled, or taken from ``cache`` (same
+    structure) with the data swapped in."""
+    import pymc as pm
+
+    key = (
+        "combined_sampler",
+        sampler_name,
+        likelihood,
+        combined_structure_key(tpls, labels, poi_prior, likelihood, shared),
+    )
+    hit = cache.get(key) if cache is not None else None
+    if hit is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = build_combined_model(tpls, labels, poi_prior, sign=sign, likelihood=likelihood, shared=shared)
+            compiled = with_prior_scaled_starts(compile_for_nutpie(model), model) if sampler_name == "nutpie" else None
+        lazy: dict[Any, Any] = {}
+        if cache is not None:
+            cache[key] = (model, compiled, lazy)
+        return model, compiled, lazy
+    model, compiled, lazy = hit
+    data = data_of_model(model, combined_model_data(tpls, labels, sign, likelihood, poi_prior))
+    pm.set_data(data, model=model)  # the chain starts and the predictive draws read the model's data
+    if compiled is not None:
+        known = {var.name for var in compiled.shared_var_keys}
+        compiled = compiled.with_data(**{k: v for k, v in data.items() if k in known})
+    return model, compiled, lazy
+
+
+def _draw(model: Any, compiled: Any, sampler: SamplerSettings, seed: int, progress: bool) -> Any:
     import pymc as pm
 
     if sampler.name == "nutpie":
@@ -95,7 +141,6 @@ def _draw(model: Any, sampler: SamplerSettings, seed: int, progress: bool) -> An
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compiled = with_prior_scaled_starts(compile_for_nutpie(model), model)
             return nutpie.sample(
                 compiled,
                 draws=sampler.draws,
@@ -171,18 +216,19 @@ def sample_combined(
     progress: bool = False,
     provenance: dict[str, Any] | None = None,
     predictive: bool = True,
+    cache: dict[Any, Any] | None = None,
 ) -> Any:
     """NUTS on the combined model -> DataTree (posterior, sample_stats, prior, predictive groups per
     dataset, observed and constant data, provenance attrs incl. every dataset's checksum).
-    ``predictive=False`` keeps posterior and sample_stats only (no prior/predictive sampling)."""
-    import pymc as pm
+    ``predictive=False`` keeps posterior and sample_stats only (no prior/predictive sampling).
+    ``cache``: compiled models by structure, reused across calls (the same draws as a fresh build)."""
     import xarray as xr
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = build_combined_model(tpls, labels, poi_prior, sign=target.sign, likelihood=likelihood, shared=shared)
+    model, compiled, lazy = _combined_model(
+        tpls, labels, poi_prior, target.sign, likelihood, shared, sampler.name, cache
+    )
     started = time.perf_counter()
-    dt = _draw(model, sampler, seed, progress)
+    dt = _draw(model, compiled, sampler, seed, progress)
     sampling_s = time.perf_counter() - started
     if not predictive:
         dt.attrs.update(combined_attrs(tpls, labels, target, poi_prior, likelihood, sampler, seed, shared))
@@ -190,11 +236,7 @@ def sample_combined(
     with model, warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        prior = pm.sample_prior_predictive(
-            draws=PPC_DRAWS,
-            random_seed=step_seed(seed, "prior_draws"),
-            compile_kwargs={"mode": forward_sampling_mode()},
-        )
+        prior = prior_draws(model, lazy, PPC_DRAWS, step_seed(seed, "prior_draws"))
     heavy = _heavy(labels, shared)
     post = dt["posterior"].to_dataset()
     dt["posterior_predictive"] = _predictive(

@@ -16,12 +16,13 @@ from numpy.typing import ArrayLike
 
 from bayes_xmass.infer.frequentist import FitPoint, ProfileLikelihood
 from bayes_xmass.model.build import build_combined_model
-from bayes_xmass.model.combination import dataset_prefix
+from bayes_xmass.model.combination import combined_model_data, combined_structure_key, dataset_prefix
+from bayes_xmass.model.data import data_of_model, structure_key
 from bayes_xmass.model.likelihood import chi2_sigma
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.response.templates import TemplateSet
 
-__all__ = ["CombinedProfileLikelihood"]
+__all__ = ["CombinedProfileLikelihood", "cached_combined_profile", "cached_profile"]
 
 
 class CombinedProfileLikelihood(ProfileLikelihood):
@@ -59,6 +60,9 @@ class CombinedProfileLikelihood(ProfileLikelihood):
                 gammas="profile",
                 shared=self.shared,
             )
+        self._combined_key = combined_structure_key(
+            self.tpls, self.labels, PoiPrior("improper"), likelihood, self.shared
+        )
         self._compile()
 
     @property
@@ -92,7 +96,21 @@ class CombinedProfileLikelihood(ProfileLikelihood):
         pm.set_data(data, model=self.model)
 
     def load(self, tpl: TemplateSet, sign: int = 1) -> ProfileLikelihood:
-        raise NotImplementedError("a combined likelihood cannot swap in a single template set")
+        raise NotImplementedError("a combined likelihood cannot swap in a single template set; use load_all")
+
+    def load_all(self, tpls: Iterable[TemplateSet], sign: int = 1) -> CombinedProfileLikelihood:
+        """Swap in other template sets of the same structure (one per label, and the sign) without
+        recompiling: the same numbers as a likelihood built for them."""
+        import pymc as pm
+
+        tpls = tuple(tpls)
+        key = combined_structure_key(tpls, self.labels, PoiPrior("improper"), self.likelihood, self.shared)
+        if key != self._combined_key:
+            raise ValueError("template sets do not match the compiled combined likelihood's structure")
+        data = combined_model_data(tpls, self.labels, sign, self.likelihood)
+        pm.set_data(data_of_model(self.model, data), model=self.model)
+        self.tpls, self.sign = tpls, sign
+        return self
 
     def background_components(self, fit: FitPoint) -> np.ndarray:
         raise NotImplementedError("use the single-dataset ProfileLikelihood for per-dataset components")
@@ -130,3 +148,41 @@ class CombinedProfileLikelihood(ProfileLikelihood):
                 pulls = np.where(delta > 0, (values[g] - 1.0) / np.where(delta > 0, delta, 1.0), 0.0)
                 total += float(np.sum(pulls**2))
         return total
+
+
+def cached_combined_profile(
+    cache: dict | None,
+    tpls: Iterable[TemplateSet],
+    labels: Iterable[str],
+    *,
+    sign: int = 1,
+    likelihood: str = "poisson",
+    shared: Iterable[str] = (),
+) -> CombinedProfileLikelihood:
+    """The combined profile likelihood of ``tpls``: from ``cache`` (keyed by structure, templates
+    swapped in by :meth:`CombinedProfileLikelihood.load_all`) or compiled and stored there."""
+    tpls, labels, shared = tuple(tpls), tuple(labels), tuple(shared)
+    key = ("combined_profile", combined_structure_key(tpls, labels, PoiPrior("improper"), likelihood, shared))
+    pl = cache.get(key) if cache is not None else None
+    if pl is None:
+        pl = CombinedProfileLikelihood(tpls, labels, sign=sign, likelihood=likelihood, shared=shared)
+        if cache is not None:
+            cache[key] = pl
+        return pl
+    return pl.load_all(tpls, sign)
+
+
+def cached_profile(
+    cache: dict | None, tpl: TemplateSet, *, label: str = "", sign: int = 1, likelihood: str = "poisson"
+) -> ProfileLikelihood:
+    """A single dataset's profile likelihood: from ``cache`` (keyed by ``label`` and structure,
+    templates swapped in by :meth:`ProfileLikelihood.load`) or compiled and stored there. Likelihoods
+    in use at the same time need distinct labels (two datasets of one structure share the object)."""
+    key = ("profile", label, structure_key(tpl, PoiPrior("improper"), likelihood))
+    pl = cache.get(key) if cache is not None else None
+    if pl is None:
+        pl = ProfileLikelihood(tpl, sign=sign, likelihood=likelihood)
+        if cache is not None:
+            cache[key] = pl
+        return pl
+    return pl.load(tpl, sign)

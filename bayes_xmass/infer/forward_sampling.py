@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["batched_forward_function", "forward_sampling_mode"]
+import numpy as np
+
+__all__ = ["batched_forward_function", "forward_sampling_mode", "prior_draws"]
 
 
 def batched_forward_function(model: Any, names: list[str], draws: int) -> tuple[Any, bool]:
@@ -61,3 +63,29 @@ def forward_sampling_mode() -> Any:
     from pytensor.compile.mode import Mode
 
     return Mode(linker="cvm", optimizer="fast_compile") if config.cxx else "FAST_COMPILE"
+
+
+def prior_draws(model: Any, lazy: dict[Any, Any], draws: int, seed: int) -> Any:
+    """``draws`` forward draws of every random variable and deterministic of ``model`` from the prior,
+    as ``pm.sample_prior_predictive`` gives (a DataTree with a ``prior`` group), from a function
+    compiled once per model and number of draws and kept in ``lazy`` (it reads the current pm.Data)."""
+    import warnings
+
+    import pymc as pm
+    from pymc.pytensorf import reseed_rngs
+    from pymc.util import get_default_varnames
+
+    key = ("prior_sampler", draws)
+    if key not in lazy:
+        names = sorted(
+            get_default_varnames({v.name for v in model.basic_RVs + model.deterministics}, include_transformed=False)
+        )
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Numba will use object mode")
+            fn, batched = batched_forward_function(model, names, draws)
+        rngs = [v for v in fn.get_shared() if isinstance(v.get_value(borrow=True), np.random.Generator)]
+        lazy[key] = (names, fn, rngs, batched)
+    names, fn, rngs, batched = lazy[key]
+    reseed_rngs(rngs, seed)
+    values = fn() if batched else [np.stack(v) for v in zip(*(fn() for _ in range(draws)))]
+    return pm.to_inference_data(prior=dict(zip(names, values)), model=model)

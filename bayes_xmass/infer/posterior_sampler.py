@@ -24,7 +24,7 @@ from bayes_xmass.infer.chain_init import (
     nutpie_layout,
     pymc_initvals,
 )
-from bayes_xmass.infer.forward_sampling import batched_forward_function
+from bayes_xmass.infer.forward_sampling import prior_draws
 from bayes_xmass.infer.mode_starts import MODE_CHECK_ATTR, ModeStarts, StartPlan
 from bayes_xmass.infer.predictive_draws import PPC_DRAWS, predictive_draws
 from bayes_xmass.infer.toys import shared_batch_likelihood, shared_profile_likelihood
@@ -320,30 +320,7 @@ class PosteriorSampler:
         loop. Both are compiled with PyTensor's cheap rewrites and the C virtual machine
         (:func:`forward_sampling_mode`, ~0.3 s), where numba's ~10 s compilation of random-variable
         ops is never cached on disk."""
-        import pymc as pm
-        from pymc.pytensorf import reseed_rngs
-        from pymc.util import get_default_varnames
-
-        model = self.model
-        key = ("prior_sampler", draws)
-        if key not in self._lazy:
-            names = sorted(
-                get_default_varnames(
-                    {v.name for v in model.basic_RVs + model.deterministics}, include_transformed=False
-                )
-            )
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Numba will use object mode")
-                fn, batched = batched_forward_function(model, names, draws)
-            rngs = [v for v in fn.get_shared() if isinstance(v.get_value(borrow=True), np.random.Generator)]
-            self._lazy[key] = (names, fn, rngs, batched)
-        names, fn, rngs, batched = self._lazy[key]
-        reseed_rngs(rngs, seed)
-        if batched:
-            values = fn()
-        else:
-            values = [np.stack(v) for v in zip(*(fn() for _ in range(draws)))]
-        return pm.to_inference_data(prior=dict(zip(names, values)), model=model)
+        return prior_draws(self.model, self._lazy, draws, seed)
 
 
 def stored_var_names(model) -> list[str]:

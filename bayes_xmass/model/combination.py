@@ -14,10 +14,19 @@ from typing import Any
 import numpy as np
 
 from bayes_xmass.datasets.priors import Prior
-from bayes_xmass.model.data import template_rel_error
+from bayes_xmass.model.data import model_data, structure_key, template_rel_error
+from bayes_xmass.model.poi_prior import POI_REFERENCE, PoiPrior, poi_prior_data
+from bayes_xmass.model.poi_transform import poi_reference
 from bayes_xmass.response.templates import TemplateSet
 
-__all__ = ["PREFIX_SEP", "SHAREABLE", "check_combination", "dataset_prefix"]
+__all__ = [
+    "PREFIX_SEP",
+    "SHAREABLE",
+    "check_combination",
+    "combined_model_data",
+    "combined_structure_key",
+    "dataset_prefix",
+]
 
 
 PREFIX_SEP = "__"  # dataset variables are named <label>__<name>, dims <label>__energy_bin, ...
@@ -27,6 +36,39 @@ SHAREABLE = ("energy_scale", "gamma")  # besides norm_<background>
 def dataset_prefix(label: str) -> str:
     """Variable/dim name prefix of a dataset in a combined model."""
     return f"{label}{PREFIX_SEP}"
+
+
+def combined_model_data(
+    tpls: Sequence[TemplateSet],
+    labels: Sequence[str],
+    sign: int,
+    likelihood: str,
+    poi_prior: PoiPrior | None = None,
+) -> dict[str, np.ndarray]:
+    """The pm.Data values of :func:`bayes_xmass.model.build.build_combined_model` for these template
+    sets: each dataset's :func:`~bayes_xmass.model.data.model_data` under its prefix, the common
+    coupling unit and POI reference, and (given ``poi_prior``) the POI prior's parameters. What a
+    compiled combined model swaps between fits of the same :func:`combined_structure_key`."""
+    data: dict[str, np.ndarray] = {}
+    for lab, t in zip(labels, tpls):
+        for key, value in model_data(t, sign, likelihood).items():
+            if key not in ("coupling_unit_scale", POI_REFERENCE):
+                data[dataset_prefix(lab) + key] = value
+    data["coupling_unit_scale"] = np.asarray(float(sign) * tpls[0].coupling_scale)
+    data[POI_REFERENCE] = np.asarray(poi_reference(list(tpls)))
+    data.update(poi_prior_data(poi_prior))
+    return data
+
+
+def combined_structure_key(
+    tpls: Sequence[TemplateSet], labels: Sequence[str], poi_prior: PoiPrior, likelihood: str, shared: Collection[str]
+) -> tuple[Any, ...]:
+    """Combined fits with equal keys can share one compiled model (only pm.Data differ)."""
+    return (
+        tuple(labels),
+        tuple(structure_key(t, poi_prior, likelihood) for t in tpls),
+        tuple(sorted(shared)),
+    )
 
 
 def check_combination(tpls: Sequence[TemplateSet], labels: Sequence[str], shared: Collection[str] = ()) -> None:

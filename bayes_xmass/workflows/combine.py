@@ -28,10 +28,11 @@ import numpy as np
 from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.combined import combined_templates, dataset_labels, sample_combined, validate_combination
-from bayes_xmass.infer.combined_profile import CombinedProfileLikelihood
+from bayes_xmass.infer.combined_profile import cached_combined_profile
 from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
 from bayes_xmass.infer.posterior_sampler import sample_posterior
 from bayes_xmass.infer.posterior_summary import credible_limit, diagnostics
+from bayes_xmass.infer.toys import shared_profile_likelihood
 from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.model.targets import FitTarget, spec_in_template_unit
@@ -112,8 +113,10 @@ def run_combination(
     progress: bool = False,
     overwrite: bool = False,
     log=print,
+    cache: dict | None = None,
 ) -> dict:
-    """Combined fit + each dataset alone -> files in ``out`` (see module docstring); returns limits.json."""
+    """Combined fit + each dataset alone -> files in ``out`` (see module docstring); returns limits.json.
+    ``cache``: compiled models and likelihoods by structure, reused by later calls (``global``)."""
     out = Path(out)
     shared = tuple(shared)
     spec = spec_in_template_unit(spec, tpls, target.sign)  # the POI prior in the common coupling unit
@@ -136,9 +139,10 @@ def run_combination(
         seed=seed,
         progress=progress,
         provenance={"model_config": spec.describe()},
+        cache=cache,
     )
     limit, diag = credible_limit(dt, spec.cl), diagnostics(dt, cl=spec.cl)
-    pl = CombinedProfileLikelihood(tpls, labels, sign=target.sign, likelihood=spec.likelihood, shared=shared)
+    pl = cached_combined_profile(cache, tpls, labels, sign=target.sign, likelihood=spec.likelihood, shared=shared)
     freq = frequentist_summary(pl, spec.cl)
     dt["frequentist"] = _frequentist_group(freq, scale)
     nc = write_datatree(dt, out / f"{name}.nc", overwrite)
@@ -159,7 +163,13 @@ def run_combination(
     for i, (lab, tpl) in enumerate(zip(labels, tpls)):
         if alone == "none":
             break
-        f1 = frequentist_summary(ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood), spec.cl)
+        # with a cache: the process's shared likelihood of this structure (the chain starts use it too)
+        pl1 = (
+            shared_profile_likelihood(tpl, target.sign, spec.likelihood)
+            if cache is not None
+            else ProfileLikelihood(tpl, sign=target.sign, likelihood=spec.likelihood)
+        )
+        f1 = frequentist_summary(pl1, spec.cl)
         if alone == "all":
             dt1, _ = sample_posterior(
                 tpl,
@@ -170,6 +180,7 @@ def run_combination(
                 seed=step_seed(seed, "alone", i),
                 progress=progress,
                 provenance={"model_config": spec.describe(), "combination_label": lab},
+                cache=cache,
             )
             dt1["frequentist"] = _frequentist_group(f1, scale)
             nc1 = write_datatree(dt1, out / f"alone_{lab}_{target.label}.nc", overwrite)

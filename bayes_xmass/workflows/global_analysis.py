@@ -12,6 +12,7 @@ nuisances (their ``[analysis]`` tables); none is shared.
 from __future__ import annotations
 
 import dataclasses
+import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.combined import combined_templates
+from bayes_xmass.infer.combined_profile import cached_combined_profile, cached_profile
 from bayes_xmass.infer.combined_toys import combined_toy_bands
-from bayes_xmass.infer.frequentist import ProfileLikelihood
 from bayes_xmass.infer.summed_profile import summed_upper_limit
 from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.model.spec import ModelSpec, model_spec_for
@@ -40,6 +41,7 @@ from bayes_xmass.outputs.global_report import (
     plot_target,
 )
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
+from bayes_xmass.runtime.executor import run_tasks
 from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
 from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.workflows.combine import plan_combination, run_combination
@@ -53,14 +55,15 @@ CURVE_MASSES_MEV = tuple(float(m) for m in np.geomspace(1e-3, 10.0, 9))  # 1e-3 
 @dataclass(frozen=True)
 class GlobalOptions:
     """What ``global`` fits: datasets (bundled names or folders; None = all bundled public ones),
-    interactions, toys per combined fit, and the reduced ``quick`` variant (common millicharge only,
-    fewer draws and toys, 5 curve masses)."""
+    interactions, toys per combined fit, the reduced ``quick`` variant (common millicharge only,
+    fewer draws and toys, 5 curve masses) and the number of worker processes (1: all in this one)."""
 
     datasets: tuple[str, ...] | None = None
     interactions: tuple[str, ...] = DEFAULT_INTERACTIONS
     toys: int = 50
     quick: bool = False
     seed: int = 2022
+    processes: int = 2
 
 
 def resolve_datasets(names: Sequence[str] | None) -> list[tuple[str, Dataset]]:
@@ -114,23 +117,117 @@ def _summary(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _b_minus_l_curve(spec: ModelSpec, datasets: list[Dataset], labels: list[str], masses) -> dict[str, Any]:
+def _b_minus_l_curve(
+    spec: ModelSpec, datasets: list[Dataset], labels: list[str], masses, cache: dict[Any, Any] | None = None
+) -> dict[str, Any]:
     """Delta chi2 = 2.71 limits per mass: each dataset (its own profile likelihood, templates swapped
     per mass) and their sum (no shared nuisances: the combined profile likelihood)."""
-    pls: list[ProfileLikelihood] = []
     combined: list[float] = []
     alone: dict[str, list[float]] = {lab: [] for lab in labels}
     for m in masses:
         tpls = combined_templates(spec, datasets, FitTarget("b_minus_l", 1, None, float(m)))
-        if not pls:
-            pls = [ProfileLikelihood(t, sign=1, likelihood=spec.likelihood) for t in tpls]
-        else:
-            pls = [pl.load(t, 1) for pl, t in zip(pls, tpls)]
+        pls = [cached_profile(cache, t, label=lab, sign=1, likelihood=spec.likelihood) for lab, t in zip(labels, tpls)]
         scale = tpls[0].coupling_scale
         for lab, pl in zip(labels, pls):
             alone[lab].append(pl.upper_limit(spec.cl, "xmass") * scale)
         combined.append(summed_upper_limit(pls, spec.cl, "xmass")[1] * scale)
     return {"masses_MeV": list(masses), "combined": combined, "alone": alone, "statistic": "Delta chi2 = 2.71"}
+
+
+@dataclass(frozen=True)
+class _InteractionJob:
+    """One interaction's fits (and the B-L curve), run in this process or in a worker process."""
+
+    name: str
+    options: GlobalOptions
+    labels: tuple[str, ...]
+    datasets: tuple[Dataset, ...]
+    out: Path
+    toys: int
+    progress: bool
+    overwrite: bool
+    log: Callable[[str], None]
+
+
+def _run_interaction(job: _InteractionJob) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Every fit of one interaction (each with its own seed: results do not depend on which process
+    runs it, or in what order); returns (target records, B-L curve or None)."""
+    options, datasets, labels, out, log = job.options, list(job.datasets), list(job.labels), job.out, job.log
+    cache: dict[Any, Any] = {}  # compiled models and likelihoods by structure, shared by this interaction's fits
+    spec = _spec(job.name, options.quick)
+    for ds in datasets:
+        log(analysis_note(spec, ds))
+    targets_out: list[dict[str, Any]] = []
+    for target in _targets(spec, options.quick):
+        seed = step_seed(options.seed, "global", target.label)
+        labs, tpls = plan_combination(spec, datasets, target)
+        sub = prepare_run_dir(out / target.label, job.overwrite)
+        res = run_combination(
+            spec,
+            datasets,
+            target,
+            sub,
+            labels=labs,
+            tpls=tpls,
+            seed=seed,
+            progress=job.progress,
+            overwrite=job.overwrite,
+            log=log,
+            cache=cache,
+        )
+        rec: dict[str, Any] = {
+            "fit": target.label,
+            "interaction": target.interaction,
+            "sign": target.sign,
+            "flavours": target.flavours,
+            "mass_MeV": target.mass_mev,
+            "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
+            "run_dir": target.label,
+            "combined": _summary(res["combined"]),
+            "alone": {r["fit"]: _summary(r) for r in res["alone"]},
+        }
+        if job.toys:
+            pl = cached_combined_profile(cache, tpls, labs, sign=target.sign, likelihood=spec.likelihood)
+            bands = combined_toy_bands(
+                tpls,
+                labs,
+                sign=target.sign,
+                likelihood=spec.likelihood,
+                n_toys=job.toys,
+                seed=step_seed(seed, "toys"),
+                pl=pl,
+            )
+            rec["expected"] = bands.as_dict()
+            b = bands.delta_chi2_271
+            log(
+                f"[{target.label}] combined expected Delta chi2 = 2.71 limit ({job.toys} toys): median {b['median']:.3g}"
+            )
+        rec["plot"] = str(
+            plot_target(rec, out=out / "plots" / f"global_{target.label}.png", overwrite=job.overwrite).relative_to(out)
+        )
+        targets_out.append(rec)
+    curve = None
+    if spec.interaction == "b_minus_l":
+        masses = CURVE_MASSES_MEV[::2] if options.quick else CURVE_MASSES_MEV
+        curve = _b_minus_l_curve(spec, datasets, labels, masses, cache)
+        curve["plot"] = str(
+            plot_b_minus_l_curve(
+                curve, out=out / "plots" / "global_b_minus_l.png", overwrite=job.overwrite
+            ).relative_to(out)
+        )
+        log(
+            f"[b_minus_l curve] combined Delta chi2 = 2.71 limits at {len(masses)} masses: "
+            + ", ".join(f"{v:.2g}" for v in curve["combined"])
+        )
+    return targets_out, curve
+
+
+def _picklable(obj: object) -> bool:
+    try:
+        pickle.dumps(obj)
+    except Exception:  # noqa: BLE001 - any pickling failure means "no"
+        return False
+    return True
 
 
 def run_global(
@@ -141,74 +238,37 @@ def run_global(
     overwrite: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """The global analysis into the run directory ``out``; returns the limits.json record."""
+    """The global analysis into the run directory ``out``; returns the limits.json record.
+
+    The interactions run as separate jobs, up to ``options.processes`` at a time in worker processes
+    (largest first; each fit has its own seed, so the numbers do not depend on the process count)."""
     started = time.perf_counter()
     for name in options.interactions:
         get_interaction(name)  # unknown names: one-line error before anything is written
     if options.toys < 0:
         raise InputError("command line", "--toys", f"must be >= 0, got {options.toys}")
+    if options.processes < 1:
+        raise InputError("command line", "--processes", f"must be >= 1, got {options.processes}")
     pairs = resolve_datasets(options.datasets)
     labels, datasets = [lab for lab, _ in pairs], [d for _, d in pairs]
     out = prepare_run_dir(out, overwrite)
     toys = min(options.toys, 20) if options.quick else options.toys
-    targets_out: list[dict[str, Any]] = []
-    curve = None
-    for name in options.interactions:
-        spec = _spec(name, options.quick)
-        for ds in datasets:
-            log(analysis_note(spec, ds))
-        for target in _targets(spec, options.quick):
-            seed = step_seed(options.seed, "global", target.label)
-            labs, tpls = plan_combination(spec, datasets, target)
-            sub = prepare_run_dir(out / target.label, overwrite)
-            res = run_combination(
-                spec,
-                datasets,
-                target,
-                sub,
-                labels=labs,
-                tpls=tpls,
-                seed=seed,
-                progress=progress,
-                overwrite=overwrite,
-                log=log,
-            )
-            rec: dict[str, Any] = {
-                "fit": target.label,
-                "interaction": target.interaction,
-                "sign": target.sign,
-                "flavours": target.flavours,
-                "mass_MeV": target.mass_mev,
-                "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
-                "run_dir": target.label,
-                "combined": _summary(res["combined"]),
-                "alone": {r["fit"]: _summary(r) for r in res["alone"]},
-            }
-            if toys:
-                bands = combined_toy_bands(
-                    tpls, labs, sign=target.sign, likelihood=spec.likelihood, n_toys=toys, seed=step_seed(seed, "toys")
-                )
-                rec["expected"] = bands.as_dict()
-                b = bands.delta_chi2_271
-                log(
-                    f"[{target.label}] combined expected Delta chi2 = 2.71 limit ({toys} toys): median {b['median']:.3g}"
-                )
-            rec["plot"] = str(
-                plot_target(rec, out=out / "plots" / f"global_{target.label}.png", overwrite=overwrite).relative_to(out)
-            )
-            targets_out.append(rec)
-        if spec.interaction == "b_minus_l":
-            masses = CURVE_MASSES_MEV[::2] if options.quick else CURVE_MASSES_MEV
-            curve = _b_minus_l_curve(spec, datasets, labels, masses)
-            curve["plot"] = str(
-                plot_b_minus_l_curve(
-                    curve, out=out / "plots" / "global_b_minus_l.png", overwrite=overwrite
-                ).relative_to(out)
-            )
-            log(
-                f"[b_minus_l curve] combined Delta chi2 = 2.71 limits at {len(masses)} masses: "
-                + ", ".join(f"{v:.2g}" for v in curve["combined"])
-            )
+    parallel = options.processes > 1 and len(options.interactions) > 1
+    if parallel and not _picklable(log):  # e.g. a lambda: worker processes print their progress instead
+        log = print
+    jobs = [
+        _InteractionJob(
+            name, options, tuple(labels), tuple(datasets), out, toys, progress and not parallel, overwrite, log
+        )
+        for name in options.interactions
+    ]
+    order = sorted(range(len(jobs)), key=lambda i: -len(_targets(_spec(jobs[i].name, options.quick), options.quick)))
+    done = run_tasks(
+        _run_interaction, [jobs[i] for i in order], scheduler="local", processes=options.processes if parallel else 1
+    )
+    by_job = dict(zip(order, done))
+    targets_out = [rec for i in range(len(jobs)) for rec in by_job[i][0]]
+    curve = next((by_job[i][1] for i in range(len(jobs)) if by_job[i][1] is not None), None)
     failed = [
         f"{t['fit']} ({lab})"
         for t in targets_out
@@ -223,6 +283,7 @@ def run_global(
             "seed": options.seed,
             "toys": toys,
             "quick": options.quick,
+            "processes": options.processes,
             "charge_convention": CHARGE_CONVENTION,
             "package_versions": package_versions(),
             "seconds": round(time.perf_counter() - started, 1),

@@ -33,6 +33,8 @@ def test_summed_profile_equals_the_combined_likelihood():
 
 
 def test_global_run_on_two_datasets(tmp_path, capsys):
+    """Two interactions in two worker processes; the worker's combined limit is the one the combined
+    likelihood gives in this process (the numbers do not depend on where a fit runs)."""
     out = tmp_path / "g"
     code = main(
         [
@@ -43,6 +45,10 @@ def test_global_run_on_two_datasets(tmp_path, capsys):
             PAIR[1],
             "--interaction",
             "magnetic-moment",
+            "--interaction",
+            "millicharge",
+            "--processes",
+            "2",
             "--quick",
             "--toys",
             "8",
@@ -53,14 +59,27 @@ def test_global_run_on_two_datasets(tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr().err
     res = json.loads((out / "limits.json").read_text())
-    (t,) = res["targets"]
+    t, *others = res["targets"]
+    assert [o["fit"] for o in others] == ["millicharge_common_pos", "millicharge_common_neg"]
+    assert res["provenance"]["processes"] == 2
     assert set(t["alone"]) == set(PAIR) and t["expected"]["n_toys"] == 8
+    spec = model_spec_for("magnetic-moment")
+    labels, tpls = plan_combination(spec, [d for _, d in resolve_datasets(PAIR)], fit_targets(spec)[0])
+    here = CombinedProfileLikelihood(tpls, labels, sign=1, likelihood=spec.likelihood)
+    limit = here.upper_limit(spec.cl, "xmass", here.best_fit()) * here.coupling_scale
+    assert t["combined"]["delta_chi2_271"] == pytest.approx(limit, rel=1e-6)
     c = t["combined"]
     # the combination is at least as strong as the weaker dataset and near the stronger one
     singles = [r["delta_chi2_271"] for r in t["alone"].values()]
     assert c["delta_chi2_271"] < max(singles) and c["delta_chi2_271"] < 1.1 * min(singles)
     assert c["diagnostics_ok"] and 0.8 < c["bayes"] / c["delta_chi2_271"] < 1.4
-    for name in ("summary.md", "report.html", "comparison.csv", "plots/global_magnetic_moment.png"):
+    for name in (
+        "summary.md",
+        "report.html",
+        "comparison.csv",
+        "plots/global_magnetic_moment.png",
+        "plots/global_millicharge_common_neg.png",
+    ):
         assert (out / name).is_file(), name
     assert (out / "magnetic_moment" / "limits.json").is_file()  # each fit is a `combine` run directory
     assert "xenonnt_sr0" in (out / "summary.md").read_text()
