@@ -43,6 +43,12 @@ def add_global_parser(sub) -> None:
     p.add_argument("--quick", action="store_true", help="common millicharge only, fewer draws, 20 toys, 5 curve masses")
     p.add_argument("--seed", type=int, default=2022)
     p.add_argument(
+        "--atomic",
+        default="",
+        choices=["stepping", "stepping+epa", "free"],
+        help="atomic model for every fit (default: each model file's, stepping)",
+    )
+    p.add_argument(
         "--processes",
         type=int,
         default=2,
@@ -65,6 +71,7 @@ def cmd_global(args: argparse.Namespace) -> int:
         quick=args.quick,
         seed=args.seed,
         processes=args.processes,
+        atomic=args.atomic,
     )
     result = run_global(options, out=args.out, progress=not args.no_progress, overwrite=args.overwrite, log=log)
     print(f"{'fit':34s} {'unit':5s} {'Bayes':>10s} {'Δχ²=2.71':>10s} {'one-sided':>10s}  best single Δχ²=2.71")

@@ -40,6 +40,7 @@ from bayes_xmass.outputs.global_report import (
     plot_b_minus_l_curve,
     plot_target,
 )
+from bayes_xmass.physics.atomic import ATOMIC_MODELS, AtomicModel
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
 from bayes_xmass.runtime.executor import run_tasks
 from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
@@ -56,7 +57,8 @@ CURVE_MASSES_MEV = tuple(float(m) for m in np.geomspace(1e-3, 10.0, 9))  # 1e-3 
 class GlobalOptions:
     """What ``global`` fits: datasets (bundled names or folders; None = all bundled public ones),
     interactions, toys per combined fit, the reduced ``quick`` variant (common millicharge only,
-    fewer draws and toys, 5 curve masses) and the number of worker processes (1: all in this one)."""
+    fewer draws and toys, 5 curve masses), the number of worker processes (1: all in this one) and
+    an atomic model replacing the model files' (``atomic``)."""
 
     datasets: tuple[str, ...] | None = None
     interactions: tuple[str, ...] = DEFAULT_INTERACTIONS
@@ -64,6 +66,7 @@ class GlobalOptions:
     quick: bool = False
     seed: int = 2022
     processes: int = 2
+    atomic: str = ""  # atomic model (e.g. "stepping+epa"); "" keeps the model files' choice
 
 
 def resolve_datasets(names: Sequence[str] | None) -> list[tuple[str, Dataset]]:
@@ -86,8 +89,10 @@ def resolve_datasets(names: Sequence[str] | None) -> list[tuple[str, Dataset]]:
     return out
 
 
-def _spec(name: str, quick: bool) -> ModelSpec:
+def _spec(name: str, quick: bool, atomic: str = "") -> ModelSpec:
     spec = model_spec_for(name)
+    if atomic:
+        spec = spec.with_overrides(physics=dataclasses.replace(spec.physics, atomic=AtomicModel(atomic)))
     if quick:
         spec = spec.with_overrides(sampler=dataclasses.replace(spec.sampler, draws=min(spec.sampler.draws, 1000)))
     return spec
@@ -154,7 +159,7 @@ def _run_interaction(job: _InteractionJob) -> tuple[list[dict[str, Any]], dict[s
     runs it, or in what order); returns (target records, B-L curve or None)."""
     options, datasets, labels, out, log = job.options, list(job.datasets), list(job.labels), job.out, job.log
     cache: dict[Any, Any] = {}  # compiled models and likelihoods by structure, shared by this interaction's fits
-    spec = _spec(job.name, options.quick)
+    spec = _spec(job.name, options.quick, options.atomic)
     for ds in datasets:
         log(analysis_note(spec, ds))
     targets_out: list[dict[str, Any]] = []
@@ -247,6 +252,8 @@ def run_global(
         get_interaction(name)  # unknown names: one-line error before anything is written
     if options.toys < 0:
         raise InputError("command line", "--toys", f"must be >= 0, got {options.toys}")
+    if options.atomic and (options.atomic not in ATOMIC_MODELS or options.atomic == "rrpa_table"):
+        raise InputError("command line", "--atomic", f"unknown atomic model {options.atomic!r}")
     if options.processes < 1:
         raise InputError("command line", "--processes", f"must be >= 1, got {options.processes}")
     pairs = resolve_datasets(options.datasets)
@@ -283,6 +290,7 @@ def run_global(
             "seed": options.seed,
             "toys": toys,
             "quick": options.quick,
+            "atomic_model": options.atomic or "model files'",
             "processes": options.processes,
             "charge_convention": CHARGE_CONVENTION,
             "package_versions": package_versions(),

@@ -15,7 +15,7 @@ from bayes_xmass.infer.summed_profile import summed_upper_limit
 from bayes_xmass.model.spec import model_spec_for
 from bayes_xmass.model.targets import fit_targets
 from bayes_xmass.workflows.combine import plan_combination
-from bayes_xmass.workflows.global_analysis import GlobalOptions, resolve_datasets, run_global
+from bayes_xmass.workflows.global_analysis import GlobalOptions, _spec, resolve_datasets, run_global
 
 PAIR = ("xenonnt_sr0", "lz_ws2024")
 
@@ -98,3 +98,10 @@ def test_bad_dataset_name_is_one_line_and_writes_nothing(tmp_path, capsys):
 def test_one_dataset_is_refused():
     with pytest.raises(InputError, match="at least two datasets"):
         run_global(GlobalOptions(datasets=(PAIR[0],)), out=None)  # type: ignore[arg-type]
+
+
+def test_atomic_option_replaces_the_model_files_choice():
+    assert _spec("millicharge", False).physics.atomic.name == "stepping"
+    assert _spec("millicharge", False, "stepping+epa").physics.atomic.name == "stepping+epa"
+    with pytest.raises(InputError, match="--atomic"):
+        run_global(GlobalOptions(datasets=PAIR, atomic="rrpa_table"), out=None)  # type: ignore[arg-type]
