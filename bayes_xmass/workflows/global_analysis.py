@@ -12,7 +12,7 @@ nuisances (their ``[analysis]`` tables); none is shared.
 from __future__ import annotations
 
 import dataclasses
-import pickle
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -227,12 +227,12 @@ def _run_interaction(job: _InteractionJob) -> tuple[list[dict[str, Any]], dict[s
     return targets_out, curve
 
 
-def _picklable(obj: object) -> bool:
-    try:
-        pickle.dumps(obj)
-    except Exception:  # noqa: BLE001 - any pickling failure means "no"
-        return False
-    return True
+def _print_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _print_stdout(msg: str) -> None:
+    print(msg, flush=True)
 
 
 def run_global(
@@ -246,7 +246,9 @@ def run_global(
     """The global analysis into the run directory ``out``; returns the limits.json record.
 
     The interactions run as separate jobs, up to ``options.processes`` at a time in worker processes
-    (largest first; each fit has its own seed, so the numbers do not depend on the process count)."""
+    (largest first; each fit has its own seed, so the numbers do not depend on the process count).
+    Worker processes print their progress lines on stderr if ``log.stream == "stderr"`` (the CLI's
+    ``log``), else on stdout, instead of calling ``log``."""
     started = time.perf_counter()
     for name in options.interactions:
         get_interaction(name)  # unknown names: one-line error before anything is written
@@ -261,8 +263,8 @@ def run_global(
     out = prepare_run_dir(out, overwrite)
     toys = min(options.toys, 20) if options.quick else options.toys
     parallel = options.processes > 1 and len(options.interactions) > 1
-    if parallel and not _picklable(log):  # e.g. a lambda: worker processes print their progress instead
-        log = print
+    if parallel:  # worker processes print their progress lines on the stream ``log.stream`` names
+        log = _print_stderr if getattr(log, "stream", "") == "stderr" else _print_stdout
     jobs = [
         _InteractionJob(
             name, options, tuple(labels), tuple(datasets), out, toys, progress and not parallel, overwrite, log
