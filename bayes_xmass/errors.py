@@ -19,3 +19,7 @@ class InputError(ValueError):
         self.message = message
         text = f"{self.source}: {field}: {message}" if field else f"{self.source}: {message}"
         super().__init__(" ".join(text.split()))
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, str]]:
+        # rebuilt from its three parts, so it crosses process boundaries (worker processes) intact
+        return (type(self), (self.source, self.field, self.message))

@@ -110,6 +110,8 @@ class CombinedProfileLikelihood(ProfileLikelihood):
         data = combined_model_data(tpls, self.labels, sign, self.likelihood)
         pm.set_data(data_of_model(self.model, data), model=self.model)
         self.tpls, self.sign = tpls, sign
+        ip = self.model.initial_point()  # the fits' start follows the new priors' centres, as in a fresh build
+        self.start = np.concatenate([np.ravel(ip[n]) for n in self._names]) if self._names else np.zeros(0)
         return self
 
     def background_components(self, fit: FitPoint) -> np.ndarray:

@@ -92,7 +92,10 @@ def resolve_datasets(names: Sequence[str] | None) -> list[tuple[str, Dataset]]:
 def _spec(name: str, quick: bool, atomic: str = "") -> ModelSpec:
     spec = model_spec_for(name)
     if atomic:
-        spec = spec.with_overrides(physics=dataclasses.replace(spec.physics, atomic=AtomicModel(atomic)))
+        regulator = spec.physics.atomic.m_nu_ev  # the model file's EPA regulator is kept
+        spec = spec.with_overrides(
+            physics=dataclasses.replace(spec.physics, atomic=AtomicModel(atomic, m_nu_ev=regulator))
+        )
     if quick:
         spec = spec.with_overrides(sampler=dataclasses.replace(spec.sampler, draws=min(spec.sampler.draws, 1000)))
     return spec
@@ -250,8 +253,11 @@ def run_global(
     Worker processes print their progress lines on stderr if ``log.stream == "stderr"`` (the CLI's
     ``log``), else on stdout, instead of calling ``log``."""
     started = time.perf_counter()
-    for name in options.interactions:
-        get_interaction(name)  # unknown names: one-line error before anything is written
+    keys = [get_interaction(name).name for name in options.interactions]  # unknown names: an error now
+    if len(set(keys)) != len(keys):
+        raise InputError(
+            "command line", "--interaction", f"an interaction is given twice: {list(options.interactions)}"
+        )
     if options.toys < 0:
         raise InputError("command line", "--toys", f"must be >= 0, got {options.toys}")
     if options.atomic and (options.atomic not in ATOMIC_MODELS or options.atomic == "rrpa_table"):

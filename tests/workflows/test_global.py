@@ -4,6 +4,7 @@ of the B-L curve against the combined likelihood's own limit."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import pytest
 
@@ -105,3 +106,17 @@ def test_atomic_option_replaces_the_model_files_choice():
     assert _spec("millicharge", False, "stepping+epa").physics.atomic.name == "stepping+epa"
     with pytest.raises(InputError, match="--atomic"):
         run_global(GlobalOptions(datasets=PAIR, atomic="rrpa_table"), out=None)  # type: ignore[arg-type]
+
+
+def test_an_interaction_given_twice_is_refused():
+    with pytest.raises(InputError, match="given twice"):
+        run_global(
+            GlobalOptions(datasets=PAIR, interactions=("millicharge", "millicharge")),
+            out=None,  # type: ignore[arg-type]
+        )
+
+
+def test_input_error_crosses_process_boundaries():
+    """Worker processes return errors pickled: an InputError arrives whole (one line, exit 2)."""
+    err = pickle.loads(pickle.dumps(InputError("a.toml", "field", "bad value")))
+    assert isinstance(err, InputError) and str(err) == "a.toml: field: bad value" and err.field == "field"
