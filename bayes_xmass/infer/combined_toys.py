@@ -31,15 +31,22 @@ BAND_QUANTILES = {"-2sigma": 0.02275, "-1sigma": 0.15866, "median": 0.5, "+1sigm
 @dataclass(frozen=True)
 class CombinedToyBands:
     """Expected limits of a combined fit from ``n_toys`` background-only toys, physical units:
-    ``delta_chi2_271`` and ``one_sided`` map BAND_QUANTILES keys to limits."""
+    ``delta_chi2_271`` and ``one_sided`` map BAND_QUANTILES keys to limits; ``alone`` gives each
+    dataset's own expected limits from its part of the same toys (label -> the same two maps)."""
 
     n_toys: int
     delta_chi2_271: dict[str, float]
     one_sided: dict[str, float]
+    alone: dict[str, dict[str, dict[str, float]]]
 
     def as_dict(self) -> dict[str, object]:
         """JSON-able record."""
-        return {"n_toys": self.n_toys, "delta_chi2_271": self.delta_chi2_271, "one_sided": self.one_sided}
+        return {
+            "n_toys": self.n_toys,
+            "delta_chi2_271": self.delta_chi2_271,
+            "one_sided": self.one_sided,
+            "alone": self.alone,
+        }
 
 
 def combined_toy_bands(
@@ -53,8 +60,9 @@ def combined_toy_bands(
     cl: float = 0.9,
     pl: CombinedProfileLikelihood | None = None,
 ) -> CombinedToyBands:
-    """Expected (background-only) Delta chi2 = 2.71 and one-sided limits of the combination (physical
-    units); every dataset's toys draw from ``step_seed(seed, label)``."""
+    """Expected (background-only) Delta chi2 = 2.71 and one-sided limits of the combination, and of
+    each dataset alone on its part of the same toys (physical units); every dataset's toys draw from
+    ``step_seed(seed, label)``."""
     if n_toys < 1:
         raise ValueError("n_toys must be >= 1")
     pl = pl or CombinedProfileLikelihood(tpls, labels, sign=sign, likelihood=likelihood)
@@ -62,10 +70,17 @@ def combined_toy_bands(
         toy_counts(shared_profile_likelihood(tpl, sign, likelihood), 0.0, n_toys, step_seed(seed, lab))
         for tpl, lab in zip(tpls, labels)
     ]
-    rows = batch_limits(shared_batch_likelihood(pl), np.concatenate(blocks, axis=1), cl, ("xmass", "one_sided"))
+    thresholds = ("xmass", "one_sided")
+    rows = batch_limits(shared_batch_likelihood(pl), np.concatenate(blocks, axis=1), cl, thresholds)
     scale = pl.coupling_scale
 
     def band(column: np.ndarray) -> dict[str, float]:
         return {k: float(np.quantile(column, q)) * scale for k, q in BAND_QUANTILES.items()}
 
-    return CombinedToyBands(n_toys, band(rows[:, 1]), band(rows[:, 2]))
+    alone = {}
+    for tpl, lab, block in zip(tpls, labels, blocks):
+        single = batch_limits(
+            shared_batch_likelihood(shared_profile_likelihood(tpl, sign, likelihood)), block, cl, thresholds
+        )
+        alone[lab] = {"delta_chi2_271": band(single[:, 1]), "one_sided": band(single[:, 2])}
+    return CombinedToyBands(n_toys, band(rows[:, 1]), band(rows[:, 2]), alone)

@@ -70,6 +70,13 @@ def global_markdown(result: dict[str, Any]) -> str:
                 f"\nCombined expected Δχ² = 2.71 limit ({e['n_toys']} toys): median {b['median']:.3g}, "
                 f"68% [{b['-1sigma']:.3g}, {b['+1sigma']:.3g}], 95% [{b['-2sigma']:.3g}, {b['+2sigma']:.3g}]."
             )
+            alone = e.get("alone") or {}
+            if alone:
+                lines.append(
+                    "Each dataset alone on the same toys (median): "
+                    + ", ".join(f"{lab} {a['delta_chi2_271']['median']:.3g}" for lab, a in alone.items())
+                    + "."
+                )
         failures = t["combined"].get("failures") or []
         if failures:
             lines.append(f"\nCombined fit diagnostics FAILED: {'; '.join(failures)}.")

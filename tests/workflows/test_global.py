@@ -64,6 +64,9 @@ def test_global_run_on_two_datasets(tmp_path, capsys):
     assert [o["fit"] for o in others] == ["millicharge_common_pos", "millicharge_common_neg"]
     assert res["provenance"]["processes"] == 2
     assert set(t["alone"]) == set(PAIR) and t["expected"]["n_toys"] == 8
+    # the same toys fitted by each dataset alone: the combination is expected to be stronger than either
+    expected_alone = [t["expected"]["alone"][lab]["delta_chi2_271"]["median"] for lab in PAIR]
+    assert t["expected"]["delta_chi2_271"]["median"] < min(expected_alone)
     spec = model_spec_for("magnetic-moment")
     labels, tpls = plan_combination(spec, [d for _, d in resolve_datasets(PAIR)], fit_targets(spec)[0])
     here = CombinedProfileLikelihood(tpls, labels, sign=1, likelihood=spec.likelihood)
