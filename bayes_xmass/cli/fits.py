@@ -127,7 +127,7 @@ def cmd_compare(args) -> int:
     bad = [r["fit"] for r in rows if r.get("diagnostics_ok") is False]
     if bad and not args.allow_bad_diagnostics:
         print(
-            f"bayes-xmass: diagnostics failed for {', '.join(bad)} (see comparison.json); "
+            f"bayes-xmass: diagnostics failed for {', '.join(bad)} (see limits.json); "
             "pass --allow-bad-diagnostics to accept",
             file=sys.stderr,
         )

@@ -39,6 +39,7 @@ from bayes_xmass.model.targets import FitTarget, spec_in_template_unit
 from bayes_xmass.outputs.compare import PRIOR_BOUND_MARK, comparison_row, csv_text, markdown_table, prior_bound_flag
 from bayes_xmass.outputs.plot_fits import plot_poi_posterior
 from bayes_xmass.outputs.report import write_datatree
+from bayes_xmass.outputs.results import frequentist_physical, results_document
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
 from bayes_xmass.runtime.seeds import step_seed
@@ -58,10 +59,6 @@ def plan_combination(spec: ModelSpec, datasets, target: FitTarget, shared=()):
     return labels, tpls
 
 
-def _freq_record(freq: dict) -> dict:
-    return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in freq.items()}
-
-
 def _record(name, target, scale, freq, bayes=None, diag=None, spec=None, netcdf=None) -> dict:
     rec = {
         "fit": name,
@@ -71,7 +68,7 @@ def _record(name, target, scale, freq, bayes=None, diag=None, spec=None, netcdf=
         "mass_MeV": target.mass_mev,
         "coupling_scale": scale,
         "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
-        "frequentist": _freq_record(freq),
+        "frequentist": frequentist_physical(freq, scale),
     }
     if bayes is not None:
         rec.update(bayes=bayes, diagnostics=diag.as_dict(), poi_prior=spec.poi_prior.describe(scale), netcdf=netcdf)
@@ -191,25 +188,30 @@ def run_combination(
             rec = _record(lab, target, scale, f1)
         _log_line(log, f"{lab} alone", rec)
         singles.append(rec)
-    rows = [comparison_row(r) for r in [combined] + singles]
     provenance = {
         "model_config": spec.describe(),
         "seed": seed,
         "shared_nuisances": list(shared),
-        "datasets": {lab: ds.summary() for lab, ds in zip(labels, datasets)},
+        "dataset_summaries": {lab: ds.summary() for lab, ds in zip(labels, datasets)},
         "dataset_checksums": {lab: ds.checksum for lab, ds in zip(labels, datasets)},
         "alone_fits": alone,
         "charge_convention": CHARGE_CONVENTION,
         "package_versions": package_versions(),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    result = {
-        "provenance": provenance,
-        "combined": combined,
-        "alone": singles,
-        "fits": [combined] + singles,
-        "comparison": rows,
-    }
+    combined["dataset"] = "combined"
+    for lab, rec in zip(labels, singles):
+        rec["dataset"] = lab
+    result = results_document(
+        "combine",
+        cl=spec.cl,
+        provenance=provenance,
+        fits=[combined] + singles,
+        datasets=dict(zip(labels, datasets)),
+    )
+    result["combined"], result["alone"] = result["fits"][0], result["fits"][1:]
+    rows = [comparison_row(r) for r in result["fits"]]
+    result["comparison"] = rows
     write_text(out / "comparison.csv", csv_text(rows), overwrite)
     write_text(out / "comparison.md", markdown_table(rows) + "\n", overwrite)
     write_text(out / "summary.md", summary_markdown(result, name), overwrite)

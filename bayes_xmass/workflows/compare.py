@@ -2,7 +2,7 @@
 
 Either read from a finished run directory (its ``limits.json``), or computed by running both for
 one interaction into a new run directory: ``<fit>.nc``, ``plots/<fit>_compare.png`` (posterior of
-the coupling vs the profile likelihood), ``comparison.json``, ``comparison.csv``, ``comparison.md``.
+the coupling vs the profile likelihood), ``comparison.csv``, ``comparison.md`` and ``limits.json`` (last; the results schema).
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.outputs.compare import comparison_row, csv_text, markdown_table, terminal_table
 from bayes_xmass.outputs.plot_fits import plot_poi_posterior
 from bayes_xmass.outputs.report import open_datatree
+from bayes_xmass.outputs.results import results_document
 from bayes_xmass.runtime.io import prepare_run_dir, write_json, write_text
 from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.workflows.fit_inputs import FitOptions, load_spec_and_dataset
-from bayes_xmass.workflows.fits import run_bayesian_fit, run_frequentist, select_targets
+from bayes_xmass.workflows.fits import run_bayesian_fit, run_frequentist, run_metadata, select_targets
 
 __all__ = ["comparison_tables", "run_compare"]
 
@@ -79,8 +80,16 @@ def run_compare(
             overwrite=overwrite,
         )
         records.append(rec)
-    rows = [comparison_row(r) for r in records]
-    write_json(out / "comparison.json", {"rows": rows, "fits": records}, overwrite)
+    doc = results_document(
+        "compare",
+        cl=spec.cl,
+        provenance=run_metadata(spec, dataset, seed),
+        fits=records,
+        datasets={dataset.name: dataset},
+    )
+    rows = [comparison_row(r) for r in doc["fits"]]
+    doc["comparison"] = rows
     write_text(out / "comparison.csv", csv_text(rows), overwrite)
     write_text(out / "comparison.md", markdown_table(rows) + "\n", overwrite)
+    write_json(out / "limits.json", doc, overwrite)  # last: its presence marks a complete run
     return rows

@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from bayes_xmass.datasets.types import Dataset
 from bayes_xmass.infer.frequentist import ProfileLikelihood, frequentist_summary
 from bayes_xmass.infer.posterior_sampler import sample_posterior
@@ -24,6 +22,7 @@ from bayes_xmass.model.analysis_choice import analysis_note
 from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.model.targets import FitTarget, fit_targets, spec_in_template_unit, target_templates
 from bayes_xmass.outputs.report import markdown_section, write_datatree, write_fit_plots
+from bayes_xmass.outputs.results import frequentist_physical, results_document
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS
 from bayes_xmass.runtime.io import package_versions, prepare_run_dir, write_json, write_text
 from bayes_xmass.runtime.seeds import step_seed
@@ -63,6 +62,9 @@ class FitResult:
             "sign": self.target.sign,
             "flavours": self.target.flavours,
             "mass_MeV": self.target.mass_mev,
+            "coupling_unit": inter.coupling_unit,
+            "coupling_scale": float(self.attrs["coupling_scale"]),
+            "poi_prior": json.loads(self.attrs["poi_prior"]) if "poi_prior" in self.attrs else None,
             "bayes": self.limit,
             "diagnostics": self.diagnostics.as_dict(),
             "netcdf": self.netcdf.name,
@@ -138,7 +140,10 @@ def write_sample_outputs(
     lines += [markdown_section(r.target.label, r.limit, r.diagnostics, r.attrs, r.plots, out) for r in results]
     lines += ["", "## Provenance", "", "```json", json.dumps(meta, indent=2, default=str), "```", ""]
     write_text(out / "summary.md", "\n".join(lines), overwrite)
-    write_json(out / "limits.json", {"provenance": meta, "fits": [r.as_dict() for r in results]}, overwrite)
+    doc = results_document(
+        "sample", cl=spec.cl, provenance=meta, fits=[r.as_dict() for r in results], datasets={dataset.name: dataset}
+    )
+    write_json(out / "limits.json", doc, overwrite)
 
 
 def select_targets(spec: ModelSpec, flavours=None, signs=None, masses=None) -> list[FitTarget]:
@@ -163,7 +168,7 @@ def run_frequentist(
         "mass_MeV": target.mass_mev,
         "coupling_scale": scale,
         "coupling_unit": INTERACTIONS[target.interaction].coupling_unit,
-        "frequentist": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in freq.items()},
+        "frequentist": frequentist_physical(freq, scale),
         "seconds_per_limit": round(time.perf_counter() - started, 3),
     }
     if n_toys:
@@ -247,7 +252,12 @@ def run_limit(
     log(analysis_note(spec, dataset))
     records = [run_frequentist(spec, dataset, t, n_toys=toys, fc_toys=fc_toys, seed=seed, log=log) for t in targets]
     if run_dir:
-        write_json(
-            run_dir / "limits.json", {"provenance": run_metadata(spec, dataset, seed), "fits": records}, overwrite
+        doc = results_document(
+            "limit",
+            cl=spec.cl,
+            provenance=run_metadata(spec, dataset, seed),
+            fits=records,
+            datasets={dataset.name: dataset},
         )
+        write_json(run_dir / "limits.json", doc, overwrite)
     return run_dir, records

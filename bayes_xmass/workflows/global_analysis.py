@@ -12,6 +12,7 @@ nuisances (their ``[analysis]`` tables); none is shared.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +41,7 @@ from bayes_xmass.outputs.global_report import (
     plot_b_minus_l_curve,
     plot_target,
 )
+from bayes_xmass.outputs.results import results_document
 from bayes_xmass.physics.atomic import ATOMIC_MODELS, AtomicModel
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
 from bayes_xmass.runtime.executor import run_tasks
@@ -157,15 +159,19 @@ class _InteractionJob:
     log: Callable[[str], None]
 
 
-def _run_interaction(job: _InteractionJob) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+def _run_interaction(
+    job: _InteractionJob,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None, list[dict[str, Any]]]:
     """Every fit of one interaction (each with its own seed: results do not depend on which process
-    runs it, or in what order); returns (target records, B-L curve or None)."""
+    runs it, or in what order); returns (target summaries, B-L curve or None, fit records of the
+    results schema, labelled ``<dataset>:<target>``)."""
     options, datasets, labels, out, log = job.options, list(job.datasets), list(job.labels), job.out, job.log
     cache: dict[Any, Any] = {}  # compiled models and likelihoods by structure, shared by this interaction's fits
     spec = _spec(job.name, options.quick, options.atomic)
     for ds in datasets:
         log(analysis_note(spec, ds))
     targets_out: list[dict[str, Any]] = []
+    fits: list[dict[str, Any]] = []
     for target in _targets(spec, options.quick):
         seed = step_seed(options.seed, "global", target.label)
         labs, tpls = plan_combination(spec, datasets, target)
@@ -206,6 +212,11 @@ def _run_interaction(job: _InteractionJob) -> tuple[list[dict[str, Any]], dict[s
                 pl=pl,
             )
             rec["expected"] = bands.as_dict()
+            expected = {"combined": (bands.delta_chi2_271, bands.one_sided)}
+            expected.update({lab: (a["delta_chi2_271"], a["one_sided"]) for lab, a in bands.alone.items()})
+            for fit in res["fits"]:
+                d2, one = expected[fit["dataset"]]
+                fit["expected"] = {"delta_chi2": {**d2, "n_toys": job.toys}, "one_sided": {**one, "n_toys": job.toys}}
             b = bands.delta_chi2_271
             log(
                 f"[{target.label}] combined expected Delta chi2 = 2.71 limit ({job.toys} toys): median {b['median']:.3g}"
@@ -214,6 +225,10 @@ def _run_interaction(job: _InteractionJob) -> tuple[list[dict[str, Any]], dict[s
             plot_target(rec, out=out / "plots" / f"global_{target.label}.png", overwrite=job.overwrite).relative_to(out)
         )
         targets_out.append(rec)
+        fits += [
+            {**fit, "fit": f"{fit['dataset']}:{target.label}", "netcdf": _nested(fit, target.label)}
+            for fit in res["fits"]
+        ]
     curve = None
     if spec.interaction == "b_minus_l":
         masses = CURVE_MASSES_MEV[::2] if options.quick else CURVE_MASSES_MEV
@@ -227,7 +242,31 @@ def _run_interaction(job: _InteractionJob) -> tuple[list[dict[str, Any]], dict[s
             f"[b_minus_l curve] combined Delta chi2 = 2.71 limits at {len(masses)} masses: "
             + ", ".join(f"{v:.2g}" for v in curve["combined"])
         )
-    return targets_out, curve
+    return targets_out, curve, fits
+
+
+def _nested(fit: dict[str, Any], folder: str) -> str | None:
+    """A fit's NetCDF file relative to the global run directory (None: no Bayesian fit)."""
+    return f"{folder}/{fit['netcdf']}" if fit.get("netcdf") else None
+
+
+def _curves(curve: dict[str, Any], cl: float) -> list[dict[str, Any]]:
+    """The B-L curve (Delta chi2 = 2.71 per dataset and combined) as the schema's exclusion curves."""
+    unit = INTERACTIONS["b_minus_l"].coupling_unit
+    limits = {"combined": curve["combined"], **curve["alone"]}
+    return [
+        {
+            "name": f"{label}:delta_chi2",
+            "interaction": "b_minus_l",
+            "dataset": label,
+            "statistic": "delta_chi2",
+            "cl": cl,
+            "coupling_unit": unit,
+            "mass_MeV": [float(m) for m in curve["masses_MeV"]],
+            "limit": [float(v) if math.isfinite(v) else None for v in values],
+        }
+        for label, values in limits.items()
+    ]
 
 
 def _print_stderr(msg: str) -> None:
@@ -283,6 +322,7 @@ def run_global(
     )
     by_job = dict(zip(order, done))
     targets_out = [rec for i in range(len(jobs)) for rec in by_job[i][0]]
+    fits = [fit for i in range(len(jobs)) for fit in by_job[i][2]]
     curve = next((by_job[i][1] for i in range(len(jobs)) if by_job[i][1] is not None), None)
     failed = [
         f"{t['fit']} ({lab})"
@@ -290,10 +330,14 @@ def run_global(
         for lab, r in [("combined", t["combined"]), *t["alone"].items()]
         if r.get("diagnostics_ok") is False
     ]
-    result = {
-        "provenance": {
-            "datasets": labels,
+    cl = fits[0]["cl"] if fits else 0.9
+    result = results_document(
+        "global",
+        cl=cl,
+        provenance={
+            "dataset_labels": labels,
             "dataset_checksums": {lab: d.checksum for lab, d in pairs},
+            "models": {name: _spec(name, options.quick, options.atomic).describe() for name in options.interactions},
             "interactions": list(options.interactions),
             "seed": options.seed,
             "toys": toys,
@@ -304,10 +348,13 @@ def run_global(
             "package_versions": package_versions(),
             "seconds": round(time.perf_counter() - started, 1),
         },
-        "targets": targets_out,
-        "b_minus_l_curve": curve,
-        "diagnostics_failed": failed,
-    }
+        fits=fits,
+        datasets=dict(pairs),
+        exclusion_curves=_curves(curve, cl) if curve else [],
+        targets=targets_out,
+        b_minus_l_curve=curve,
+        diagnostics_failed=failed,
+    )
     write_text(out / "summary.md", global_markdown(result), overwrite)
     write_text(out / "comparison.csv", global_csv(result), overwrite)
     write_text(out / "report.html", global_html(result, out), overwrite)

@@ -15,7 +15,8 @@ __all__ = ["BminusLScanRecord", "FitRecord", "RunRecord"]
 
 
 class FitRecord(TypedDict):
-    """One fit of a run: the Bayesian and frequentist results side by side."""
+    """One fit of a run: the Bayesian and frequentist results side by side (before
+    :func:`bayes_xmass.outputs.results.finalise_fit` adds the schema's core: limits, warnings, ...)."""
 
     fit: str  # label, e.g. "millicharge_e_neg", "b_minus_l_M10MeV"
     interaction: str
@@ -49,8 +50,13 @@ class BminusLScanRecord(TypedDict):
 
 
 class RunRecord(TypedDict):
-    """``limits.json`` of ``run``."""
+    """``limits.json`` of ``run`` (the results schema, docs/results-schema.md, with run's sections)."""
 
+    schema: str
+    schema_version: str
+    command: str
+    cl: float
+    exclusion_curves: list[dict[str, Any]]
     provenance: dict[str, Any]  # dataset checksum, seed, settings, model configs, versions, timings
     fits: list[FitRecord]
     comparison: list[dict[str, Any]]

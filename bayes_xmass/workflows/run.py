@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -32,6 +33,7 @@ from bayes_xmass.outputs.compare import comparison_row, csv_text, terminal_table
 from bayes_xmass.outputs.html import report_html
 from bayes_xmass.outputs.plot_convergence import plot_diagnostics_overview
 from bayes_xmass.outputs.plot_limits import plot_exclusion, plot_millicharge_summary
+from bayes_xmass.outputs.results import results_document, scan_curves
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
 from bayes_xmass.runtime.background import background_task
 from bayes_xmass.runtime.io import package_versions, write_json, write_text, write_with
@@ -283,7 +285,6 @@ def run_analysis(
     bl = specs["b_minus_l"]
     scan = jobs["dark-photon"]["scan"]
     masses = scan["mass"].values
-    rows = [comparison_row(r) for r in records]
     plots = {
         "exclusion": plot_exclusion(
             masses,
@@ -296,7 +297,7 @@ def run_analysis(
             overwrite=overwrite,
         ),
         "millicharge": plot_millicharge_summary(
-            [r for r in rows if r["fit"].startswith("millicharge")],
+            [comparison_row(r) for r in records if r["fit"].startswith("millicharge")],
             out=out / "plots" / "millicharge_limits.png",
             overwrite=overwrite,
         ),
@@ -308,33 +309,42 @@ def run_analysis(
     }
     stages.lap("summary_plots")
     seconds = time.perf_counter() - started
-    result: RunRecord = {
-        "provenance": {
-            "dataset": dataset.summary(),
-            "seed": seed,
-            "settings": dataclasses.asdict(settings),
-            "models": {k: v.describe() for k, v in specs.items()},
-            "charge_convention": CHARGE_CONVENTION,
-            "package_versions": package_versions(),
-            "seconds": round(seconds, 1),
-            "stage_seconds": stages.as_dict(),
-            "interaction_seconds": {k: v["seconds"] for k, v in jobs.items()},
-            "background_interaction": background,
-            "fits_taken_by_background": [r["fit"] for r in shared.get("records", [])],
-            "background_shared_fit_seconds": shared.get("seconds"),
-        },
-        "fits": records,
-        "comparison": rows,
-        "b_minus_l_scan": {
-            "mass_MeV": masses.tolist(),
-            "bayes": scan["bayes"].values.tolist(),
-            "freq_xmass": scan["freq_xmass"].values.tolist(),
-            "freq_one_sided": scan["freq_one_sided"].values.tolist(),
-            "diagnostics_ok": scan["diagnostics_ok"].values.tolist(),
-        },
-        "plots": {k: Path(v).relative_to(out).as_posix() for k, v in plots.items()},
-        "prior_sensitivity": sensitivity,
+    provenance = {
+        "dataset": dataset.summary(),
+        "seed": seed,
+        "settings": dataclasses.asdict(settings),
+        "models": {k: v.describe() for k, v in specs.items()},
+        "charge_convention": CHARGE_CONVENTION,
+        "package_versions": package_versions(),
+        "seconds": round(seconds, 1),
+        "stage_seconds": stages.as_dict(),
+        "interaction_seconds": {k: v["seconds"] for k, v in jobs.items()},
+        "background_interaction": background,
+        "fits_taken_by_background": [r["fit"] for r in shared.get("records", [])],
+        "background_shared_fit_seconds": shared.get("seconds"),
     }
+    result = cast(
+        RunRecord,
+        results_document(
+            "run",
+            cl=bl.cl,
+            provenance=provenance,
+            fits=records,
+            datasets={dataset.name: dataset},
+            exclusion_curves=scan_curves(scan, dataset=dataset.name, cl=bl.cl),
+            b_minus_l_scan={
+                "mass_MeV": masses.tolist(),
+                "bayes": scan["bayes"].values.tolist(),
+                "freq_xmass": scan["freq_xmass"].values.tolist(),
+                "freq_one_sided": scan["freq_one_sided"].values.tolist(),
+                "diagnostics_ok": scan["diagnostics_ok"].values.tolist(),
+            },
+            plots={k: Path(v).relative_to(out).as_posix() for k, v in plots.items()},
+            prior_sensitivity=sensitivity,
+        ),
+    )
+    rows = [comparison_row(r) for r in result["fits"]]
+    result["comparison"] = rows
     write_text(out / "comparison.csv", csv_text(rows), overwrite)
     write_text(out / "summary.md", summary_markdown(result, dataset), overwrite)
     write_text(out / "report.html", report_html(result, out), overwrite)

@@ -36,6 +36,7 @@ from bayes_xmass.model.spec import ModelSpec
 from bayes_xmass.model.targets import FitTarget, spec_in_template_unit, target_templates
 from bayes_xmass.outputs.plot_fits import plot_spectrum_fit
 from bayes_xmass.outputs.report import signal_counts_at_limit, write_datatree, write_fit_plots
+from bayes_xmass.outputs.results import frequentist_physical
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.runtime.io import write_with
 from bayes_xmass.runtime.seeds import step_seed
@@ -180,7 +181,7 @@ def run_fit(
         "likelihood": spec.likelihood,
         "bayes": limit,
         "diagnostics": diag.as_dict(),
-        "frequentist": {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in freq.items()},
+        "frequentist": frequentist_physical(freq, scale),
         "netcdf": f"{target.label}.nc",
     }
     # every fit (not the scan): the one-sided limit with critical values from toys (infer/neyman.py)

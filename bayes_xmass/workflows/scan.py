@@ -29,7 +29,9 @@ from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.scan import PointSettings, run_scan, scan_dataset
 from bayes_xmass.model.spec import load_model_spec, model_spec_for
+from bayes_xmass.model.targets import FitTarget
 from bayes_xmass.outputs.plot_limits import plot_exclusion
+from bayes_xmass.outputs.results import results_document, scan_curves, scan_fits
 from bayes_xmass.physics.interactions import INTERACTIONS
 from bayes_xmass.runtime.executor import describe_scheduler
 from bayes_xmass.runtime.io import package_versions, write_json, write_text, write_with
@@ -147,8 +149,9 @@ def read_points(out: Path, h: str, masses) -> dict[int, dict]:
     return done
 
 
-def write_final(out: Path, ds, config: dict, *, published: dict, cl: float) -> dict:
-    """scan.csv, plots/exclusion.png, then scan.nc (the completion marker), all atomic."""
+def write_final(out: Path, ds, config: dict, *, published: dict, cl: float, results: dict | None = None) -> dict:
+    """scan.csv, plots/exclusion.png, limits.json (``results``: the results-schema document), then
+    scan.nc (the completion marker), all atomic."""
     out = Path(out)
     header = [
         f"# bayes_xmass B-L scan, config {config_hash(config)}: couplings g (dimensionless), mass in MeV",
@@ -172,8 +175,11 @@ def write_final(out: Path, ds, config: dict, *, published: dict, cl: float) -> d
         out=out / "plots" / "exclusion.png",
         overwrite=True,
     )
-    nc = write_with(out / FINAL_FILE, lambda p: ds.to_netcdf(p), overwrite=True)
-    return {"netcdf": nc, "csv": csv, "plot": plot}
+    files = {"csv": csv, "plot": plot}
+    if results is not None:
+        files["limits"] = write_json(out / "limits.json", results, overwrite=True)
+    files["netcdf"] = write_with(out / FINAL_FILE, lambda p: ds.to_netcdf(p), overwrite=True)
+    return files
 
 
 def provenance_attrs(config: dict, dataset, backend: str, n_resumed: int, seconds: float) -> dict:
@@ -276,7 +282,25 @@ def run_scan_dir(
     rows = [points[i] for i in range(masses.size)]
     attrs = provenance_attrs(config, data, backend, len(done), time.perf_counter() - started)
     ds = scan_dataset(masses, rows, attrs)
-    files = write_final(out, ds, config, published=INTERACTIONS["b_minus_l"].published_limits, cl=spec.cl)
+    results = results_document(
+        "scan",
+        cl=spec.cl,
+        provenance={
+            "seed": seed,
+            "model_config": spec.describe(),
+            "scan_config": config,
+            "package_versions": package_versions(),
+            "created": attrs["created"],
+            "backend": backend,
+            "points_resumed": len(done),
+        },
+        fits=scan_fits(ds, [FitTarget("b_minus_l", 1, None, float(m)).label for m in masses]),
+        datasets={data.name: data},
+        exclusion_curves=scan_curves(ds, dataset=data.name, cl=spec.cl),
+    )
+    files = write_final(
+        out, ds, config, published=INTERACTIONS["b_minus_l"].published_limits, cl=spec.cl, results=results
+    )
     n = masses.size
     flags = ds["diagnostics_ok"].values if "diagnostics_ok" in ds else np.ones(n, dtype=bool)
     return ScanDirResult(

@@ -44,7 +44,7 @@ def test_same_seed_same_numbers(tmp_path):
             )
             == 0
         )
-        (fit,) = json.loads((out / "comparison.json").read_text())["fits"]
+        (fit,) = json.loads((out / "limits.json").read_text())["fits"]
         results[name] = (fit["bayes"]["limit"], fit["toys"]["freq_bands"]["median"])
         post[name] = open_datatree(out / "magnetic_moment.nc").posterior["x"].values
     assert results["a"] == results["b"]
