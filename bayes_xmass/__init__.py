@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from bayes_xmass.model.targets import fit_targets as fit_targets
     from bayes_xmass.model.targets import target_templates as target_templates
     from bayes_xmass.outputs.run_reader import FinishedRun as FinishedRun
+    from bayes_xmass.outputs.results import results_schema as results_schema
+    from bayes_xmass.outputs.results import validate_results as validate_results
     from bayes_xmass.outputs.run_reader import open_run as open_run
 
 _all, __getattr__ = lazy_exports(
@@ -74,6 +76,8 @@ _all, __getattr__ = lazy_exports(
         # finished runs
         "FinishedRun": "bayes_xmass.outputs.run_reader",
         "open_run": "bayes_xmass.outputs.run_reader",
+        "results_schema": "bayes_xmass.outputs.results",
+        "validate_results": "bayes_xmass.outputs.results",
     },
 )
 __all__ = ["__version__", *_all]

@@ -60,6 +60,7 @@ def add_compare_parser(sub) -> None:
 
 def cmd_sample(args) -> int:
     """Sample the posterior of one interaction's fits and write a run directory."""
+    from bayes_xmass.outputs.compare import comparison_row, terminal_table
     from bayes_xmass.workflows.fits import run_sample
 
     out, results = run_sample(
@@ -70,6 +71,7 @@ def cmd_sample(args) -> int:
         overwrite=args.overwrite,
         log=log,
     )
+    print(terminal_table([comparison_row(r.as_dict()) for r in results]))
     print(f"wrote {out}/ ({len(results)} fits): summary.md, limits.json, *.nc, plots/")
     bad = [r.target.label for r in results if not r.diagnostics.ok]
     if bad and not args.allow_bad_diagnostics:

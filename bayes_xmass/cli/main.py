@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from bayes_xmass.cli.combine import add_combine_parser
-from bayes_xmass.cli.export import add_export_parser
 from bayes_xmass.cli.datasets import add_convert_parsers, add_convert_xenon1t_parser, add_make_benchmark_parser
+from bayes_xmass.cli.export import add_export_parser
 from bayes_xmass.cli.fits import add_compare_parser, add_limit_parser, add_sample_parser
 from bayes_xmass.cli.global_cmd import add_global_parser
 from bayes_xmass.cli.options import execution_env

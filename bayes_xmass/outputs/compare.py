@@ -6,13 +6,19 @@ import csv
 import io
 import math
 
+from bayes_xmass.outputs.results import fit_warnings
 from bayes_xmass.physics.interactions import INTERACTIONS
 
 __all__ = [
     "COLUMNS",
+    "COLUMN_KINDS",
     "PRIOR_BOUND_FOOTNOTE",
     "PRIOR_BOUND_MARK",
+    "WARNING_MARK",
     "bayes_cell",
+    "csv_header",
+    "limit_cell",
+    "warning_notes",
     "comparison_row",
     "csv_text",
     "format_cell",
@@ -27,6 +33,7 @@ PRIOR_BOUND_FOOTNOTE = (
     f"{PRIOR_BOUND_MARK}: the credible limit is above 80% of the POI prior's upper bound, so the prior's "
     "range, not the data, sets it (the data alone would give a higher limit); widen the prior (--prior-upper)."
 )
+WARNING_MARK = "(!)"  # on a limit (or a fit's name) that carries a warning; the reasons follow the table
 _PRIOR_BOUND_MAX = 0.8  # as infer.posterior_summary.PRIOR_BOUND_MAX, for records without their thresholds
 
 COLUMNS = (
@@ -56,7 +63,30 @@ COLUMNS = (
     "bayes_over_published",
     "freq_over_published",
     "bayes_over_freq",
+    "warning",
 )
+# comparison-row column -> limit kind of the results schema (outputs/results.py LIMIT_KINDS)
+COLUMN_KINDS = {
+    "bayes": "bayes",
+    "freq_xmass": "delta_chi2",
+    "freq_one_sided": "one_sided",
+    "freq_toy_calibrated": "toy_calibrated",
+    "cls": "cls",
+    "clsb": "clsb",
+    "pcl": "pcl",
+    "fc_upper": "feldman_cousins",
+}
+# units of the CSV columns; "[unit]" = the row's ``unit`` column (mu_B, e or dimensionless)
+_CSV_UNITS = {
+    **{k: "unit" for k in COLUMN_KINDS},
+    "bayes_mcse": "unit",
+    "freq_expected_median": "unit",
+    "freq_expected_1sigma": "unit",
+    "bayes_expected_median": "unit",
+    "best_fit": "unit",
+    "published": "unit",
+    "discovery_z": "sigma",
+}
 
 
 def published_limit(interaction: str, flavours: str | None, mass_mev: float | None, sign: int = -1) -> float | None:
@@ -79,17 +109,57 @@ def prior_bound_flag(fit: dict) -> bool:
 
 
 def bayes_cell(row: dict, digits: int = 3) -> str:
-    """The credible limit of a comparison row as a table cell, marked when the prior's bound sets it.
+    """The credible limit of a comparison row as a table cell, marked when the prior's bound sets it
+    (and with :data:`WARNING_MARK` for any other warning on it).
 
     >>> bayes_cell({"bayes": 1.96e-11, "bayes_prior_bound": True}), bayes_cell({"bayes": 1.96e-11})
     ('1.96e-11 (!prior bound)', '1.96e-11')
     """
     text = format_cell(row.get("bayes"), digits)
-    return f"{text} {PRIOR_BOUND_MARK}" if row.get("bayes_prior_bound") and row.get("bayes") is not None else text
+    if row.get("bayes_prior_bound") and row.get("bayes") is not None:
+        text = f"{text} {PRIOR_BOUND_MARK}"
+    other = [w for w in row.get("warnings") or [] if w["limit"] == "bayes" and "prior's upper bound" not in w["reason"]]
+    return f"{text} {WARNING_MARK}" if other else text
+
+
+def limit_cell(row: dict, column: str, digits: int = 3) -> str:
+    """A limit column of a comparison row as a table cell, with :data:`WARNING_MARK` when its limit
+    (or, for ``fit``, the fit itself) carries a warning.
+
+    >>> row = {"fit": "mm", "freq_xmass": 7.65e-11, "cls": None, "warnings": [{"limit": "cls", "reason": "not finite"}]}
+    >>> limit_cell(row, "freq_xmass"), limit_cell(row, "cls"), limit_cell(row, "fit")
+    ('7.65e-11', '– (!)', 'mm')
+    """
+    if column == "bayes":
+        return bayes_cell(row, digits)
+    kind = COLUMN_KINDS.get(column, "fit")
+    text = str(row.get(column)) if column == "fit" else format_cell(row.get(column), digits)
+    warned = any(w["limit"] == kind for w in row.get("warnings") or [])
+    return f"{text} {WARNING_MARK}" if warned else text
+
+
+def warning_notes(rows: list[dict]) -> list[str]:
+    """The footnotes of a table: the prior-bound note, then each warning as ``(!) fit, kind: reason``."""
+    notes = [PRIOR_BOUND_FOOTNOTE] if any(r.get("bayes_prior_bound") for r in rows) else []
+    for r in rows:
+        for w in r.get("warnings") or []:
+            if w["limit"] == "bayes" and "prior's upper bound" in w["reason"]:
+                continue  # the prior-bound note above says it
+            notes.append(f"{WARNING_MARK} {r['fit']}, {w['limit']}: {w['reason']}")
+    return notes
 
 
 def _footnote(rows: list[dict]) -> list[str]:
-    return [PRIOR_BOUND_FOOTNOTE] if any(r.get("bayes_prior_bound") for r in rows) else []
+    return warning_notes(rows)
+
+
+def csv_header(columns) -> list[str]:
+    """CSV column names with their units: ``bayes [unit]`` = in the row's ``unit`` column.
+
+    >>> csv_header(["fit", "unit", "bayes", "chi2_best", "discovery_z"])
+    ['fit', 'unit', 'bayes [unit]', 'chi2_best', 'discovery_z [sigma]']
+    """
+    return [f"{c} [{_CSV_UNITS[c]}]" if c in _CSV_UNITS else c for c in columns]
 
 
 def comparison_row(fit: dict) -> dict:
@@ -128,7 +198,9 @@ def comparison_row(fit: dict) -> dict:
         "dof": f.get("dof"),
         "discovery_z": f.get("discovery_z"),
         "published": pub,
+        "warnings": list(fit.get("warnings") or fit_warnings(fit)),
     }
+    row["warning"] = "; ".join(f"{w['limit']}: {w['reason']}" for w in row["warnings"]) or None
     row["bayes_over_published"] = _ratio(row["bayes"], pub)
     row["freq_over_published"] = _ratio(row["freq_xmass"], pub)
     row["bayes_over_freq"] = _ratio(row["bayes"], row["freq_xmass"])
@@ -192,12 +264,12 @@ def markdown_table(rows: list[dict]) -> str:
             "| "
             + " | ".join(
                 [
-                    f"{r['fit']} [{r['unit']}]",
+                    f"{limit_cell(r, 'fit')} [{r['unit']}]",
                     f"{bayes_cell(r)} ({prior})",
-                    format_cell(r["freq_xmass"]),
-                    format_cell(r["freq_one_sided"]),
-                    format_cell(r.get("freq_toy_calibrated")),
-                    format_cell(r["cls"]),
+                    limit_cell(r, "freq_xmass"),
+                    limit_cell(r, "freq_one_sided"),
+                    limit_cell(r, "freq_toy_calibrated"),
+                    limit_cell(r, "cls"),
                     exp,
                     chi,
                     format_cell(r["published"]),
@@ -212,30 +284,29 @@ def markdown_table(rows: list[dict]) -> str:
 
 
 def csv_text(rows: list[dict]) -> str:
-    """The comparison rows as CSV (columns :data:`COLUMNS`; None as an empty field, a prior as its kind)."""
+    """The comparison rows as CSV (columns :data:`COLUMNS` with their units, :func:`csv_header`; None as an
+    empty field, a prior as its kind; ``warning``: the reasons a limit of the row must not be quoted as is)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore")
-    w.writeheader()
+    w = csv.writer(buf)
+    w.writerow(csv_header(COLUMNS))
     for r in rows:
         w.writerow(
-            {
-                k: ("" if r.get(k) is None else (r[k] if not isinstance(r[k], dict) else r[k].get("kind")))
-                for k in COLUMNS
-            }
+            ["" if r.get(k) is None else (r[k] if not isinstance(r[k], dict) else r[k].get("kind")) for k in COLUMNS]
         )
     return buf.getvalue()
 
 
 def terminal_table(rows: list[dict]) -> str:
-    """Plain-text table for the terminal: ours (Bayes, frequentist) vs XMASS with ratios (and a footnote
-    when a credible limit is marked)."""
+    """Plain-text table for the terminal: ours (Bayes, frequentist) vs XMASS with ratios; a limit with a
+    warning is marked and the reasons follow the table."""
     w = max([10] + [len(bayes_cell(r)) for r in rows])
-    head = f"{'fit':34s} {'unit':5s} {'Bayes':>{w}s} {'Δχ²=2.71':>10s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
+    wf = max([34] + [len(limit_cell(r, "fit")) for r in rows])
+    head = f"{'fit':{wf}s} {'unit':5s} {'Bayes':>{w}s} {'Δχ²=2.71':>14s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{r['fit']:34s} {r['unit']:5s} {bayes_cell(r):>{w}s} "
-            f"{format_cell(r['freq_xmass']):>10s} {format_cell(r['published']):>9s} "
+            f"{limit_cell(r, 'fit'):{wf}s} {r['unit']:5s} {bayes_cell(r):>{w}s} "
+            f"{limit_cell(r, 'freq_xmass'):>14s} {format_cell(r['published']):>9s} "
             f"{format_cell(r['bayes_over_published'], 2):>6s} {format_cell(r['freq_over_published'], 2):>6s}"
         )
     return "\n".join(lines + _footnote(rows))

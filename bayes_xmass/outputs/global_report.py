@@ -18,30 +18,41 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bayes_xmass.outputs.compare import format_cell  # noqa: E402
+from bayes_xmass.outputs.compare import WARNING_MARK, format_cell  # noqa: E402
 from bayes_xmass.outputs.figures import save_png  # noqa: E402
 from bayes_xmass.outputs.html import CSS  # noqa: E402
 from bayes_xmass.physics.interactions import INTERACTIONS  # noqa: E402
 
 __all__ = ["PRIOR_BOUND_MARK", "global_csv", "global_html", "global_markdown", "plot_b_minus_l_curve", "plot_target"]
 
-PRIOR_BOUND_MARK = "(!)"
-"""Appended to a credible limit whose fit failed its diagnostics (e.g. set by the prior's bound)."""
+PRIOR_BOUND_MARK = WARNING_MARK
+"""Appended to a limit that carries a warning (failed diagnostics, the prior's bound, not finite)."""
 
 COLUMNS = ("dataset", "bayes", "delta_chi2_271", "one_sided", "cls", "best_fit", "discovery_z")
+_KINDS = {"bayes": "bayes", "delta_chi2_271": "delta_chi2", "one_sided": "one_sided", "cls": "cls"}
 
 
 def _cell(rec: dict[str, Any], key: str) -> str:
     text = format_cell(rec.get(key))
+    warned = any(w["limit"] == _KINDS.get(key, "fit") for w in rec.get("warnings") or [])
     if key == "bayes" and rec.get("bayes") is not None and not rec.get("diagnostics_ok", True):
-        text += f" {PRIOR_BOUND_MARK}"
-    return text
+        warned = True
+    return f"{text} {WARNING_MARK}" if warned and key != "dataset" else text
 
 
-def _rows(target: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"dataset": lab, **rec} for lab, rec in target["alone"].items()] + [
-        {"dataset": "combined", **target["combined"]}
-    ]
+def _rows(target: dict[str, Any], fits: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Each dataset alone, then the combination; with ``fits`` (the results' fit records), each row
+    carries its fit's warnings."""
+    warnings = {f["fit"]: f.get("warnings") or [] for f in fits or []}
+    rows = [{"dataset": lab, **rec} for lab, rec in target["alone"].items()]
+    rows.append({"dataset": "combined", **target["combined"]})
+    for row in rows:
+        row["warnings"] = warnings.get(f"{row['dataset']}:{target['fit']}", [])
+    return rows
+
+
+def _notes(rows: list[dict[str, Any]]) -> list[str]:
+    return [f"{WARNING_MARK} {r['dataset']}, {w['limit']}: {w['reason']}" for r in rows for w in r["warnings"]]
 
 
 def global_markdown(result: dict[str, Any]) -> str:
@@ -56,13 +67,17 @@ def global_markdown(result: dict[str, Any]) -> str:
         "Bayesian: one-sided 90% posterior quantile (prior flat in the signal's leading power). Δχ² = 2.71: "
         "two-sided-style profile-likelihood limit (XMASS's convention); one-sided: Δχ² = 1.64 on the "
         "one-sided statistic (the experiments' profile-likelihood convention); CLs: asymptotic. "
-        f"{PRIOR_BOUND_MARK} marks a credible limit whose fit failed its diagnostics (see below).",
+        f"{WARNING_MARK} marks a limit that carries a warning; the reasons follow each table.",
     ]
     for t in result["targets"]:
         unit = t["coupling_unit"]
         lines += ["", f"## {t['fit']} [{unit}]", "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-        for rec in _rows(t):
+        rows = _rows(t, result.get("fits"))
+        for rec in rows:
             lines.append("| " + " | ".join(_cell(rec, k) if k != "dataset" else rec[k] for k in COLUMNS) + " |")
+        notes = _notes(rows)
+        if notes:
+            lines += [""] + [f"- {n}" for n in notes]
         e = t.get("expected")
         if e:
             b = e["delta_chi2_271"]
@@ -97,15 +112,23 @@ def global_markdown(result: dict[str, Any]) -> str:
 
 def global_csv(result: dict[str, Any]) -> str:
     """comparison.csv: one row per fit and dataset (physical units; unit in the header's unit column)."""
-    head = ["fit", "unit", *COLUMNS, "diagnostics_ok"]
-    out = [",".join(head)]
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    units = {k: "unit" for k in COLUMNS[1:-1]} | {"discovery_z": "sigma"}
+    w.writerow(
+        ["fit", "unit", *(f"{k} [{units[k]}]" if k in units else k for k in COLUMNS), "diagnostics_ok", "warning"]
+    )
     for t in result["targets"]:
-        for rec in _rows(t):
+        for rec in _rows(t, result.get("fits")):
             vals = [t["fit"], t["coupling_unit"], rec["dataset"]] + [
                 "" if rec.get(k) is None else f"{rec[k]:.6g}" for k in COLUMNS[1:]
             ]
-            out.append(",".join(vals + [str(rec.get("diagnostics_ok", ""))]))
-    return "\n".join(out) + "\n"
+            warning = "; ".join(f"{x['limit']}: {x['reason']}" for x in rec["warnings"])
+            w.writerow(vals + [str(rec.get("diagnostics_ok", "")), warning])
+    return buf.getvalue()
 
 
 def plot_target(target: dict[str, Any], *, out: Path, overwrite: bool = False) -> Path:
@@ -151,17 +174,19 @@ def plot_b_minus_l_curve(curve: dict[str, Any], *, out: Path, overwrite: bool = 
     return save_png(fig, out, overwrite)
 
 
-def _table_html(target: dict[str, Any]) -> str:
+def _table_html(target: dict[str, Any], fits: list[dict[str, Any]] | None) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = []
-    for rec in _rows(target):
+    rows = _rows(target, fits)
+    for rec in rows:
         cells = []
         for k in COLUMNS:
             text = rec[k] if k == "dataset" else _cell(rec, k)
-            bad = k == "bayes" and PRIOR_BOUND_MARK in text
+            bad = WARNING_MARK in text
             cells.append(f"<td{' class=bad' if bad else ''} style='white-space:nowrap'>{html.escape(text)}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in _notes(rows))
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>" + (f"<ul class=bad>{notes}</ul>" if notes else "")
 
 
 def global_html(result: dict[str, Any], run_dir: Path) -> str:
@@ -177,19 +202,12 @@ def global_html(result: dict[str, Any], run_dir: Path) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>bayes_xmass global analysis</title>"
         f"<style>{CSS}</style></head><body><h1>Global analysis of public xenon electron-recoil data</h1>",
         f"<p>Datasets: {html.escape(', '.join(prov['datasets']))}; seed {prov['seed']}; "
-        f"wall time {prov['seconds']} s. <span class=bad>{PRIOR_BOUND_MARK}</span> marks a credible limit "
-        "whose fit failed its diagnostics; the reasons are listed under its table.</p>",
+        f"wall time {prov['seconds']} s. <span class=bad>{WARNING_MARK}</span> marks a limit that carries a "
+        "warning; the reasons are listed under its table.</p>",
     ]
     for t in result["targets"]:
         parts.append(f"<h2>{html.escape(t['fit'])} [{html.escape(t['coupling_unit'])}]</h2>")
-        parts.append(_table_html(t))
-        failures = [
-            f"{lab}: {'; '.join(r['failures'])}"
-            for lab, r in [("combined", t["combined"]), *t["alone"].items()]
-            if r.get("failures")
-        ]
-        if failures:
-            parts.append("<p class=bad>" + html.escape(" | ".join(failures)) + "</p>")
+        parts.append(_table_html(t, result.get("fits")))
         parts.append(f"<div class='fig'>{img(t['plot'])}</div>")
     if result.get("b_minus_l_curve"):
         parts.append(f"<h2>B−L exclusion curve</h2><div class='fig'>{img(result['b_minus_l_curve']['plot'])}</div>")

@@ -7,14 +7,21 @@ import html
 import json
 from pathlib import Path
 
-from bayes_xmass.outputs.compare import PRIOR_BOUND_FOOTNOTE, bayes_cell, format_cell
+from bayes_xmass.outputs.compare import (
+    PRIOR_BOUND_MARK,
+    WARNING_MARK,
+    bayes_cell,
+    format_cell,
+    limit_cell,
+    warning_notes,
+)
 from bayes_xmass.outputs.validation_report import SENSITIVITY_NOTE, power_scaling_text
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION
 
 __all__ = ["CSS", "report_html"]
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
+table{border-collapse:collapse;font-size:13px;margin:1em 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#f0f0f0}td:first-child{text-align:left}img{max-width:100%;margin:6px 0}
 .bad{color:#b00;font-weight:bold}.ok{color:#070}.fig{display:inline-block;width:49%;vertical-align:top}
 code{background:#f4f4f4;padding:1px 3px}"""
@@ -88,23 +95,29 @@ def _limits_table(rows) -> str:
             else "–"
         )
         cells = [
-            r["fit"],
+            limit_cell(r, "fit"),
             r["unit"],
             bayes_cell(r),
             prior,
-            format_cell(r["freq_xmass"]),
-            format_cell(r["freq_one_sided"]),
-            format_cell(r.get("freq_toy_calibrated")),
-            format_cell(r["cls"]),
+            limit_cell(r, "freq_xmass"),
+            limit_cell(r, "freq_one_sided"),
+            limit_cell(r, "freq_toy_calibrated"),
+            limit_cell(r, "cls"),
             format_cell(r["freq_expected_median"]),
             chi,
             format_cell(r["published"]),
             format_cell(r["bayes_over_published"], 2),
             format_cell(r["freq_over_published"], 2),
         ]
-        out.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
-    note = any(r.get("bayes_prior_bound") for r in rows)
-    return "".join(out) + "</table>" + (f"<p class='bad'>{html.escape(PRIOR_BOUND_FOOTNOTE)}</p>" if note else "")
+        out.append("<tr>" + "".join(_td(str(c)) for c in cells) + "</tr>")
+    notes = "".join(f"<li>{html.escape(n)}</li>" for n in warning_notes(rows))
+    return "".join(out) + "</table>" + (f"<ul class='bad warnings'>{notes}</ul>" if notes else "")
+
+
+def _td(text: str) -> str:
+    """A table cell; a marked one (a limit with a warning) in the warning colour."""
+    marked = WARNING_MARK in text or PRIOR_BOUND_MARK in text
+    return f"<td{' class=bad' if marked else ''}>{html.escape(text)}</td>"
 
 
 def _diag_table(fits) -> str:
@@ -122,7 +135,7 @@ def _diag_table(fits) -> str:
         out.append(
             f"<tr><td>{html.escape(r['fit'])}</td><td>{d['rhat_max']:.4f}</td><td>{d['ess_bulk_min']:.0f}</td>"
             f"<td>{d['poi_ess_bulk']:.0f}</td><td>{d['divergences']}</td><td>{d['bfmi_min']:.2f}</td>"
-            f"<td>{status}</td></tr>"
+            f"<td style='white-space:normal'>{status}</td></tr>"
         )
     return "".join(out) + "</table>"
 

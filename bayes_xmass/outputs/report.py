@@ -15,7 +15,7 @@ import numpy as np
 
 from bayes_xmass.errors import InputError
 from bayes_xmass.infer.posterior_summary import PRIOR_BOUND_MAX, Diagnostics
-from bayes_xmass.outputs.compare import PRIOR_BOUND_FOOTNOTE, PRIOR_BOUND_MARK
+from bayes_xmass.outputs.compare import PRIOR_BOUND_FOOTNOTE, PRIOR_BOUND_MARK, WARNING_MARK
 from bayes_xmass.outputs.plot_convergence import plot_rank, plot_trace
 from bayes_xmass.outputs.plot_fits import plot_poi_posterior, plot_ppc_spectrum
 from bayes_xmass.response.detector import MorphingTemplates
@@ -184,14 +184,20 @@ def markdown_section(
     status = "PASSED" if diag.ok else "FAILED: " + "; ".join(diag.failures)
     rel = {k: Path(v).relative_to(run_dir).as_posix() for k, v in plots.items()}
     bound = bool(limit.get("warning")) or diag.prior_bound_fraction > PRIOR_BOUND_MAX
+    mark = PRIOR_BOUND_MARK if bound else (WARNING_MARK if not diag.ok else "")
     return "\n".join(
         [
             f"### {label}",
             "",
             f"- {limit['cl']:.0%} credible upper limit on |{attrs.get('poi')}|: **{limit['limit']:.4g} "
-            f"{limit['coupling_unit']}**{' ' + PRIOR_BOUND_MARK if bound else ''} (MCSE {limit['mcse']:.2g}); "
+            f"{limit['coupling_unit']}**{' ' + mark if mark else ''} (MCSE {limit['mcse']:.2g}); "
             f"POI prior {attrs.get('poi_prior')}",
             *([f"- {PRIOR_BOUND_FOOTNOTE}"] if bound else []),
+            *(
+                [f"- {WARNING_MARK} the sampling diagnostics failed (below): do not quote this limit as it is"]
+                if diag.sampling_failures
+                else []
+            ),
             f"- sampler {attrs.get('sampler')} {attrs.get('sampler_settings')}, seed {attrs.get('seed')}, "
             f"{attrs.get('sampling_seconds')} s; likelihood {attrs.get('likelihood')}; atomic model "
             f"{attrs.get('atomic_model')}",

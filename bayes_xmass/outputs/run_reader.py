@@ -1,9 +1,10 @@
 """Reading a finished run directory back: its ``limits.json`` and the fits' DataTrees.
 
-A run directory (``run``, ``sample``, ``limit``, ``compare``, ``combine``) holds ``limits.json``
-and one NetCDF DataTree per Bayesian fit (``<fit>.nc``: posterior, sample_stats, predictive
-groups, observed data). The trees are plain ArviZ-compatible NetCDF files; this module only
-finds and opens them and reads the limits in the coupling's physical unit.
+A run directory (``sample``, ``limit``, ``compare``, ``run``, ``scan``, ``combine``, ``global``)
+holds ``limits.json`` (the results schema, docs/results-schema.md) and one NetCDF DataTree per
+Bayesian fit (``<fit>.nc``: posterior, sample_stats, predictive groups, observed data). The trees
+are plain ArviZ NetCDF files; this module only finds and opens them and reads the limits in the
+coupling's physical unit.
 """
 
 from __future__ import annotations
@@ -15,18 +16,11 @@ from typing import Any
 
 from bayes_xmass.errors import InputError
 from bayes_xmass.outputs.report import open_datatree
+from bayes_xmass.outputs.results import LIMIT_KINDS, SCHEMA_NAME, fit_limits, validate_results
 
 __all__ = ["FinishedRun", "LIMIT_KINDS", "open_run"]
 
-# limit kind -> (section of a fit's record, key); frequentist keys are in units of the coupling scale
-LIMIT_KINDS = {
-    "bayes": ("bayes", "limit"),
-    "delta_chi2_2.71": ("frequentist", "limit_xmass_scaled"),
-    "one_sided": ("frequentist", "limit_one_sided_scaled"),
-    "cls": ("frequentist", "limit_cls_scaled"),
-    "toy_calibrated": ("toy_calibrated", "limit"),
-    "feldman_cousins": ("feldman_cousins", "upper"),
-}
+_ALIASES = {"delta_chi2_2.71": "delta_chi2"}  # the kind's name before the results schema
 
 
 @dataclass(frozen=True)
@@ -49,20 +43,29 @@ class FinishedRun:
                 return dict(rec)
         raise KeyError(f"{self.path}: no fit {fit!r} (fits: {', '.join(self.fits)})")
 
-    def limit(self, fit: str, kind: str = "bayes") -> float | None:
-        """A 90%-CL (the run's CL) upper limit of ``fit`` in the coupling's physical unit.
+    @property
+    def exclusion_curves(self) -> list[dict[str, Any]]:
+        """The run's limit-vs-mass curves (physical units; empty if none)."""
+        return list(self.limits.get("exclusion_curves") or [])
 
-        ``kind``: one of :data:`LIMIT_KINDS` (``bayes`` = the credible limit). None when the run did
-        not compute it (e.g. no Feldman-Cousins toys).
+    def limit(self, fit: str, kind: str = "bayes") -> float | None:
+        """The upper limit of ``fit`` at the run's CL, in the coupling's physical unit.
+
+        ``kind``: one of :data:`LIMIT_KINDS` (``bayes`` = the credible limit, ``delta_chi2`` = Δχ² = 2.71).
+        None when the run did not compute it (e.g. no Feldman-Cousins toys) or it is not finite (then
+        :meth:`warnings` says why).
         """
+        kind = _ALIASES.get(kind, kind)
         if kind not in LIMIT_KINDS:
             raise ValueError(f"kind must be one of {sorted(LIMIT_KINDS)}, got {kind!r}")
         rec = self.record(fit)
-        section, key = LIMIT_KINDS[kind]
-        value = (rec.get(section) or {}).get(key)
-        if value is None:
-            return None
-        return float(value) * (float(rec.get("coupling_scale") or 1.0) if key.endswith("_scaled") else 1.0)
+        limits = rec.get("limits") if "limits" in rec else fit_limits(rec)  # files from before the schema
+        value = (limits or {}).get(kind)
+        return None if value is None else float(value)
+
+    def warnings(self, fit: str) -> list[dict[str, str]]:
+        """What must be known before quoting ``fit``'s limits: ``[{"limit": kind or "fit", "reason"}]``."""
+        return list(self.record(fit).get("warnings") or [])
 
     def datatree(self, fit: str) -> Any:
         """The fit's DataTree (``<fit>.nc``; opened once, lazily)."""
@@ -71,19 +74,19 @@ class FinishedRun:
         return self._trees[fit]
 
 
-def open_run(path: str | Path) -> FinishedRun:
-    """Open a finished run directory; a missing or unreadable ``limits.json`` is an InputError.
+def open_run(path: str | Path, *, validate: bool = True) -> FinishedRun:
+    """Open a finished run directory; a missing or unreadable ``limits.json`` is an InputError, and so
+    (with ``validate``) is a file that says it follows the results schema but breaks it.
 
     >>> import tempfile, json, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "limits.json").write_text(json.dumps({"fits": [{"fit": "magnetic_moment",
-    ...     "coupling_scale": 1e-10, "bayes": {"limit": 7.8e-11}, "frequentist": {"limit_xmass_scaled": 0.765},
-    ...     "toy_calibrated": {"limit": 7.3e-11}}]}))
+    ...     "limits": {"bayes": 7.8e-11, "delta_chi2": 7.65e-11, "toy_calibrated": 7.3e-11}, "warnings": []}]}))
     >>> run = open_run(d)
-    >>> run.fits, run.limit("magnetic_moment"), round(run.limit("magnetic_moment", "delta_chi2_2.71"), 14)
+    >>> run.fits, run.limit("magnetic_moment"), run.limit("magnetic_moment", "delta_chi2")
     (['magnetic_moment'], 7.8e-11, 7.65e-11)
-    >>> run.limit("magnetic_moment", "toy_calibrated")
-    7.3e-11
+    >>> run.limit("magnetic_moment", "toy_calibrated"), run.warnings("magnetic_moment")
+    (7.3e-11, [])
     """
     path = Path(path)
     limits_file = path / "limits.json"
@@ -95,4 +98,6 @@ def open_run(path: str | Path) -> FinishedRun:
         raise InputError(limits_file, "", f"cannot read: {exc}") from None
     if not isinstance(limits, dict) or not isinstance(limits.get("fits", []), list):
         raise InputError(limits_file, "fits", "expected a list of fit records")
+    if validate and limits.get("schema") == SCHEMA_NAME:
+        validate_results(limits, str(limits_file))
     return FinishedRun(path, limits)

@@ -157,7 +157,8 @@ def coverage_csv(result: dict) -> str:
     for key in ("xmass", "one_sided", "neyman"):
         keys += [f"coverage_{key}", f"coverage_{key}_err", f"coverage_{key}_lo", f"coverage_{key}_hi"]
     keys += ["n_bayes_toys", "coverage_bayes", "coverage_bayes_err", "coverage_bayes_lo", "coverage_bayes_hi"]
-    lines = [",".join(keys)]
+    units = {"x_true": "coupling scale", "true_coupling": result.get("coupling_unit") or "coupling unit"}
+    lines = [",".join(f"{k} [{units[k]}]" if k in units else k for k in keys)]
     for r in result["rows"]:
         lines.append(",".join("" if r.get(k) is None else f"{r[k]:.8g}" for k in keys))
     return "\n".join(lines) + "\n"

@@ -53,6 +53,14 @@ class FitResult:
     seconds: float
     extra: dict = field(default_factory=dict)
 
+    @property
+    def coupling_scale(self) -> float:
+        """The sampler's coupling unit (from the DataTree's attributes, else from the limit)."""
+        if "coupling_scale" in self.attrs:
+            return float(self.attrs["coupling_scale"])
+        scaled = self.limit.get("limit_scaled")
+        return float(self.limit["limit"]) / float(scaled) if scaled else 1.0
+
     def as_dict(self) -> dict:
         inter = INTERACTIONS[self.target.interaction]
         return {
@@ -63,7 +71,7 @@ class FitResult:
             "flavours": self.target.flavours,
             "mass_MeV": self.target.mass_mev,
             "coupling_unit": inter.coupling_unit,
-            "coupling_scale": float(self.attrs["coupling_scale"]),
+            "coupling_scale": self.coupling_scale,
             "poi_prior": json.loads(self.attrs["poi_prior"]) if "poi_prior" in self.attrs else None,
             "bayes": self.limit,
             "diagnostics": self.diagnostics.as_dict(),

@@ -30,6 +30,7 @@ from bayes_xmass.infer.scan import row_from_fit, scan_b_minus_l
 from bayes_xmass.model.spec import ModelSpec, model_spec_for
 from bayes_xmass.model.targets import FitTarget, fit_targets
 from bayes_xmass.outputs.compare import comparison_row, csv_text, terminal_table
+from bayes_xmass.outputs.csv_tables import scan_csv
 from bayes_xmass.outputs.html import report_html
 from bayes_xmass.outputs.plot_convergence import plot_diagnostics_overview
 from bayes_xmass.outputs.plot_limits import plot_exclusion, plot_millicharge_summary
@@ -161,7 +162,7 @@ def _interaction_job(
             known=known,
         )
         write_with(out / "b_minus_l_scan.nc", lambda p: scan.to_netcdf(p), overwrite)
-        write_text(out / "b_minus_l_scan.csv", scan.to_dataframe().to_csv(), overwrite)
+        write_text(out / "b_minus_l_scan.csv", scan_csv(scan, ["B-L scan: couplings g, masses in MeV"]), overwrite)
     return {
         "records": records,
         "sensitivity": sensitivity,

@@ -30,6 +30,7 @@ from bayes_xmass.errors import InputError
 from bayes_xmass.infer.scan import PointSettings, run_scan, scan_dataset
 from bayes_xmass.model.spec import load_model_spec, model_spec_for
 from bayes_xmass.model.targets import FitTarget
+from bayes_xmass.outputs.csv_tables import scan_csv
 from bayes_xmass.outputs.plot_limits import plot_exclusion
 from bayes_xmass.outputs.results import results_document, scan_curves, scan_fits
 from bayes_xmass.physics.interactions import INTERACTIONS
@@ -154,11 +155,11 @@ def write_final(out: Path, ds, config: dict, *, published: dict, cl: float, resu
     scan.nc (the completion marker), all atomic."""
     out = Path(out)
     header = [
-        f"# bayes_xmass B-L scan, config {config_hash(config)}: couplings g (dimensionless), mass in MeV",
-        f"# dataset checksum {config['dataset_checksum']}, seed {config['seed']}, cl {cl}, "
+        f"bayes_xmass B-L scan, config {config_hash(config)}: couplings g (dimensionless), mass in MeV",
+        f"dataset checksum {config['dataset_checksum']}, seed {config['seed']}, cl {cl}, "
         f"{config['n_toys']} toys per mass (expected_* = frequentist Delta chi2 = 2.71 bands)",
     ]
-    text = "\n".join(header) + "\n" + ds.drop_vars("seconds", errors="ignore").to_dataframe().to_csv()
+    text = scan_csv(ds.drop_vars("seconds", errors="ignore"), header)
     csv = write_text(out / "scan.csv", text, overwrite=True)
     expected = None
     if "expected_median" in ds:

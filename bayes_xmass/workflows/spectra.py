@@ -68,7 +68,8 @@ def write_recoil_spectra(
         f"# physics: {physics.describe()}",
         f"# options: {basis.options}",
         "# rates in events/(keV t yr), true recoil energy (no detector response)",
-        "energy_keV,sm_rate,signal_rate," + ",".join(f"basis_{k.replace('^', 'pow')}" for k in basis.terms),
+        "energy [keV],sm_rate [1/(keV t yr)],signal_rate [1/(keV t yr)],"
+        + ",".join(f"basis_{k.replace('^', 'pow')} [1/(keV t yr)]" for k in basis.terms),
     ]
     rows = np.column_stack([t, sm, signal] + [per_tonne_year(v) for v in basis.terms.values()])
     with atomic_path(csv_out, overwrite) as tmp:

@@ -113,7 +113,7 @@ def _read_spectra_csv(path: Path):
 @pytest.mark.parametrize(
     "argv, basis",
     [
-        (["magnetic-moment"], ["basis_mupow2"]),
+        (["magnetic-moment"], ["basis_mupow2 [1/(keV t yr)]"]),
         (["millicharge", "--flavours", "e"], None),
         (["dark-photon", "--mass", "10"], None),
     ],
@@ -129,7 +129,8 @@ def test_spectra_writes_png_and_csv(tmp_path, capsys, argv, basis):
     assert str(png) in out and str(csv_path) in out
     comments, header, rows = _read_spectra_csv(csv_path)
     assert any("events/(keV t yr)" in c for c in comments)
-    assert header[:3] == ["energy_keV", "sm_rate", "signal_rate"]
+    assert header[:3] == ["energy [keV]", "sm_rate [1/(keV t yr)]", "signal_rate [1/(keV t yr)]"]
+    assert all(h.endswith(" [1/(keV t yr)]") for h in header[1:])  # every column names its unit
     assert len(header) > 3 and all(h.startswith("basis_") for h in header[3:])
     if basis is not None:
         assert header[3:] == basis
