@@ -162,7 +162,7 @@ def _interaction_job(
             known=known,
         )
         write_with(out / "b_minus_l_scan.nc", lambda p: scan.to_netcdf(p), overwrite)
-        write_text(out / "b_minus_l_scan.csv", scan_csv(scan, ["B-L scan: couplings g, masses in MeV"]), overwrite)
+        write_text(out / "b_minus_l_scan.csv", scan_csv(scan), overwrite)
     return {
         "records": records,
         "sensitivity": sensitivity,

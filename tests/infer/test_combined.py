@@ -33,6 +33,7 @@ from bayes_xmass.model.data import model_data
 from bayes_xmass.model.poi_prior import PoiPrior
 from bayes_xmass.model.spec import SamplerSettings
 from bayes_xmass.model.targets import FitTarget
+from bayes_xmass.outputs.results import schema_errors
 from bayes_xmass.response.detector import MorphingTemplates
 from bayes_xmass.response.templates import build_templates
 
@@ -292,6 +293,8 @@ def test_combine_cli_writes_run_directory(tmp_path, capsys):
     result = json.loads((out / "limits.json").read_text())
     assert [r["fit"] for r in result["comparison"]] == ["combined", "toy", "toy_2"]
     assert set(result["provenance"]["dataset_checksums"]) == {"toy", "toy_2"}
+    assert schema_errors(result) == [] and result["command"] == "combine"
+    assert [f["dataset"] for f in result["fits"]] == ["combined", "toy", "toy_2"]
     comb, alone = result["combined"]["frequentist"], [r["frequentist"] for r in result["alone"]]
     assert comb["limit_xmass_scaled"] <= min(a["limit_xmass_scaled"] for a in alone) * 1.05
     dt = open_datatree(out / "combined_magnetic_moment.nc")

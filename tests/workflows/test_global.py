@@ -15,6 +15,7 @@ from bayes_xmass.infer.frequentist import ProfileLikelihood
 from bayes_xmass.infer.summed_profile import summed_upper_limit
 from bayes_xmass.model.spec import model_spec_for
 from bayes_xmass.model.targets import fit_targets
+from bayes_xmass.outputs.results import schema_errors
 from bayes_xmass.workflows.combine import plan_combination
 from bayes_xmass.workflows.global_analysis import GlobalOptions, _spec, resolve_datasets, run_global
 
@@ -60,6 +61,11 @@ def test_global_run_on_two_datasets(tmp_path, capsys):
     )
     assert code == 0, capsys.readouterr().err
     res = json.loads((out / "limits.json").read_text())
+    assert schema_errors(res) == [] and res["command"] == "global"
+    labels = {f["fit"] for f in res["fits"]}
+    assert {"combined:magnetic_moment", *(f"{lab}:magnetic_moment" for lab in PAIR)} <= labels
+    combined = next(f for f in res["fits"] if f["fit"] == "combined:magnetic_moment")
+    assert combined["expected"]["delta_chi2"]["n_toys"] == 8 and combined["dataset"] == "combined"
     t, *others = res["targets"]
     assert [o["fit"] for o in others] == ["millicharge_common_pos", "millicharge_common_neg"]
     assert res["provenance"]["processes"] == 2

@@ -220,7 +220,22 @@ def test_scan_files_consistent(quick_run, limits):
         assert ds["bayes"].size == len(scan["mass_MeV"])
     lines = (quick_run.out / "b_minus_l_scan.csv").read_text().strip().splitlines()
     assert len(lines) == len(scan["mass_MeV"]) + 1
-    assert "bayes" in lines[0] and "freq_xmass" in lines[0]
+    assert "bayes [dimensionless]" in lines[0] and "freq_xmass [dimensionless]" in lines[0]
+    assert lines[0].startswith("mass [MeV],")  # every column names its unit
+
+
+def test_limits_json_follows_the_results_schema(limits):
+    from bayes_xmass.outputs.results import schema_errors
+
+    assert schema_errors(limits) == []
+    assert limits["command"] == "run" and {c["statistic"] for c in limits["exclusion_curves"]} >= {
+        "bayes",
+        "delta_chi2",
+    }
+    for fit in limits["fits"]:  # the schema's limits are the details' limits in physical units
+        scale = fit["coupling_scale"]
+        assert fit["limits"]["delta_chi2"] == pytest.approx(fit["frequentist"]["limit_xmass_scaled"] * scale, rel=1e-12)
+        assert fit["limits"]["bayes"] == fit["bayes"]["limit"]
 
 
 def test_scan_takes_the_fits_at_their_masses(quick_run, limits):
