@@ -301,11 +301,11 @@ def terminal_table(rows: list[dict]) -> str:
     warning is marked and the reasons follow the table."""
     w = max([10] + [len(bayes_cell(r)) for r in rows])
     wf = max([34] + [len(limit_cell(r, "fit")) for r in rows])
-    head = f"{'fit':{wf}s} {'unit':5s} {'Bayes':>{w}s} {'Δχ²=2.71':>14s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
+    head = f"{'fit':{wf}s} {'unit':13s} {'Bayes':>{w}s} {'Δχ²=2.71':>14s} {'XMASS':>9s} {'B/X':>6s} {'F/X':>6s}"
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{limit_cell(r, 'fit'):{wf}s} {r['unit']:5s} {bayes_cell(r):>{w}s} "
+            f"{limit_cell(r, 'fit'):{wf}s} {r['unit']:13s} {bayes_cell(r):>{w}s} "
             f"{limit_cell(r, 'freq_xmass'):>14s} {format_cell(r['published']):>9s} "
             f"{format_cell(r['bayes_over_published'], 2):>6s} {format_cell(r['freq_over_published'], 2):>6s}"
         )
