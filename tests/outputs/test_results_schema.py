@@ -192,3 +192,16 @@ def test_open_run_refuses_a_file_that_breaks_the_schema(command_outputs, tmp_pat
     with pytest.raises(InputError, match="limits.json.*fits/0/limits/delta_chi2"):
         open_run(tmp_path)
     assert open_run(tmp_path, validate=False).fits
+
+
+@pytest.mark.parametrize("command", ["sample", "limit", "scan"])
+def test_real_runs_export_to_valid_hepdata(command_outputs, tmp_path, command):
+    pytest.importorskip("hepdata_lib")
+    from hepdata_validator.full_submission_validator import FullSubmissionValidator
+
+    from bayes_xmass.workflows.export_hepdata import ARCHIVE, FOLDER, export_hepdata
+
+    out = export_hepdata(command_outputs / command, out=tmp_path / "hepdata", log=lambda msg: None)
+    for where in ({"directory": str(out / FOLDER)}, {"archive": str(out / ARCHIVE)}):
+        validator = FullSubmissionValidator()
+        assert validator.validate(**where), validator.get_messages()

@@ -238,6 +238,22 @@ def test_limits_json_follows_the_results_schema(limits):
         assert fit["limits"]["bayes"] == fit["bayes"]["limit"]
 
 
+def test_the_run_exports_to_valid_hepdata(quick_run, tmp_path):
+    """The full run (limits, millicharge per flavour and sign, the B-L curves) as a HEPData submission,
+    checked by hepdata-validator."""
+    pytest.importorskip("hepdata_lib")
+    import yaml
+    from hepdata_validator.full_submission_validator import FullSubmissionValidator
+
+    from bayes_xmass.workflows.export_hepdata import ARCHIVE, FOLDER, export_hepdata
+
+    out = export_hepdata(quick_run.out, out=tmp_path / "hepdata", log=lambda msg: None)
+    validator = FullSubmissionValidator()
+    assert validator.validate(archive=str(out / ARCHIVE)), validator.get_messages()
+    names = [d["name"] for d in yaml.safe_load_all((out / FOLDER / "submission.yaml").read_text()) if d and "name" in d]
+    assert any(n.startswith("Millicharge") for n in names) and any(n.startswith("B-L exclusion") for n in names)
+
+
 def test_scan_takes_the_fits_at_their_masses(quick_run, limits):
     """The exclusion curve passes through the B-L fits at XMASS's masses (the grid's ends): the scan
     takes those fits' results instead of re-running shorter chains there."""
