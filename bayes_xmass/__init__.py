@@ -42,9 +42,9 @@ if TYPE_CHECKING:
     from bayes_xmass.model.targets import FitTarget as FitTarget
     from bayes_xmass.model.targets import fit_targets as fit_targets
     from bayes_xmass.model.targets import target_templates as target_templates
-    from bayes_xmass.outputs.run_reader import FinishedRun as FinishedRun
     from bayes_xmass.outputs.results import results_schema as results_schema
     from bayes_xmass.outputs.results import validate_results as validate_results
+    from bayes_xmass.outputs.run_reader import FinishedRun as FinishedRun
     from bayes_xmass.outputs.run_reader import open_run as open_run
 
 _all, __getattr__ = lazy_exports(

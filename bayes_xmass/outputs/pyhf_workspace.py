@@ -97,7 +97,13 @@ class PyhfExport:
     @property
     def exact(self) -> bool:
         """Whether pyhf's default model of the workspace is exactly our likelihood."""
-        return all(c.status == "exact" for c in self.components)
+        return self.status == "exact"
+
+    @property
+    def status(self) -> str:
+        """The least exact component's status: ``exact``, ``near-exact`` or ``approximate``."""
+        statuses = {c.status for c in self.components}
+        return next((s for s in ("approximate", "near-exact") if s in statuses), "exact")
 
     @property
     def inexact(self) -> list[Component]:
@@ -120,6 +126,7 @@ class PyhfExport:
             "conversion": f"{self.coupling_name} = {self.sign:+d} * {self.coupling_scale:g} * mu**(1/{self.power}) "
             f"{self.coupling_unit}",
             "exact": self.exact,
+            "status": self.status,
             "interpolation_codes": "pyhf.Model defaults (0.7: normsys code4, histosys code4p); not stored in a workspace",
             "mapping": [c.describe() for c in self.components],
         }
@@ -158,7 +165,7 @@ def _energy_scale(tpl: TemplateSet) -> tuple[float, float, tuple[float, float]] 
     lo, hi = float(tpl.scale_grid[0]), float(tpl.scale_grid[-1])  # our templates are constant beyond the grid
     if prior.kind == "truncated_normal":
         lo, hi = max(lo, prior.params["lower"]), min(hi, prior.params["upper"])
-    if not lo <= mu - sigma and mu + sigma <= hi:
+    if not (lo <= mu - sigma and mu + sigma <= hi):
         raise InputError(tpl.dataset.toml_path, "response.energy_scale.prior", "centre +- sigma outside the grid")
     return mu, sigma, ((lo - mu) / sigma, (hi - mu) / sigma)
 
@@ -183,9 +190,14 @@ def _normalisation(
     if fixed is not None:
         return fixed * b, [], None, Component(ours, "no modifier (nominal = value x template)", "exact")
     p = prior.params
+    mod: dict[str, Any]
     if prior.kind in ("normal", "truncated_normal"):
         m, sd = p["mu"], p["sigma"]
-        mod = {"name": par, "type": "histosys", "data": {"hi_data": ((m + sd) * b).tolist(), "lo_data": ((m - sd) * b).tolist()}}
+        mod = {
+            "name": par,
+            "type": "histosys",
+            "data": {"hi_data": ((m + sd) * b).tolist(), "lo_data": ((m - sd) * b).tolist()},
+        }
         lo, hi = _gaussian_bounds(prior)
         note = "truncation as alpha bounds" if prior.kind == "truncated_normal" else ""
         if lo == -ALPHA_LIMIT or hi == ALPHA_LIMIT:
@@ -265,12 +277,11 @@ def pyhf_workspace(
     bkg = np.asarray(tpl.backgrounds(s0), dtype=float)
     samples: list[dict[str, Any]] = []
     params: list[dict[str, Any]] = []
-    nominals, norm_scales = [], []
+    nominals = []
     for name, prior, b in zip(tpl.background_names, tpl.background_priors, bkg):
         nominal, mods, cfg, comp = _normalisation(name, prior, b, tpl.dataset.toml_path)
         samples.append({"name": name, "data": nominal, "modifiers": mods})
         nominals.append(nominal)
-        norm_scales.append(float(np.max(nominal / b)) if np.any(b > 0) else 0.0)
         if cfg:
             params.append(cfg)
         comps.append(comp)
@@ -283,7 +294,9 @@ def pyhf_workspace(
         b_lo, b_hi = tpl.backgrounds(mu_s - sd_s), tpl.backgrounds(mu_s + sd_s)
         for i, sample in enumerate(samples):
             c = nominals[i].sum() / max(bkg[i].sum(), 1e-300)  # nominal normalisation of the sample
-            if not (np.allclose(b_lo[i], bkg[i], rtol=1e-12, atol=0) and np.allclose(b_hi[i], bkg[i], rtol=1e-12, atol=0)):
+            if not (
+                np.allclose(b_lo[i], bkg[i], rtol=1e-12, atol=0) and np.allclose(b_hi[i], bkg[i], rtol=1e-12, atol=0)
+            ):
                 sample["modifiers"].append(_histosys(ENERGY_SCALE, c * b_lo[i], c * b_hi[i]))
                 moved += 1
         params.append({"name": ENERGY_SCALE, "bounds": [list(bounds)]})
@@ -315,7 +328,14 @@ def pyhf_workspace(
     params.insert(0, {"name": POI_NAME, "bounds": [[0.0, mu_max]], "inits": [min(1.0, 0.5 * mu_max)]})
     for s in samples:
         s["data"] = np.asarray(s["data"], dtype=float).tolist()
-    samples.insert(0, {"name": "signal", "data": signal.tolist(), "modifiers": [{"name": POI_NAME, "type": "normfactor", "data": None}, *sig_mods]})
+    samples.insert(
+        0,
+        {
+            "name": "signal",
+            "data": signal.tolist(),
+            "modifiers": [{"name": POI_NAME, "type": "normfactor", "data": None}, *sig_mods],
+        },
+    )
     workspace = {
         "channels": [{"name": channel, "samples": samples}],
         "observations": [{"name": channel, "data": np.asarray(tpl.observed, dtype=float).tolist()}],
@@ -335,4 +355,8 @@ def pyhf_workspace(
 
 
 def _histosys(name: str, lo: np.ndarray, hi: np.ndarray) -> dict[str, Any]:
-    return {"name": name, "type": "histosys", "data": {"hi_data": np.asarray(hi).tolist(), "lo_data": np.asarray(lo).tolist()}}
+    return {
+        "name": name,
+        "type": "histosys",
+        "data": {"hi_data": np.asarray(hi).tolist(), "lo_data": np.asarray(lo).tolist()},
+    }
