@@ -265,7 +265,7 @@ def markdown_table(rows: list[dict]) -> str:
             + " | ".join(
                 [
                     f"{limit_cell(r, 'fit')} [{r['unit']}]",
-                    f"{bayes_cell(r)} ({prior})",
+                    f"{bayes_cell(r)} ({prior})" if prior else bayes_cell(r),
                     limit_cell(r, "freq_xmass"),
                     limit_cell(r, "freq_one_sided"),
                     limit_cell(r, "freq_toy_calibrated"),
