@@ -18,6 +18,7 @@ __all__ = [
     "bayes_cell",
     "csv_header",
     "limit_cell",
+    "scan_notes",
     "warning_notes",
     "comparison_row",
     "csv_text",
@@ -147,6 +148,23 @@ def warning_notes(rows: list[dict]) -> list[str]:
                 continue  # the prior-bound note above says it
             notes.append(f"{WARNING_MARK} {r['fit']}, {w['limit']}: {w['reason']}")
     return notes
+
+
+def scan_notes(scan: dict) -> list[str]:
+    """The warning of a B-L curve (``b_minus_l_scan`` of run's limits.json): the masses (MeV) whose
+    Bayesian fit failed its sampling diagnostics.
+
+    >>> scan_notes({"mass_MeV": [0.001, 0.01, 1.0], "diagnostics_ok": [False, False, True]})
+    ['(!) B-L curve, bayes: sampling diagnostics failed at M = 0.001, 0.01 MeV (do not quote these points as they are)']
+    """
+    bad = [m for m, ok in zip(scan.get("mass_MeV") or [], scan.get("diagnostics_ok") or []) if not ok]
+    if not bad:
+        return []
+    masses = ", ".join(f"{m:g}" for m in bad)
+    return [
+        f"{WARNING_MARK} B-L curve, bayes: sampling diagnostics failed at M = {masses} MeV "
+        "(do not quote these points as they are)"
+    ]
 
 
 def _footnote(rows: list[dict]) -> list[str]:

@@ -13,6 +13,7 @@ from bayes_xmass.outputs.compare import (
     bayes_cell,
     format_cell,
     limit_cell,
+    scan_notes,
     warning_notes,
 )
 from bayes_xmass.outputs.validation_report import SENSITIVITY_NOTE, power_scaling_text
@@ -52,6 +53,7 @@ def report_html(result: dict, run_dir: Path) -> str:
         "<h2>B−L exclusion curve and millicharge limits</h2>",
         f"<div class='fig'>{_img(run_dir, result['plots']['exclusion'], 'B-L exclusion')}</div>",
         f"<div class='fig'>{_img(run_dir, result['plots']['millicharge'], 'millicharge limits')}</div>",
+        "".join(f"<p class='bad'>{html.escape(n)}</p>" for n in scan_notes(result.get("b_minus_l_scan") or {})),
         "<h2>Diagnostics</h2>",
         _diag_table(result["fits"]),
         _img(run_dir, result["plots"]["diagnostics"], "diagnostics overview"),

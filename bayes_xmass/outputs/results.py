@@ -218,7 +218,8 @@ def finalise_fit(fit: Mapping[str, Any], *, dataset: str, cl: float) -> dict[str
         rec["expected"] = expected
     else:
         rec.pop("expected", None)
-    rec["best_fit"] = _finite((rec.get("frequentist") or {}).get("best_fit", rec.get("best_fit")))
+    best = _finite((rec.get("frequentist") or {}).get("best_fit", rec.get("best_fit")))
+    rec["best_fit"] = None if best is None else best + 0.0  # + 0.0: no "-0.0" at a zero best fit
     rec["warnings"] = fit_warnings(rec)
     return rec
 

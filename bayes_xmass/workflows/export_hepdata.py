@@ -153,7 +153,7 @@ def export_hepdata(run_dir: Path, *, out: Path, overwrite: bool = False, log: Ca
     finally:
         shutil.rmtree(build, ignore_errors=True)
         shutil.rmtree(scratch, ignore_errors=True)
-    log(f"{limits_file}: {n_tables} HEPData tables, valid (hepdata-validator) -> {out}/ (upload {out / ARCHIVE})")
+    log(f"{limits_file}: {n_tables} HEPData table(s), valid (hepdata-validator) -> {out}/ (upload {out / ARCHIVE})")
     return out
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bayes_xmass.datasets.types import Dataset
-from bayes_xmass.outputs.compare import markdown_table
+from bayes_xmass.outputs.compare import markdown_table, scan_notes
 from bayes_xmass.outputs.validation_report import SENSITIVITY_NOTE, sensitivity_markdown
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION
 
@@ -80,9 +80,10 @@ def summary_markdown(result: dict, dataset: Dataset) -> str:
         "|---|---|---|---|",
     ]
     lines += [
-        f"| {m:.3g} | {b:.3g} | {f:.3g} | {'ok' if ok else 'flagged'} |"
+        f"| {m:.3g} | {b:.3g}{'' if ok else ' (!)'} | {f:.3g} | {'ok' if ok else 'FAILED (!)'} |"
         for m, b, f, ok in zip(scan["mass_MeV"], scan["bayes"], scan["freq_xmass"], scan["diagnostics_ok"])
     ]
+    lines += [f"\n{note}" for note in scan_notes(scan)]
     if result.get("prior_sensitivity"):
         lines += ["", "## Prior sensitivity", "", SENSITIVITY_NOTE, ""]
         lines += [sensitivity_markdown(s) for s in result["prior_sensitivity"]]
