@@ -33,6 +33,12 @@ def add_run_parser(sub) -> None:
         help="everything in this process (by default the B-L part "
         "runs in a second process beside the others; same results)",
     )
+    p.add_argument(
+        "--rrpa-table",
+        type=Path,
+        default=None,
+        help="CSV energy_keV,ratio_to_free: adds an RRPA row to the atomic-model tables (the fits keep their model files' atomic model)",
+    )
     p.set_defaults(func=cmd_run)
     add_execution_options(p)
 
@@ -41,12 +47,16 @@ def cmd_run(args) -> int:
     """The full analysis on a dataset (default: the bundled XMASS-I benchmark)."""
     from bayes_xmass.workflows.run_launch import start_run  # light: loads the dataset, starts the worker
 
+    if args.rrpa_table is not None:  # checked before anything starts: a bad table is a one-line error
+        from bayes_xmass.physics.atomic import AtomicModel
+
+        AtomicModel.from_rrpa_csv(args.rrpa_table)
     with start_run(args.dataset, args.out, overwrite=args.overwrite, serial=args.serial) as launch:
         # lazy, and only now: this import overlaps the background worker's own import of the same module
         from bayes_xmass.workflows.run import run_full_analysis
         from bayes_xmass.workflows.run_summary import diagnostics_failures
 
-        result = run_full_analysis(launch, quick=args.quick, seed=args.seed, log=log)
+        result = run_full_analysis(launch, quick=args.quick, seed=args.seed, log=log, rrpa_table=args.rrpa_table)
     print(
         f"wrote {launch.out}/: summary.md, report.html, limits.json, comparison.csv, *.nc, plots/ "
         f"({result['provenance']['seconds']:.0f} s)"

@@ -7,6 +7,7 @@ import html
 import json
 from pathlib import Path
 
+from bayes_xmass.outputs.atomic_report import atomic_html
 from bayes_xmass.outputs.compare import (
     PRIOR_BOUND_MARK,
     WARNING_MARK,
@@ -58,6 +59,7 @@ def report_html(result: dict, run_dir: Path) -> str:
         _diag_table(result["fits"]),
         _img(run_dir, result["plots"]["diagnostics"], "diagnostics overview"),
         _sensitivity_html(result.get("prior_sensitivity")),
+        atomic_html(result.get("atomic_model_systematic")),
         "<h2>Fits</h2>",
     ]
     for r in result["fits"]:

@@ -6,6 +6,7 @@ an interrupted run never leaves a half-written file under its final name.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -18,6 +19,7 @@ from bayes_xmass.errors import InputError
 __all__ = [
     "atomic_path",
     "check_out_dir",
+    "file_entry",
     "finite_for_json",
     "package_versions",
     "prepare_run_dir",
@@ -116,6 +118,11 @@ def _json_default(obj: object) -> object:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def file_entry(path: Path) -> dict[str, str]:
+    """A user input file for provenance: its name and SHA-256."""
+    return {"file": path.name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
 
 
 def package_versions() -> dict[str, str]:

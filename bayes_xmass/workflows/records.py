@@ -63,3 +63,4 @@ class RunRecord(TypedDict):
     b_minus_l_scan: BminusLScanRecord
     plots: dict[str, str]
     prior_sensitivity: dict[str, Any]
+    atomic_model_systematic: list[dict[str, Any]]  # per interaction: limits under each atomic model

@@ -35,9 +35,10 @@ from bayes_xmass.outputs.html import report_html
 from bayes_xmass.outputs.plot_convergence import plot_diagnostics_overview
 from bayes_xmass.outputs.plot_limits import plot_exclusion, plot_millicharge_summary
 from bayes_xmass.outputs.results import results_document, scan_curves
+from bayes_xmass.physics.atomic import AtomicModel
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION, INTERACTIONS, get_interaction
 from bayes_xmass.runtime.background import background_task
-from bayes_xmass.runtime.io import package_versions, write_json, write_text, write_with
+from bayes_xmass.runtime.io import file_entry, package_versions, write_json, write_text, write_with
 from bayes_xmass.runtime.seeds import step_seed
 from bayes_xmass.runtime.work_claims import WorkClaims
 from bayes_xmass.runtime.worker_process import settle_garbage_collector, single_threaded_blas
@@ -45,7 +46,7 @@ from bayes_xmass.workflows.records import RunRecord
 from bayes_xmass.workflows.run_fit import RunSettings, StepTimer, is_headline, run_fit
 from bayes_xmass.workflows.run_launch import RunLaunch
 from bayes_xmass.workflows.run_summary import summary_markdown
-from bayes_xmass.workflows.validate import run_prior_sensitivity
+from bayes_xmass.workflows.validate import run_atomic_systematic, run_prior_sensitivity
 
 __all__ = [
     "BACKGROUND_INTERACTION",
@@ -137,6 +138,15 @@ def _interaction_job(
         cache=cache,
         log=log,
     )
+    atomic = run_atomic_systematic(
+        spec,
+        dataset,
+        records,
+        seed=step_seed(seed, "atomic_systematic"),
+        rrpa=AtomicModel.from_rrpa_csv(settings.rrpa_table) if settings.rrpa_table else None,
+        cache=cache,
+        log=log,
+    )
     scan = None
     if spec.interaction == "b_minus_l":
         masses = np.geomspace(1e-3, 10.0, settings.scan_masses)
@@ -166,6 +176,7 @@ def _interaction_job(
     return {
         "records": records,
         "sensitivity": sensitivity,
+        "atomic": atomic,
         "scan": scan,
         "log": lines,
         "seconds": round(time.perf_counter() - started, 1),
@@ -282,6 +293,7 @@ def run_analysis(
         )
     records = [r for name in INTERACTION_ORDER for r in jobs[name]["records"]]
     sensitivity = [t for name in INTERACTION_ORDER for t in jobs[name]["sensitivity"]]
+    atomic = [t for name in INTERACTION_ORDER for t in jobs[name]["atomic"]]
     specs = {spec.interaction: spec for spec in specs.values()}
     bl = specs["b_minus_l"]
     scan = jobs["dark-photon"]["scan"]
@@ -316,6 +328,7 @@ def run_analysis(
         "settings": dataclasses.asdict(settings),
         "models": {k: v.describe() for k, v in specs.items()},
         "charge_convention": CHARGE_CONVENTION,
+        "rrpa_table": file_entry(Path(settings.rrpa_table)) if settings.rrpa_table else None,
         "package_versions": package_versions(),
         "seconds": round(seconds, 1),
         "stage_seconds": stages.as_dict(),
@@ -342,6 +355,7 @@ def run_analysis(
             },
             plots={k: Path(v).relative_to(out).as_posix() for k, v in plots.items()},
             prior_sensitivity=sensitivity,
+            atomic_model_systematic=atomic,
         ),
     )
     rows = [comparison_row(r) for r in result["fits"]]
@@ -354,12 +368,19 @@ def run_analysis(
     return result
 
 
-def run_full_analysis(launch: RunLaunch, *, quick: bool = False, seed: int = 20201, log=print) -> dict:
+def run_full_analysis(
+    launch: RunLaunch, *, quick: bool = False, seed: int = 20201, log=print, rrpa_table: Path | None = None
+) -> dict:
     """The ``run`` command after :func:`bayes_xmass.workflows.run_launch.start_run`: the analysis of
     ``launch.dataset`` into ``launch.out`` (``quick``: the reduced CI version, diagnostics reported but
-    not enforced). Returns the limits.json content."""
+    not enforced; ``rrpa_table``: a user RRPA table, one more row of the atomic-model tables). Returns
+    the limits.json content."""
     settle_garbage_collector()
-    settings = dataclasses.replace(RunSettings.for_mode(quick), parallel=not launch.serial)
+    settings = dataclasses.replace(
+        RunSettings.for_mode(quick),
+        parallel=not launch.serial,
+        rrpa_table=str(Path(rrpa_table).resolve()) if rrpa_table else None,
+    )
     log(
         f"bayes-xmass run: dataset {launch.dataset.name} ({launch.dataset.checksum[:12]}), out {launch.out}, "
         f"{'quick' if quick else 'full'} mode"

@@ -99,6 +99,7 @@ class RunSettings:
     scan_tune: int = SCAN_TUNE
     enforce_diagnostics: bool = True
     parallel: bool = True  # B-L (fits, prior sensitivity, scan) in a second process, beside the others
+    rrpa_table: str | None = None  # a user RRPA table (CSV): one more row of the atomic-model tables
 
     @classmethod
     def for_mode(cls, quick: bool) -> RunSettings:

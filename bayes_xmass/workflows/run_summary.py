@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from bayes_xmass.datasets.types import Dataset
+from bayes_xmass.outputs.atomic_report import ATOMIC_NOTE, atomic_markdown
 from bayes_xmass.outputs.compare import markdown_table, scan_notes
 from bayes_xmass.outputs.validation_report import SENSITIVITY_NOTE, sensitivity_markdown
 from bayes_xmass.physics.interactions import CHARGE_CONVENTION
@@ -87,6 +88,9 @@ def summary_markdown(result: dict, dataset: Dataset) -> str:
     if result.get("prior_sensitivity"):
         lines += ["", "## Prior sensitivity", "", SENSITIVITY_NOTE, ""]
         lines += [sensitivity_markdown(s) for s in result["prior_sensitivity"]]
+    if result.get("atomic_model_systematic"):
+        lines += ["", "## Atomic-model systematic", "", ATOMIC_NOTE, ""]
+        lines += [atomic_markdown(t) for t in result["atomic_model_systematic"]]
     lines += ["", "## Provenance", "", "```json", json.dumps(prov, indent=2, default=str), "```", ""]
     return "\n".join(lines)
 

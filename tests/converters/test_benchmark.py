@@ -66,3 +66,43 @@ def test_energy_scale_prior_gives_about_15_percent_on_millicharge():
     # the pure q^2 term (which sets |q| limits) moves by +-15%
     pure = [tpl.signal(x)[1].sum() for x in (1 - s, 1.0, 1 + s)]
     assert 0.5 * (pure[2] - pure[0]) / pure[1] == pytest.approx(0.15, abs=0.015)
+
+
+# Issue 25: the benchmark is as sensitive as XMASS-I was. Targets: the zero-signal Delta chi2 = 2.71
+# limits XMASS's published best fits and chi2 values imply (physics/xmass_published.py), measured on
+# the nominal Asimov data; tolerance 20% of the target (the issue's requirement). Values on the
+# calibrated benchmark: ratios 1.11 (mu_nu), 0.90 (B-L 1 keV), 0.97 (B-L 10 MeV).
+SENSITIVITY_TOLERANCE = 0.20
+
+
+@pytest.mark.parametrize(
+    ("model", "label"),
+    [
+        ("magnetic-moment", "magnetic_moment"),
+        ("dark-photon", "b_minus_l_M0.001MeV"),
+        ("dark-photon", "b_minus_l_M10MeV"),
+    ],
+)
+def test_expected_limits_match_what_xmass_published_fits_imply(model, label):
+    from bayes_xmass.infer.asimov_sensitivity import asimov_expected_limit
+    from bayes_xmass.model.spec import model_spec_for
+    from bayes_xmass.model.targets import fit_targets
+    from bayes_xmass.physics.xmass_published import XMASS_FITS, implied_expected_limit
+
+    spec = model_spec_for(model)
+    target = next(t for t in fit_targets(spec) if t.label == label)
+    expected = asimov_expected_limit(spec, load_dataset(BUNDLED), target).limit
+    implied = implied_expected_limit(XMASS_FITS[label])
+    assert abs(expected / implied - 1.0) <= SENSITIVITY_TOLERANCE, (label, expected, implied)
+
+
+def test_implied_targets_reproduce_the_published_limits():
+    """The Gaussian reading of XMASS's fits is self-consistent: best fit + 1.64 sigma gives the
+    published limit (to the rounding of the published numbers, 5%)."""
+    from bayes_xmass.physics.xmass_published import XMASS_FITS, implied_expected_limit, implied_observed_limit
+
+    for fit in XMASS_FITS.values():
+        assert implied_observed_limit(fit) == pytest.approx(fit.limit, rel=0.05), fit.label
+    assert implied_expected_limit(XMASS_FITS["magnetic_moment"]) == pytest.approx(1.354e-10, rel=1e-3)
+    assert implied_expected_limit(XMASS_FITS["b_minus_l_M0.001MeV"]) == pytest.approx(1.090e-6, rel=1e-3)
+    assert implied_expected_limit(XMASS_FITS["b_minus_l_M10MeV"]) == pytest.approx(8.8e-5, rel=1e-9)

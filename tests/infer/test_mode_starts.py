@@ -4,6 +4,11 @@ The stuck-chain case is a real one: replica 112 of ``validate sbc magnetic-momen
 model), true mu_nu = 19.67 x 1e-10 mu_B with energy scale 1.16. From the earlier prior-scaled starts
 both chains settle in a secondary mode (x ~ 2-4, energy scale 0.65, -2 log L ~1500 above the dominant
 mode) and agree there, so R-hat does not flag it; the profile-likelihood gate does.
+
+The case was found on the benchmark before its calibration to XMASS's sensitivity (issue 25), whose
+lower backgrounds made the secondary mode deep; the tests rebuild that benchmark variant
+(``PRE_CALIBRATION_ASSUMPTIONS``, bit-for-bit the earlier bundled files). On the calibrated benchmark
+the default fit of this replica lands near the truth (x = 17.5) and the chains are not stuck.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bayes_xmass.datasets.loader import DEFAULT_DATASET, load_dataset
+from bayes_xmass.converters.benchmark import PRE_CALIBRATION_ASSUMPTIONS, make_benchmark
+from bayes_xmass.datasets.loader import load_dataset
 from bayes_xmass.infer.mode_starts import (
     BOUNDARY_FRACTION,
     PROFILE_CHECK_DELTA_CHI2,
@@ -30,8 +36,11 @@ SAMPLER = SamplerSettings("nutpie", 2, 1000, 500, 0.95)  # validate sbc's defaul
 
 
 @pytest.fixture(scope="module")
-def stuck_case():
-    spec, target, tpl = validation_setup("magnetic-moment", load_dataset(DEFAULT_DATASET))
+def stuck_case(tmp_path_factory):
+    folder = make_benchmark(
+        tmp_path_factory.mktemp("pre_calibration") / "xmass_i", assumptions=PRE_CALIBRATION_ASSUMPTIONS
+    )
+    spec, target, tpl = validation_setup("magnetic-moment", load_dataset(folder))
     draws, counts = simulate_prior(tpl, spec.poi_prior, spec.likelihood, 200, SBC_SEED, target.sign)
     truth = {k: float(draws[k].values[REPLICA]) for k in ("x", "energy_scale")}
     ps = posterior_sampler_for(tpl, spec.poi_prior, spec.likelihood)
