@@ -368,3 +368,28 @@ def test_serial_run_equals_the_two_process_run(quick_run, limits, tmp_path):
     serial = json.loads((out / "limits.json").read_text())
     assert serial["provenance"]["background_interaction"] is None
     assert _numbers_differ(limits, serial) == []
+
+
+def test_atomic_model_systematic_table(quick_run, limits):
+    """Issue 25: every run reports the magnetic-moment and millicharge limits under each atomic model."""
+    tables = {t["interaction"]: t for t in limits["atomic_model_systematic"]}
+    assert set(tables) == {"magnetic_moment", "millicharge"}
+    mm, mc = tables["magnetic_moment"], tables["millicharge"]
+    assert [r["variant"] for r in mm["rows"]] == ["free electrons", "stepping", "stepping+EPA"]
+    assert [r["variant"] for r in mc["rows"]] == [
+        "free electrons",
+        "stepping",
+        "stepping+EPA (m_nu = 0.05 eV)",
+        "stepping+EPA (m_nu = 0.1 eV)",
+        "stepping+EPA (m_nu = 0.45 eV)",
+    ]
+    fits = {f["fit"]: f for f in limits["fits"]}
+    for table, baseline in ((mm, "stepping"), (mc, "stepping+EPA (m_nu = 0.1 eV)")):
+        (base,) = [r for r in table["rows"] if r.get("baseline")]
+        assert base["variant"] == baseline
+        assert base["bayes"] == fits[table["fit"]]["limits"]["bayes"]
+    rows = {r["variant"]: r for r in mc["rows"]}
+    assert rows["stepping+EPA (m_nu = 0.1 eV)"]["delta_chi2"] < rows["stepping"]["delta_chi2"]
+    text = (quick_run.out / "summary.md").read_text()
+    assert "## Atomic-model systematic" in text and "stepping+EPA (m_nu = 0.45 eV)" in text
+    assert "Atomic-model systematic" in (quick_run.out / "report.html").read_text()
