@@ -273,8 +273,8 @@ CASES = [
     ("model-negative-bin-width", _mm("bin_width_keV = 2.0", "bin_width_keV = -2.0"), ["analysis.bin_width_keV"]),
     ("model-unknown-prior-kind", _mm('kind = "flat_power"', 'kind = "cauchy"'), ["poi.prior.kind", "cauchy"]),
     ("model-unknown-sampler", _mm('name = "nutpie"', 'name = "emcee"'), ["sampler.name", "emcee"]),
-    ("model-draws-zero", _mm("draws = 3000", "draws = 0"), ["sampler.draws"]),
-    ("model-draws-negative", _mm("draws = 3000", "draws = -1"), ["sampler.draws"]),
+    ("model-draws-zero", _mm("draws = 4000", "draws = 0"), ["sampler.draws"]),
+    ("model-draws-negative", _mm("draws = 4000", "draws = -1"), ["sampler.draws"]),
     ("model-chains-float", _mm("chains = 4", "chains = 4.0"), ["sampler.chains", "integer"]),
     ("model-scale-1e400", _mm("scale = 1e-10", "scale = 1e400"), ["poi.scale", "finite"]),
     (

@@ -111,8 +111,8 @@ def test_one_dataset_is_refused():
 
 
 def test_atomic_option_replaces_the_model_files_choice():
-    assert _spec("millicharge", False).physics.atomic.name == "stepping"
-    assert _spec("millicharge", False, "stepping+epa").physics.atomic.name == "stepping+epa"
+    assert _spec("millicharge", False).physics.atomic.name == "stepping+epa"  # the model file's default
+    assert _spec("millicharge", False, "stepping").physics.atomic.name == "stepping"
     with pytest.raises(InputError, match="--atomic"):
         run_global(GlobalOptions(datasets=PAIR, atomic="rrpa_table"), out=None)  # type: ignore[arg-type]
 

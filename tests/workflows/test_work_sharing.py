@@ -23,6 +23,7 @@ def fake_fits(monkeypatch):
 
     monkeypatch.setattr(pipeline, "run_fit", run_fit)
     monkeypatch.setattr(pipeline, "run_prior_sensitivity", lambda *a, **k: [])
+    monkeypatch.setattr(pipeline, "run_atomic_systematic", lambda *a, **k: [])
     return done
 
 
